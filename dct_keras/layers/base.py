@@ -1,0 +1,110 @@
+"""Shared base of the layers whose kernel lives in the DCT domain.
+
+`SpectralKernelLayer` is a mixin placed before a Keras layer class
+(``class DCTConv2D(..., SpectralKernelLayer, keras.layers.Conv2D)``): the Keras
+layer keeps its call, padding, strides, output-shape logic and config; the mixin
+replaces the stored kernel by a `SpectralWeight` and exposes
+
+* ``coefficients`` – the trainable DCT coefficients (Keras kernel layout);
+* ``mask`` – the 0/1 mask tensor of those coefficients;
+* ``kernel`` – a property, ``IDCT(coefficients * mask)``, which the Keras
+  layer's ``call`` reads as its kernel.
+
+A concrete layer implements three hooks: `_kernel_shape`, `_kernel_transform`
+and `_initial_kernel_mask`.
+"""
+
+from keras import layers
+from keras.layers import InputSpec
+
+from dct_keras.spectral.weight import SpectralWeight
+
+
+class SpectralKernelLayer:
+    """Mixin: a Keras layer whose kernel is the IDCT of masked coefficients."""
+
+    def _kernel_shape(self, input_channels):
+        """Shape of the kernel in the Keras layout of the wrapped layer."""
+        raise NotImplementedError
+
+    def _kernel_transform(self, kernel_shape):
+        """The `SpectralTransform` from coefficients to kernel."""
+        raise NotImplementedError
+
+    def _initial_kernel_mask(self, kernel_shape):
+        """Boolean NumPy mask of the coefficients at build time."""
+        raise NotImplementedError
+
+    def build(self, input_shape):
+        channel_axis = -1 if self.data_format == "channels_last" else 1
+        input_channels = input_shape[channel_axis]
+        self.input_spec = InputSpec(min_ndim=self.rank + 2, axes={channel_axis: input_channels})
+        kernel_shape = self._kernel_shape(input_channels)
+        # Validates the input shape (e.g. output dimensions must be positive).
+        self.compute_output_shape(input_shape)
+        self.spectral_kernel = SpectralWeight(
+            self,
+            "coefficients",
+            self._kernel_transform(kernel_shape),
+            self._initial_kernel_mask(kernel_shape),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(self.filters,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+                trainable=True,
+                dtype=self.dtype,
+            )
+        else:
+            self.bias = None
+        self.built = True
+
+    @property
+    def spectral_weights(self):
+        """The layer's `SpectralWeight`s (used by callbacks, export, counting)."""
+        self._require_built("spectral_weights")
+        return [self.spectral_kernel]
+
+    @property
+    def coefficients(self):
+        """The trainable DCT coefficients (Keras kernel layout)."""
+        self._require_built("coefficients")
+        return self.spectral_kernel.coefficients
+
+    @property
+    def mask(self):
+        """The coefficient mask as a 0/1 tensor (1 = kept, 0 = switched off)."""
+        self._require_built("mask")
+        return self.spectral_kernel.mask
+
+    @property
+    def kernel(self):
+        """The spatial kernel in Keras layout: ``IDCT(coefficients * mask)``."""
+        self._require_built("kernel")
+        return self.spectral_kernel.value()
+
+    def set_kernel(self, kernel):
+        """Sets the coefficients to the (masked) forward DCT of ``kernel``."""
+        self._require_built("set_kernel")
+        self.spectral_kernel.assign_spatial(kernel)
+
+    def _require_built(self, what):
+        if not self.built:
+            raise AttributeError(f"You must build the layer before accessing `{what}`.")
+
+    # The wrapped Keras layers save their materialized kernel; a spectral layer
+    # saves what it owns: coefficients, bias and the packed mask.
+    def save_own_variables(self, store):
+        layers.Layer.save_own_variables(self, store)
+
+    def load_own_variables(self, store):
+        layers.Layer.load_own_variables(self, store)
+
+    def enable_lora(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not support LoRA.")

@@ -1,0 +1,70 @@
+"""`DCTConv2D`: 2-D convolution whose filters are the IDCT of trained coefficients."""
+
+import keras
+
+from dct_keras.layers.dct_conv_base import DCTConvBase
+
+
+@keras.saving.register_keras_serializable(package="dct_keras")
+class DCTConv2D(DCTConvBase, keras.layers.Conv2D):
+    """2D convolution layer with filters defined by trained DCT coefficients.
+
+    The layer behaves as `keras.layers.Conv2D`, but its trainable weights are
+    DCT coefficients: whenever the layer runs, its kernel is
+    ``IDCT(coefficients * mask)`` (orthonormal DCT-II, see
+    `dct_keras.spectral.bases`). A fraction ``switch_off`` of the coefficients
+    is switched off before training: set to zero and excluded from training.
+
+    Args:
+        filters: int, the number of output filters.
+        kernel_size: int or tuple of 2 ints, the size of the window.
+        strides, padding, data_format, dilation_rate, groups, activation,
+        use_bias, bias_initializer, bias_regularizer, activity_regularizer,
+        bias_constraint: as in `keras.layers.Conv2D`.
+        kernel_initializer: initializer of the DCT coefficients (the paper
+            initializes them "as the components of the filters were
+            originally initialized"). Defaults to `"glorot_uniform"`.
+        kernel_regularizer: regularizer applied to the masked coefficients. With
+            the orthonormal DCT an L2 penalty on them equals the same penalty
+            on the filters.
+        kernel_constraint: constraint applied to the coefficients after each
+            update; its output is masked again.
+        switch_off: float in [0, 1], the switch-off probability ``p``. Exactly
+            ``round(p * n)`` of the ``n`` coefficients are switched off, chosen
+            at random (dct_conv.txt §V-G).
+        mask_seed: int or None, the seed of the switch-off mask. None draws one
+            from NumPy's global generator; it is recorded in `get_config()`.
+        pointwise: for 1x1 kernels, `"channel_dct"` (1-D IDCT over consecutive
+            sub-rows of `pointwise_block` input channels, paper §IV-A; a
+            shorter last block gets its own DCT) or `"none"` (plain weights).
+        pointwise_block: int >= 1, the sub-row length for `"channel_dct"`.
+
+    Input shape:
+        4D tensor ``(batch, rows, cols, channels)`` for `"channels_last"`, or
+        ``(batch, channels, rows, cols)`` for `"channels_first"`.
+
+    Output shape:
+        As `keras.layers.Conv2D`.
+
+    Example:
+
+    >>> layer = DCTConv2D(32, 3, padding="same", switch_off=0.5, mask_seed=0)
+    >>> y = layer(np.zeros((2, 16, 16, 8), "float32"))
+    >>> layer.coefficients.shape, layer.kernel.shape
+    ((3, 3, 8, 32), (3, 3, 8, 32))
+
+    Reference:
+        Chęciński & Wawrzyński, "DCT-Conv: Coding filters in convolutional
+        networks with Discrete Cosine Transform" (`dct_conv.txt`).
+    """
+
+    _input_channel_axis = 2
+
+    def _kernel_shape(self, input_channels):
+        if input_channels % self.groups:
+            raise ValueError(
+                "The number of input channels must be evenly divisible by the "
+                f"number of groups. Received groups={self.groups}, but the "
+                f"input has {input_channels} channels."
+            )
+        return self.kernel_size + (input_channels // self.groups, self.filters)

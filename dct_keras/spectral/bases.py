@@ -1,0 +1,219 @@
+"""Orthonormal DCT-II bases and the N-D spectral transform built from them.
+
+Every layer of dct_keras stores a weight as DCT coefficients and rebuilds the
+spatial weight with the transform defined here; nothing else in the package
+computes a DCT.
+
+Normalization. dct_conv.txt eq. (1)-(2) print the DCT-II and its inverse
+without scale factors, and as printed they are not an exact inverse pair. We use
+the *orthonormal* DCT-II (scipy's ``norm="ortho"``): the basis matrix ``C`` is
+orthogonal, the inverse is ``C.T``, so
+
+* the forward DCT of a trained kernel gives coefficients whose inverse
+  reproduces that kernel exactly (needed by ``convert(keep_weights=True)``);
+* ``sum(coefficients ** 2) == sum(kernel ** 2)``, so an L2 penalty on the
+  coefficients equals the same penalty on the filters;
+* an orthogonal initializer on the coefficients stays orthogonal on the filters.
+
+A transform acts on chosen axes of a tensor. An axis is transformed whole, or in
+consecutive blocks of a fixed length (dct_conv.txt §IV-A: 1x1 filters are
+transformed over sub-rows of 16 input channels); when the length is not a
+multiple of the block, the last, shorter block gets its own orthonormal DCT of
+that length, so the transform stays orthogonal and exactly invertible.
+"""
+
+import math
+
+import numpy as np
+from keras import ops
+
+
+def dct_matrix(n):
+    """Orthonormal DCT-II matrix of size ``n x n`` (float64 NumPy array).
+
+    Row ``k`` is the ``k``-th cosine basis vector:
+    ``C[k, i] = s_k * cos(pi * (2 i + 1) * k / (2 n))`` with
+    ``s_0 = sqrt(1 / n)`` and ``s_k = sqrt(2 / n)`` otherwise, so that
+    ``C @ x`` equals ``scipy.fft.dct(x, norm="ortho")`` and ``C.T @ X`` its
+    inverse.
+    """
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"DCT length must be a positive integer, got {n}.")
+    k = np.arange(n)[:, None]
+    i = np.arange(n)[None, :]
+    basis = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * math.sqrt(2.0 / n)
+    basis[0] /= math.sqrt(2.0)
+    return basis
+
+
+class _Factor:
+    """One step of a transform: a square matrix applied along a run of axes.
+
+    ``axes`` are consecutive axes merged into one (their Kronecker-product basis
+    is applied with a single matmul). ``block`` splits the merged axis into
+    consecutive blocks of that length, each transformed with ``matrix``; a
+    shorter final block uses ``tail_matrix``.
+    """
+
+    def __init__(self, axes, lengths, block=None):
+        self.axes = tuple(axes)
+        self.length = int(np.prod(lengths))
+        self.block = block if block is not None and block < self.length else None
+        if self.block is None:
+            self.matrix = _kron_dct(lengths)
+            self.tail_matrix = None
+        else:
+            self.matrix = dct_matrix(self.block)
+            remainder = self.length % self.block
+            self.tail_matrix = dct_matrix(remainder) if remainder else None
+
+    def apply(self, x, inverse):
+        """Applies the factor to ``x`` (moved to the front and flattened)."""
+        moved = self.axes[0] != 0
+        if moved:
+            x = ops.moveaxis(x, list(self.axes), list(range(len(self.axes))))
+        front_shape = tuple(x.shape[: len(self.axes)])
+        rest_shape = tuple(x.shape[len(self.axes):])
+        rest = int(np.prod(rest_shape, dtype=np.int64))
+        x = ops.reshape(x, (self.length, rest))
+        y = self._apply_2d(x, inverse)
+        y = ops.reshape(y, front_shape + rest_shape)
+        if moved:
+            y = ops.moveaxis(y, list(range(len(self.axes))), list(self.axes))
+        return y
+
+    def _apply_2d(self, x, inverse):
+        if self.block is None:
+            return _matmul_basis(self.matrix, x, inverse)
+        block = self.block
+        whole = (self.length // block) * block
+        rest = x.shape[1]
+        head = ops.reshape(x[:whole], (self.length // block, block, rest))
+        head = ops.reshape(_matmul_basis(self.matrix, head, inverse), (whole, rest))
+        if self.tail_matrix is None:
+            return head
+        tail = _matmul_basis(self.tail_matrix, x[whole:], inverse)
+        return ops.concatenate([head, tail], axis=0)
+
+
+def _kron_dct(lengths):
+    matrix = np.ones((1, 1))
+    for n in lengths:
+        matrix = np.kron(matrix, dct_matrix(n))
+    return matrix
+
+
+def _matmul_basis(matrix, x, inverse):
+    """``C.T @ x`` (inverse) or ``C @ x`` (forward) in the dtype of ``x``."""
+    matrix = matrix.T if inverse else matrix
+    return ops.matmul(ops.convert_to_tensor(matrix, dtype=x.dtype), x)
+
+
+class SpectralTransform:
+    """Orthonormal N-D DCT-II over chosen axes of tensors of one shape.
+
+    The bases are computed once, at construction (host side, NumPy); `forward`
+    and `inverse` use `keras.ops` only, so they run on every Keras backend and
+    are differentiable.
+
+    Args:
+        shape: shape of the tensors to transform.
+        axes: axes to transform (negative values count from the end). An empty
+            tuple gives the identity.
+        block_sizes: optional dict ``{axis: block}``: that axis is transformed
+            in consecutive blocks of ``block`` entries (a shorter remainder
+            block gets its own DCT). Axes not listed are transformed whole.
+
+    Example:
+    >>> t = SpectralTransform((3, 3, 8, 4), axes=(0, 1))
+    >>> kernel = t.inverse(coefficients)   # == scipy.fft.idctn(..., axes=(0, 1), norm="ortho")
+    """
+
+    def __init__(self, shape, axes, block_sizes=None):
+        self.shape = tuple(int(d) for d in shape)
+        rank = len(self.shape)
+        normalized = []
+        for axis in axes:
+            if not -rank <= axis < rank:
+                raise ValueError(
+                    f"Invalid value for argument `axes`: axis {axis} is out of "
+                    f"range for a tensor of rank {rank}."
+                )
+            normalized.append(axis % rank)
+        if len(set(normalized)) != len(normalized):
+            raise ValueError(f"Invalid value for argument `axes`: repeated axis in {tuple(axes)}.")
+        self.axes = tuple(sorted(normalized))
+        blocks = {a % rank: b for a, b in (block_sizes or {}).items()}
+        for axis, block in blocks.items():
+            if axis not in self.axes:
+                raise ValueError(f"`block_sizes` names axis {axis}, which is not transformed.")
+            if int(block) < 1:
+                raise ValueError(f"Block sizes must be positive integers, got {block}.")
+        self.block_sizes = blocks
+        self._factors = self._plan()
+
+    def _plan(self):
+        """Groups consecutive, unblocked axes into single Kronecker factors."""
+        factors, run = [], []
+
+        def close_run():
+            if run:
+                factors.append(_Factor(run, [self.shape[a] for a in run]))
+                run.clear()
+
+        for axis in self.axes:
+            if self.shape[axis] == 1:
+                continue  # the DCT of length 1 is the identity
+            if axis in self.block_sizes:
+                close_run()
+                factors.append(_Factor([axis], [self.shape[axis]], self.block_sizes[axis]))
+            else:
+                if run and axis != run[-1] + 1:
+                    close_run()
+                run.append(axis)
+        close_run()
+        return factors
+
+    @property
+    def is_identity(self):
+        return not self._factors
+
+    def inverse(self, coefficients):
+        """Spatial tensor from DCT coefficients (IDCT over the axes)."""
+        return self._apply(coefficients, inverse=True)
+
+    def forward(self, x):
+        """DCT coefficients of a spatial tensor (DCT over the axes)."""
+        return self._apply(x, inverse=False)
+
+    def _apply(self, x, inverse):
+        x = ops.convert_to_tensor(x)
+        if tuple(x.shape) != self.shape:
+            raise ValueError(
+                f"SpectralTransform built for shape {self.shape} received a "
+                f"tensor of shape {tuple(x.shape)}."
+            )
+        for factor in self._factors:
+            x = factor.apply(x, inverse)
+        return x
+
+
+def dctn(x, axes=None):
+    """Orthonormal N-D DCT-II of ``x`` over ``axes`` (all axes by default).
+
+    Equal to ``scipy.fft.dctn(x, axes=axes, norm="ortho")``.
+    """
+    x = ops.convert_to_tensor(x)
+    axes = range(len(x.shape)) if axes is None else axes
+    return SpectralTransform(x.shape, tuple(axes)).forward(x)
+
+
+def idctn(coefficients, axes=None):
+    """Orthonormal N-D inverse DCT-II over ``axes`` (all axes by default).
+
+    Equal to ``scipy.fft.idctn(coefficients, axes=axes, norm="ortho")``.
+    """
+    coefficients = ops.convert_to_tensor(coefficients)
+    axes = range(len(coefficients.shape)) if axes is None else axes
+    return SpectralTransform(coefficients.shape, tuple(axes)).inverse(coefficients)

@@ -1,0 +1,127 @@
+"""Coefficient masks: which DCT coefficients of a weight tensor are kept.
+
+A mask is a boolean array of the coefficient tensor's shape, True where the
+coefficient is kept (trained) and False where it is switched off (held at
+zero, excluded from training). Masks are computed on the host with NumPy, once
+per change (at build time, or by a callback between epochs), never per step.
+
+Three policies cover the papers:
+
+* `switch_off_mask`: dct_conv.txt §V-G. Every coefficient gets a random real,
+  they are sorted by it and the first ``round(p * n)`` are switched off: an
+  exact count, reproducible from a seed.
+* `zigzag_order` / `tail_mask`: frequency_regularization.txt. Coefficients are
+  ordered by the L1 norm of their index vector over the transformed axes (the
+  N-D zigzag), ties broken by the flat (row-major) index, an exact integer key;
+  a tail mask keeps the first ``kept`` of that order.
+* `level_mask`: harmonic_networks.txt. Keeps the frequencies whose index sum
+  over the transformed axes is below ``levels`` (the lambda-triangle).
+
+Inside a layer a mask is stored packed, one bit per coefficient
+(`pack_mask` / `unpack_mask`): 1/32 of the memory of the float32 coefficients,
+instead of a float mask that would double it.
+"""
+
+import math
+import numbers
+
+import numpy as np
+from keras import ops
+
+_BIT_SHIFTS = np.arange(8, dtype=np.uint8)
+
+
+def switched_off_count(size, p):
+    """Number of coefficients switched off among ``size`` for probability ``p``.
+
+    ``round(p * size)`` with halves rounded up, so the count is exact and does
+    not depend on floating-point banker's rounding.
+    """
+    check_probability(p, "switch_off")
+    return min(size, int(math.floor(p * size + 0.5)))
+
+
+def switch_off_mask(shape, p, seed):
+    """Random exact-count switch-off mask (dct_conv.txt §V-G).
+
+    Args:
+        shape: shape of the coefficient tensor.
+        p: switch-off probability in [0, 1]; exactly ``round(p * n)`` of the
+            ``n`` coefficients are switched off.
+        seed: integer seed; the same seed and shape give the same mask.
+
+    Returns:
+        Boolean NumPy array of ``shape``, True where a coefficient is kept.
+    """
+    size = int(np.prod(shape, dtype=np.int64))
+    off = switched_off_count(size, p)
+    keys = np.random.default_rng(seed).random(size)
+    order = np.argsort(keys, kind="stable")
+    mask = np.ones(size, dtype=bool)
+    mask[order[:off]] = False
+    return mask.reshape(shape)
+
+
+def index_level(shape, axes=None):
+    """L1 norm of every entry's index vector over ``axes`` (all by default)."""
+    axes = range(len(shape)) if axes is None else axes
+    level = np.zeros(shape, dtype=np.int64)
+    for axis in axes:
+        view = [1] * len(shape)
+        view[axis] = shape[axis]
+        level = level + np.arange(shape[axis]).reshape(view)
+    return level
+
+
+def zigzag_order(shape, axes=None):
+    """Flat indices of a tensor of ``shape`` in N-D zigzag order.
+
+    The key is the L1 norm of the index vector over ``axes`` (all axes by
+    default), ties broken by the flat row-major index: an exact integer
+    ordering, identical on every machine and for tensors of any size.
+    """
+    level = index_level(tuple(shape), axes).ravel()
+    flat = np.arange(level.size)
+    return np.lexsort((flat, level))
+
+
+def tail_mask(shape, kept, axes=None):
+    """Keeps the first ``kept`` coefficients of the zigzag order."""
+    size = int(np.prod(shape, dtype=np.int64))
+    if not 0 <= kept <= size:
+        raise ValueError(f"`kept` must be in [0, {size}], got {kept}.")
+    mask = np.zeros(size, dtype=bool)
+    mask[zigzag_order(shape, axes)[:kept]] = True
+    return mask.reshape(shape)
+
+
+def level_mask(shape, levels, axes):
+    """Keeps the coefficients whose index sum over ``axes`` is below ``levels``."""
+    return index_level(tuple(shape), axes) < levels
+
+
+def pack_mask(mask):
+    """Packs a boolean mask into uint8 bytes, one bit per entry (little-endian)."""
+    return np.packbits(np.asarray(mask, dtype=bool).ravel(), bitorder="little")
+
+
+def unpack_mask(packed, shape, dtype="float32"):
+    """Inverse of `pack_mask` with `keras.ops`: a 0/1 tensor of ``shape``."""
+    size = int(np.prod(shape, dtype=np.int64))
+    shifts = ops.convert_to_tensor(_BIT_SHIFTS, dtype="uint8")
+    bits = ops.bitwise_and(ops.right_shift(ops.expand_dims(packed, -1), shifts), 1)
+    bits = ops.reshape(bits, (-1,))[:size]
+    return ops.reshape(ops.cast(bits, dtype), shape)
+
+
+def check_probability(value, name):
+    """Raises ValueError unless ``value`` is a real number in [0, 1]."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0.0 <= float(value) <= 1.0
+    ):
+        raise ValueError(
+            f"Invalid value for argument `{name}`: expected a number in "
+            f"[0, 1], received {value!r}."
+        )

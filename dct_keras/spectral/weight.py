@@ -1,0 +1,101 @@
+"""`SpectralWeight`: one weight tensor stored as masked DCT coefficients."""
+
+import numpy as np
+from keras import constraints, ops, regularizers
+
+from dct_keras.spectral.masks import pack_mask, unpack_mask
+
+
+class SpectralWeight:
+    """A weight ``w = IDCT(coefficients * mask)`` owned by a Keras layer.
+
+    The variables are created on ``layer`` (so Keras tracks, trains and saves
+    them as that layer's weights):
+
+    * ``<name>`` – the trainable coefficients, in the layout of ``w``;
+    * ``<name>_mask_bits`` – the mask, packed one bit per coefficient into a
+      non-trainable uint8 variable (1/32 of the coefficients' memory).
+
+    Switched-off coefficients are held at exactly zero in the variable: they
+    are zeroed whenever a mask is set, their gradient is zero (the mask
+    multiplies them in the forward pass), the regularizer sees the masked
+    coefficients and the constraint's output is masked again.
+
+    Args:
+        layer: the Keras layer that owns the variables.
+        name: variable name of the coefficients.
+        transform: a `SpectralTransform` for the weight's shape.
+        mask: initial boolean mask of that shape (True = kept).
+        initializer: initializer of the coefficients.
+        regularizer: optional regularizer, applied to the masked coefficients.
+        constraint: optional constraint, applied to the coefficients after each
+            update (its result is masked).
+    """
+
+    def __init__(self, layer, name, transform, mask, initializer, regularizer=None, constraint=None):
+        self.shape = transform.shape
+        self.transform = transform
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != self.shape:
+            raise ValueError(f"Mask shape {mask.shape} does not match weight shape {self.shape}.")
+        regularizer = regularizers.get(regularizer)
+        constraint = constraints.get(constraint)
+        self.coefficients = layer.add_weight(
+            name=name,
+            shape=self.shape,
+            initializer=initializer,
+            regularizer=(lambda c: regularizer(c * self.mask)) if regularizer else None,
+            constraint=(lambda c: constraint(c) * self.mask) if constraint else None,
+            trainable=True,
+            dtype=layer.dtype,
+        )
+        packed = pack_mask(mask)
+        self.mask_bits = layer.add_weight(
+            name=f"{name}_mask_bits",
+            shape=packed.shape,
+            initializer=lambda shape, dtype: ops.convert_to_tensor(packed, dtype="uint8"),
+            trainable=False,
+            dtype="uint8",
+            autocast=False,
+        )
+        self.coefficients.assign(ops.convert_to_numpy(self.coefficients) * mask)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def mask(self):
+        """The current mask as a 0/1 tensor in the coefficients' dtype."""
+        return unpack_mask(self.mask_bits, self.shape, dtype=self.coefficients.dtype)
+
+    def mask_numpy(self):
+        """The current mask as a boolean NumPy array."""
+        packed = ops.convert_to_numpy(self.mask_bits)
+        return np.unpackbits(packed, count=self.size, bitorder="little").astype(bool).reshape(self.shape)
+
+    def active_count(self):
+        """Number of kept (not switched-off) coefficients."""
+        return int(self.mask_numpy().sum())
+
+    def value(self):
+        """The spatial weight ``IDCT(coefficients * mask)`` (differentiable)."""
+        coefficients = ops.convert_to_tensor(self.coefficients)
+        masked = coefficients * ops.cast(self.mask, coefficients.dtype)
+        return self.transform.inverse(masked)
+
+    def set_mask(self, mask):
+        """Replaces the mask and zeroes the newly switched-off coefficients."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != self.shape:
+            raise ValueError(f"Mask shape {mask.shape} does not match weight shape {self.shape}.")
+        self.mask_bits.assign(pack_mask(mask))
+        self.coefficients.assign(ops.convert_to_numpy(self.coefficients) * mask)
+
+    def assign_spatial(self, weight):
+        """Sets the coefficients to the masked forward DCT of a spatial weight."""
+        weight = np.asarray(weight, dtype="float32")
+        if weight.shape != self.shape:
+            raise ValueError(f"Weight shape {weight.shape} does not match {self.shape}.")
+        coefficients = ops.convert_to_numpy(self.transform.forward(weight))
+        self.coefficients.assign(coefficients * self.mask_numpy())
