@@ -1,0 +1,100 @@
+import numpy as np
+import pytest
+import scipy.fft
+from keras import ops
+
+from dct_keras.spectral import SpectralTransform, dct_matrix, dctn, idctn
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 16, 33])
+def test_dct_matrix_is_scipy_orthonormal_dct(n):
+    expected = scipy.fft.dct(np.eye(n), axis=0, norm="ortho")
+    np.testing.assert_allclose(dct_matrix(n), expected, atol=1e-12)
+    np.testing.assert_allclose(dct_matrix(n) @ dct_matrix(n).T, np.eye(n), atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "shape,axes",
+    [
+        ((5,), None),
+        ((3, 3), None),
+        ((3, 3, 8, 4), (0, 1)),
+        ((4, 5, 6, 7), (1, 3)),
+        ((4, 5, 6, 7), (0, 1, 2, 3)),
+        ((2, 9, 3), (2,)),
+        ((7, 1, 5), (0, 1, 2)),
+        ((3, 4, 5), (-1, 0)),
+    ],
+)
+def test_nd_transforms_match_scipy(rng, shape, axes):
+    x = rng.standard_normal(shape).astype("float32")
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(idctn(x, axes)), scipy.fft.idctn(x, axes=axes, norm="ortho"), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(dctn(x, axes)), scipy.fft.dctn(x, axes=axes, norm="ortho"), atol=1e-5
+    )
+
+
+def _blockwise_scipy(x, axis, block, inverse):
+    fn = scipy.fft.idct if inverse else scipy.fft.dct
+    parts = [
+        fn(part, axis=axis, norm="ortho")
+        for part in np.split(x, range(block, x.shape[axis], block), axis=axis)
+    ]
+    return np.concatenate(parts, axis=axis)
+
+
+@pytest.mark.parametrize("channels,block", [(64, 16), (37, 16), (16, 16), (5, 16), (10, 3), (8, 1)])
+def test_blocked_transform_matches_scipy_per_block(rng, channels, block):
+    shape = (1, 1, channels, 6)
+    x = rng.standard_normal(shape).astype("float32")
+    transform = SpectralTransform(shape, (2,), {2: block})
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(transform.inverse(x)), _blockwise_scipy(x, 2, block, True), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(transform.forward(x)), _blockwise_scipy(x, 2, block, False), atol=1e-5
+    )
+
+
+def test_forward_inverts_inverse_and_preserves_energy(rng):
+    shape = (3, 3, 21, 5)
+    x = rng.standard_normal(shape).astype("float32")
+    for transform in (SpectralTransform(shape, (0, 1)), SpectralTransform(shape, (2,), {2: 16})):
+        coefficients = transform.forward(x)
+        np.testing.assert_allclose(ops.convert_to_numpy(transform.inverse(coefficients)), x, atol=1e-5)
+        np.testing.assert_allclose(
+            float(ops.sum(coefficients**2)), float(np.sum(x**2)), rtol=1e-5
+        )
+
+
+def test_empty_axes_is_identity(rng):
+    x = rng.standard_normal((1, 1, 4, 3)).astype("float32")
+    transform = SpectralTransform(x.shape, ())
+    assert transform.is_identity
+    np.testing.assert_array_equal(ops.convert_to_numpy(transform.inverse(x)), x)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(shape=(3, 3), axes=(2,)), "out of range"),
+        (dict(shape=(3, 3), axes=(0, 0)), "repeated"),
+        (dict(shape=(3, 3), axes=(0,), block_sizes={1: 2}), "not transformed"),
+        (dict(shape=(3, 3), axes=(0,), block_sizes={0: 0}), "positive"),
+    ],
+)
+def test_bad_transform_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        SpectralTransform(**kwargs)
+
+
+def test_shape_mismatch_is_reported():
+    with pytest.raises(ValueError, match="shape"):
+        SpectralTransform((3, 3), (0,)).inverse(np.zeros((3, 4), "float32"))
+
+
+def test_dct_matrix_rejects_bad_length():
+    with pytest.raises(ValueError, match="positive"):
+        dct_matrix(0)

@@ -1,0 +1,102 @@
+import itertools
+
+import numpy as np
+import pytest
+from keras import ops
+
+from dct_keras.spectral import (
+    level_mask,
+    pack_mask,
+    switch_off_mask,
+    switched_off_count,
+    tail_mask,
+    unpack_mask,
+    zigzag_order,
+)
+
+SHAPES = [(3, 3, 3, 64), (1, 1, 37, 5), (7,), (2, 5, 3)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.9, 0.999, 1.0])
+def test_switch_off_count_is_exact(shape, p):
+    mask = switch_off_mask(shape, p, seed=7)
+    size = int(np.prod(shape))
+    assert mask.shape == shape and mask.dtype == bool
+    assert size - int(mask.sum()) == int(np.floor(p * size + 0.5))
+
+
+def test_switched_off_count_rounds_half_up():
+    assert switched_off_count(9, 0.5) == 5
+    assert switched_off_count(10, 0.25) == 3
+    assert switched_off_count(1000, 0.999) == 999
+    assert switched_off_count(1000, 1.0) == 1000
+
+
+def test_switch_off_is_reproducible_from_seed():
+    a = switch_off_mask((3, 3, 16, 8), 0.5, seed=1)
+    b = switch_off_mask((3, 3, 16, 8), 0.5, seed=1)
+    c = switch_off_mask((3, 3, 16, 8), 0.5, seed=2)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_switch_off_follows_the_sorted_random_reals():
+    # §V-G: assign random reals, sort, switch off the first round(p n).
+    keys = np.random.default_rng(3).random(20)
+    mask = switch_off_mask((4, 5), 0.3, seed=3).ravel()
+    np.testing.assert_array_equal(np.flatnonzero(~mask), np.sort(np.argsort(keys)[:6]))
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.5, float("nan"), "0.5", None, True])
+def test_bad_probability_is_rejected(p):
+    with pytest.raises(ValueError, match=r"switch_off.*\[0, 1\]"):
+        switch_off_mask((3, 3), p, seed=0)
+
+
+def _brute_force_zigzag(shape, axes):
+    indices = list(itertools.product(*[range(n) for n in shape]))
+    keyed = [(sum(idx[a] for a in axes), flat) for flat, idx in enumerate(indices)]
+    return [flat for _, flat in sorted(keyed)]
+
+
+@pytest.mark.parametrize(
+    "shape,axes", [((4, 4), (0, 1)), ((3, 3, 2, 5), (0, 1, 2, 3)), ((3, 3, 4), (0, 1)), ((6,), (0,))]
+)
+def test_zigzag_order_equals_brute_force_sort(shape, axes):
+    assert list(zigzag_order(shape, axes)) == _brute_force_zigzag(shape, axes)
+
+
+def test_zigzag_order_is_deterministic_on_large_tensors():
+    shape = (3, 3, 256, 256)
+    order = zigzag_order(shape)
+    assert np.array_equal(order, zigzag_order(shape))
+    level = np.indices(shape).sum(axis=0).ravel()[order]
+    assert np.all(np.diff(level) >= 0)
+    ties = np.diff(level) == 0
+    assert np.all(np.diff(order)[ties] > 0)  # ties in flat-index order
+
+
+def test_tail_mask_keeps_the_zigzag_prefix():
+    mask = tail_mask((4, 4), 6)
+    expected = np.zeros(16, bool)
+    expected[[0, 1, 4, 2, 5, 8]] = True
+    np.testing.assert_array_equal(mask.ravel(), expected)
+    with pytest.raises(ValueError):
+        tail_mask((4, 4), 17)
+
+
+@pytest.mark.parametrize("levels,kept", [(1, 1), (2, 3), (3, 6), (4, 8), (5, 9), (9, 9)])
+def test_level_mask_counts_for_3x3(levels, kept):
+    mask = level_mask((3, 3, 4, 2), levels, axes=(0, 1))
+    assert int(mask[:, :, 0, 0].sum()) == kept
+    assert int(mask.sum()) == kept * 8
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_pack_unpack_round_trip(shape):
+    mask = switch_off_mask(shape, 0.5, seed=11)
+    packed = pack_mask(mask)
+    assert packed.dtype == np.uint8 and packed.size == -(-mask.size // 8)
+    unpacked = ops.convert_to_numpy(unpack_mask(ops.convert_to_tensor(packed), shape))
+    np.testing.assert_array_equal(unpacked, mask.astype("float32"))
