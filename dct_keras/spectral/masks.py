@@ -28,7 +28,7 @@ import numbers
 import numpy as np
 from keras import ops
 
-_BIT_SHIFTS = np.arange(8, dtype=np.uint8)
+_BIT_VALUES = (1 << np.arange(8)).astype(np.uint8)
 
 
 def switched_off_count(size, p):
@@ -108,8 +108,8 @@ def pack_mask(mask):
 def unpack_mask(packed, shape, dtype="float32"):
     """Inverse of `pack_mask` with `keras.ops`: a 0/1 tensor of ``shape``."""
     size = int(np.prod(shape, dtype=np.int64))
-    shifts = ops.convert_to_tensor(_BIT_SHIFTS, dtype="uint8")
-    bits = ops.bitwise_and(ops.right_shift(ops.expand_dims(packed, -1), shifts), 1)
+    values = ops.convert_to_tensor(_BIT_VALUES, dtype="uint8")
+    bits = ops.not_equal(ops.bitwise_and(ops.expand_dims(packed, -1), values), 0)
     bits = ops.reshape(bits, (-1,))[:size]
     return ops.reshape(ops.cast(bits, dtype), shape)
 

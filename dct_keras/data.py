@@ -1,0 +1,208 @@
+"""Image datasets for the reproductions: loading, normalization, pipelines.
+
+Sources, in order (`load_image_dataset`):
+
+1. ``path`` given: a local file, and the network is never touched —
+   * an official ``cifar-100-python.tar.gz`` / ``cifar-10-python.tar.gz``
+     archive, or its extracted folder (pickled batches);
+   * an ``.npz`` with ``x_train``, ``y_train``, ``x_test``, ``y_test``
+     (images ``N x H x W x C`` or ``N x H x W`` uint8; e.g. a CIFAR-10 or MNIST file).
+2. no ``path``: `tensorflow_datasets`, from its local cache if the dataset
+   was prepared before, else downloaded — after a quick reachability check, so
+   that an offline machine fails in seconds instead of retrying for minutes.
+3. otherwise a `DatasetUnavailableError` listing these options.
+
+The number of classes follows the data (``max(label) + 1`` over both splits).
+"""
+
+import dataclasses
+import os
+import pickle
+import socket
+import tarfile
+
+import numpy as np
+
+TFDS_NAMES = {"cifar100": "cifar100", "cifar10": "cifar10", "mnist": "mnist"}
+# Where tfds downloads each dataset from; probed before a download is tried.
+_DOWNLOAD_HOSTS = {"cifar100": "www.cs.toronto.edu", "cifar10": "www.cs.toronto.edu", "mnist": "storage.googleapis.com"}
+
+
+class DatasetUnavailableError(RuntimeError):
+    """No source could provide the dataset; the message lists the options."""
+
+
+@dataclasses.dataclass
+class ImageDataset:
+    """A train / test split of images (uint8, ``N x H x W x C``) and int labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    source: str
+
+    @property
+    def num_classes(self):
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+    def subset(self, train=None, test=None):
+        """The first ``train`` / ``test`` examples of each split (None: all)."""
+        return ImageDataset(
+            self.x_train[:train], self.y_train[:train], self.x_test[:test], self.y_test[:test],
+            f"{self.source} (first {train or len(self.x_train)} train / {test or len(self.x_test)} test)",
+        )
+
+
+def load_image_dataset(name="cifar100", path=None, data_dir=None):
+    """Loads ``name`` from ``path`` (a local archive, folder or .npz) or tfds.
+
+    Args:
+        name: "cifar100", "cifar10" or "mnist" (used when ``path`` is None).
+        path: local data; when given, the network is never used.
+        data_dir: tfds data directory (default: tfds's own).
+
+    Raises:
+        DatasetUnavailableError: with the list of accepted sources.
+    """
+    if path is not None:
+        return _load_local(os.fspath(path))
+    return _load_tfds(name, data_dir)
+
+
+def _options(name):
+    return (
+        f"Provide {name} in one of these ways:\n"
+        "  --data PATH/cifar-100-python.tar.gz   the official archive (or cifar-10-python.tar.gz)\n"
+        "  --data PATH/cifar-100-python          the extracted archive folder\n"
+        "  --data PATH/data.npz                  arrays x_train, y_train, x_test, y_test\n"
+        f"  (no --data)                           tensorflow_datasets '{TFDS_NAMES.get(name, name)}', "
+        "from its cache or by download (needs internet)"
+    )
+
+
+def _load_local(path):
+    if not os.path.exists(path):
+        raise DatasetUnavailableError(f"Data path {path!r} does not exist.\n" + _options("the dataset"))
+    if path.endswith(".npz"):
+        return _load_npz(path)
+    if os.path.isdir(path):
+        return _load_pickled(_DirectoryReader(path), path)
+    if tarfile.is_tarfile(path):
+        with tarfile.open(path) as archive:
+            return _load_pickled(_TarReader(archive), path)
+    raise DatasetUnavailableError(f"Unrecognized data file {path!r}.\n" + _options("the dataset"))
+
+
+def _load_npz(path):
+    with np.load(path, allow_pickle=False) as data:
+        missing = {"x_train", "y_train", "x_test", "y_test"} - set(data.files)
+        if missing:
+            raise DatasetUnavailableError(f"{path} lacks arrays {sorted(missing)}.\n" + _options("the dataset"))
+        arrays = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+    x_train, y_train, x_test, y_test = arrays
+    if x_train.ndim == 3:  # grayscale N x H x W
+        x_train, x_test = x_train[..., None], x_test[..., None]
+    return ImageDataset(x_train, y_train.reshape(-1).astype("int64"), x_test, y_test.reshape(-1).astype("int64"), path)
+
+
+class _DirectoryReader:
+    def __init__(self, root):
+        self.root = root
+
+    def names(self):
+        return [os.path.relpath(os.path.join(d, f), self.root) for d, _, files in os.walk(self.root) for f in files]
+
+    def read(self, name):
+        with open(os.path.join(self.root, name), "rb") as f:
+            return f.read()
+
+
+class _TarReader:
+    def __init__(self, archive):
+        self.archive = archive
+
+    def names(self):
+        return [m.name for m in self.archive.getmembers() if m.isfile()]
+
+    def read(self, name):
+        return self.archive.extractfile(name).read()
+
+
+def _load_pickled(reader, path):
+    """The official python-pickle CIFAR layouts (CIFAR-100 or CIFAR-10)."""
+    by_base = {os.path.basename(n): n for n in reader.names()}
+    if "train" in by_base and "test" in by_base:  # cifar-100-python
+        train, test = [_unpickle(reader.read(by_base[k])) for k in ("train", "test")]
+        label_key = b"fine_labels"
+    elif "test_batch" in by_base:  # cifar-10-batches-py
+        batches = sorted(k for k in by_base if k.startswith("data_batch_"))
+        parts = [_unpickle(reader.read(by_base[k])) for k in batches]
+        train = {b"data": np.concatenate([p[b"data"] for p in parts]), b"labels": sum((list(p[b"labels"]) for p in parts), [])}
+        test = _unpickle(reader.read(by_base["test_batch"]))
+        label_key = b"labels"
+    else:
+        raise DatasetUnavailableError(f"{path} holds no CIFAR 'train'/'test' pickles.\n" + _options("the dataset"))
+
+    def images(split):
+        return np.asarray(split[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+    return ImageDataset(
+        images(train), np.asarray(train[label_key], np.int64), images(test), np.asarray(test[label_key], np.int64), path
+    )
+
+
+def _unpickle(raw):
+    return pickle.loads(raw, encoding="bytes")
+
+
+def _load_tfds(name, data_dir):
+    if name not in TFDS_NAMES:
+        raise DatasetUnavailableError(f"Unknown dataset {name!r}; known: {sorted(TFDS_NAMES)}.")
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as error:
+        raise DatasetUnavailableError(f"tensorflow_datasets is not installed ({error}).\n" + _options(name)) from None
+    builder = tfds.builder(TFDS_NAMES[name], data_dir=data_dir)
+    if not _tfds_prepared(builder):
+        host = _DOWNLOAD_HOSTS[name]
+        if not _reachable(host):
+            raise DatasetUnavailableError(
+                f"tensorflow_datasets has no local copy of {name} and {host} is unreachable (offline?).\n" + _options(name)
+            )
+        builder.download_and_prepare()
+    splits = tfds.as_numpy(builder.as_dataset(batch_size=-1, as_supervised=True))
+    (x_train, y_train), (x_test, y_test) = splits["train"], splits["test"]
+    return ImageDataset(x_train, y_train.astype("int64"), x_test, y_test.astype("int64"), f"tfds:{name}")
+
+
+def _tfds_prepared(builder):
+    try:
+        return bool(builder.info.splits) and builder.info.splits["train"].num_examples > 0 and os.path.isdir(builder.data_dir)
+    except Exception:  # noqa: BLE001 - tfds raises assorted errors for missing data
+        return False
+
+
+def _reachable(host, port=443, timeout=3.0):
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def channel_statistics(x_train):
+    """Per-channel mean and std of the training images (dct_conv.txt eq. 4)."""
+    x = x_train.astype("float64")
+    axes = tuple(range(x.ndim - 1))
+    return x.mean(axis=axes), x.std(axis=axes)
+
+
+def normalize(x, mean, std):
+    """Eq. (4): ``(I[i, j, c] - mean_c) / std_c`` as float32."""
+    return ((x.astype("float32") - mean.astype("float32")) / std.astype("float32")).astype("float32")
+
+
+def to_unit_range(x):
+    """Pixels in [0, 1] as float32 (the autoencoders' inputs and targets)."""
+    return x.astype("float32") / 255.0

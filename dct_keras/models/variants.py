@@ -1,0 +1,56 @@
+"""Convolution factory shared by the papers' model builders.
+
+A builder asks the factory for each convolution; the variant decides what it
+gets (dct_conv.txt §V-G and Table V):
+
+* ``"cnn"`` – plain `keras.layers.Conv2D` / `Conv2DTranspose`;
+* ``"dct"`` – DCT-Conv for every kernel, 1x1 kernels over 16-channel sub-rows;
+* ``"dct_spatial"`` – DCT-Conv only for kernels larger than 1x1.
+
+All filters (or their coefficients) use the orthogonal initializer (§V-B).
+"""
+
+import keras
+import numpy as np
+
+from dct_keras.layers.dct_conv import DCTConv2D
+from dct_keras.layers.dct_conv_transpose import DCTConv2DTranspose
+from dct_keras.spectral.masks import check_probability
+
+VARIANTS = ("cnn", "dct", "dct_spatial")
+
+
+class ConvFactory:
+    """Creates the convolutions of one model in a given variant.
+
+    Args:
+        variant: one of ``VARIANTS``.
+        switch_off: switch-off probability of the DCT-Conv layers.
+        seed: seeds the per-layer mask seeds (None: drawn at random).
+        kernel_initializer: initializer of every filter / coefficient tensor.
+    """
+
+    def __init__(self, variant="cnn", switch_off=0.0, seed=None, kernel_initializer="orthogonal"):
+        if variant not in VARIANTS:
+            raise ValueError(f"Invalid value for argument `variant`: expected one of {VARIANTS}, received {variant!r}.")
+        check_probability(switch_off, "switch_off")
+        if variant == "cnn" and switch_off:
+            raise ValueError("Invalid value for argument `switch_off`: the 'cnn' variant has no coefficients to switch off.")
+        self.variant = variant
+        self.switch_off = switch_off
+        self.kernel_initializer = kernel_initializer
+        self._rng = np.random.default_rng(seed)
+
+    def conv(self, filters, kernel_size, **kwargs):
+        return self._make(keras.layers.Conv2D, DCTConv2D, filters, kernel_size, kwargs)
+
+    def conv_transpose(self, filters, kernel_size, **kwargs):
+        return self._make(keras.layers.Conv2DTranspose, DCTConv2DTranspose, filters, kernel_size, kwargs)
+
+    def _make(self, plain_cls, dct_cls, filters, kernel_size, kwargs):
+        kwargs.setdefault("kernel_initializer", self.kernel_initializer)
+        pointwise = all(k == 1 for k in np.atleast_1d(kernel_size))
+        if self.variant == "cnn" or (self.variant == "dct_spatial" and pointwise):
+            return plain_cls(filters, kernel_size, **kwargs)
+        seed = int(self._rng.integers(0, 2**31 - 1))
+        return dct_cls(filters, kernel_size, switch_off=self.switch_off, mask_seed=seed, **kwargs)
