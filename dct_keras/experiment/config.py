@@ -1,0 +1,113 @@
+"""Experiment configs: JSON files in ``configs/`` checked against a schema.
+
+A config holds every hyperparameter of one problem (model, optimizer, learning
+rate schedule, batch size, epochs, L2, runs, the p grid of each Table V block,
+the paper's numbers) and a ``quick`` budget for ``--quick``. Unknown keys and
+wrongly typed values are rejected with a message naming them.
+"""
+
+import copy
+import hashlib
+import json
+
+_NUMBER = (int, float)
+# Leaf types; a dict is a nested section; keys in _OPTIONAL may be absent.
+SCHEMA = {
+    "problem": int,
+    "title": str,
+    "model": str,
+    "task": str,
+    "dataset": str,
+    "optimizer": {"name": str, "momentum": _NUMBER, "nesterov": bool, "beta_1": _NUMBER, "beta_2": _NUMBER},
+    "learning_rate": {"piecewise": list, "halving": {"initial": _NUMBER, "factor": _NUMBER, "every": int}, "constant": _NUMBER},
+    "batch_size": int,
+    "epochs": int,
+    "l2": _NUMBER,
+    "loss": str,
+    "metric": str,
+    "runs": int,
+    "augment": bool,
+    "blocks": dict,
+    "quick": {"train_examples": int, "test_examples": int, "epochs": int, "runs": int, "batch_size": int},
+    "notes": str,
+}
+_OPTIONAL = {
+    "notes", "optimizer.momentum", "optimizer.nesterov", "optimizer.beta_1", "optimizer.beta_2",
+    "learning_rate.piecewise", "learning_rate.halving", "learning_rate.constant", "quick.batch_size",
+}
+BLOCK_SCHEMA = {"variant": str, "p_grid": list, "paper": dict, "label": str}
+TASKS = ("classification", "reconstruction")
+OPTIMIZERS = ("sgd", "adam")
+
+
+class ConfigError(ValueError):
+    """A config is malformed; the message names the offending key."""
+
+
+def load_config(path):
+    """Reads and validates a config file; returns a plain dict."""
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: not valid JSON ({error}).") from None
+    validate_config(config, source=str(path))
+    return config
+
+
+def validate_config(config, source="config"):
+    _check_section(config, SCHEMA, "", source)
+    if config["task"] not in TASKS:
+        raise ConfigError(f"{source}: `task` must be one of {TASKS}, got {config['task']!r}.")
+    if config["optimizer"]["name"] not in OPTIMIZERS:
+        raise ConfigError(f"{source}: `optimizer.name` must be one of {OPTIMIZERS}, got {config['optimizer']['name']!r}.")
+    schedules = [k for k in ("piecewise", "halving", "constant") if k in config["learning_rate"]]
+    if len(schedules) != 1:
+        raise ConfigError(f"{source}: `learning_rate` needs exactly one of piecewise / halving / constant, got {schedules}.")
+    for pair in config["learning_rate"].get("piecewise", []):
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], int) and isinstance(pair[1], _NUMBER)):
+            raise ConfigError(f"{source}: `learning_rate.piecewise` entries must be [until_epoch, rate], got {pair!r}.")
+    for name, block in config["blocks"].items():
+        _check_section(block, BLOCK_SCHEMA, f"blocks.{name}.", source)
+        if not all(isinstance(p, _NUMBER) and not isinstance(p, bool) and 0 <= p <= 1 for p in block["p_grid"]):
+            raise ConfigError(f"{source}: `blocks.{name}.p_grid` must hold numbers in [0, 1].")
+
+
+def _check_section(section, schema, prefix, source):
+    if not isinstance(section, dict):
+        raise ConfigError(f"{source}: `{prefix.rstrip('.') or 'config'}` must be an object.")
+    for key in section:
+        if key not in schema:
+            raise ConfigError(f"{source}: unknown key `{prefix}{key}`; allowed: {sorted(schema)}.")
+    for key, expected in schema.items():
+        path = prefix + key
+        if key not in section:
+            if path not in _OPTIONAL and not (prefix.startswith("blocks.") and key == "label"):
+                raise ConfigError(f"{source}: missing key `{path}`.")
+            continue
+        value = section[key]
+        if isinstance(expected, dict):
+            _check_section(value, expected, path + ".", source)
+        elif isinstance(value, bool) and expected is not bool or not isinstance(value, expected):
+            names = "/".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+            raise ConfigError(f"{source}: `{path}` must be of type {names}, got {type(value).__name__} ({value!r}).")
+
+
+def apply_overrides(config, quick=False, epochs=None, runs=None):
+    """The effective config of a run: the quick budget and CLI overrides applied."""
+    config = copy.deepcopy(config)
+    if quick:
+        budget = config["quick"]
+        config["epochs"] = budget["epochs"]
+        config["runs"] = budget["runs"]
+        config["batch_size"] = budget.get("batch_size", config["batch_size"])
+    if epochs is not None:
+        config["epochs"] = int(epochs)
+    if runs is not None:
+        config["runs"] = int(runs)
+    return config
+
+
+def config_hash(config):
+    """Short stable hash of a config (canonical JSON)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]

@@ -1,0 +1,31 @@
+"""Learning-rate schedules of the configs, as functions of the epoch index."""
+
+import math
+
+
+def learning_rate_fn(spec):
+    """Returns ``lr(epoch)`` for a config's ``learning_rate`` section.
+
+    ``epoch`` is 0-based, as in Keras callbacks.
+
+    * ``{"piecewise": [[until, rate], ...]}`` – ``rate`` for the 1-based epochs
+      up to and including ``until`` (dct_conv.txt Problem 1: 0.001 in epoch 1,
+      0.1 till epoch 60, ...); the last rate continues past its bound.
+    * ``{"halving": {"initial": b0, "factor": f, "every": k}}`` –
+      ``b0 * f ** floor(t / k)`` with ``t`` the 0-based epoch (eq. 5).
+    * ``{"constant": rate}``.
+    """
+    if "piecewise" in spec:
+        pieces = sorted(spec["piecewise"])
+
+        def piecewise(epoch):
+            for until, rate in pieces:
+                if epoch + 1 <= until:
+                    return float(rate)
+            return float(pieces[-1][1])
+
+        return piecewise
+    if "halving" in spec:
+        h = spec["halving"]
+        return lambda epoch: float(h["initial"] * h["factor"] ** math.floor(epoch / h["every"]))
+    return lambda epoch: float(spec["constant"])
