@@ -44,8 +44,8 @@ class RunSpec:
 
     @property
     def key(self):
-        p = "cnn" if self.p is None else f"p{self.p:g}"
-        return f"{self.variant}-{p}-seed{self.seed}"
+        setting = self.variant if self.p is None else f"{self.variant}-p{self.p:g}"
+        return f"{setting}-seed{self.seed}"
 
 
 def plan_runs(config, blocks, p_values=None):

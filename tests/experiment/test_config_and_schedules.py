@@ -1,0 +1,104 @@
+import copy
+import glob
+import json
+import os
+
+import pytest
+
+from dct_keras.experiment import ConfigError, apply_overrides, config_hash, learning_rate_fn, load_config, validate_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "problem*.json")))
+
+
+def _config(name):
+    return load_config(os.path.join(ROOT, "configs", f"{name}.json"))
+
+
+def test_all_configs_validate():
+    assert len(CONFIGS) == 4
+    assert [load_config(p)["problem"] for p in CONFIGS] == [1, 2, 3, 4]
+
+
+def test_table_v_grids():
+    p1 = _config("problem1_resnet50")
+    assert p1["blocks"]["all"]["p_grid"] == [0, 0.3, 0.5, 0.7, 0.9, 0.97]
+    assert p1["blocks"]["spatial"]["p_grid"] == [0, 0.99, 0.999, 0.9999, 1]
+    for name in ("problem2_vgg16", "problem3_autoencoder1", "problem4_autoencoder2"):
+        assert _config(name)["blocks"]["all"]["p_grid"] == [0, 0.3, 0.5, 0.7, 0.9]
+
+
+def test_regimes_match_section_v():
+    p1, p2, p3, p4 = (_config(n) for n in ("problem1_resnet50", "problem2_vgg16", "problem3_autoencoder1", "problem4_autoencoder2"))
+    assert p1["optimizer"] == {"name": "sgd", "momentum": 0.9, "nesterov": False} and p1["batch_size"] == 128
+    assert p2["optimizer"] == {"name": "sgd", "momentum": 0.9, "nesterov": True} and p2["l2"] == 0.0005
+    assert (p3["optimizer"]["name"], p3["learning_rate"], p3["batch_size"], p3["loss"]) == ("adam", {"constant": 0.001}, 64, "binary_crossentropy")
+    assert (p4["learning_rate"], p4["batch_size"]) == ({"constant": 0.0005}, 64)
+    assert p1["epochs"] == p2["epochs"] == 200
+
+
+@pytest.mark.parametrize(
+    "epoch_1_based,rate", [(1, 0.001), (2, 0.1), (60, 0.1), (61, 0.02), (120, 0.02), (121, 0.004), (160, 0.004), (161, 0.0008), (200, 0.0008)]
+)
+def test_problem1_piecewise_schedule_boundaries(epoch_1_based, rate):
+    lr = learning_rate_fn(_config("problem1_resnet50")["learning_rate"])
+    assert lr(epoch_1_based - 1) == pytest.approx(rate)
+
+
+@pytest.mark.parametrize("t,rate", [(0, 0.1), (19, 0.1), (20, 0.05), (39, 0.05), (40, 0.025), (199, 0.1 * 0.5**9)])
+def test_problem2_halving_schedule(t, rate):
+    lr = learning_rate_fn(_config("problem2_vgg16")["learning_rate"])
+    assert lr(t) == pytest.approx(rate)
+
+
+def test_constant_schedule():
+    assert learning_rate_fn({"constant": 5e-4})(123) == 5e-4
+
+
+def test_unknown_key_is_named():
+    config = copy.deepcopy(_config("problem3_autoencoder1"))
+    config["optimizer"]["momentom"] = 0.9
+    with pytest.raises(ConfigError, match=r"unknown key `optimizer\.momentom`"):
+        validate_config(config)
+
+
+@pytest.mark.parametrize(
+    "path,value,match",
+    [
+        (("batch_size",), "64", r"`batch_size` must be of type int"),
+        (("epochs",), 2.5, r"`epochs` must be of type int"),
+        (("augment",), 1, r"`augment` must be of type bool"),
+        (("optimizer", "momentum"), True, r"`optimizer\.momentum` must be of type int/float"),
+        (("task",), "segmentation", r"`task` must be one of"),
+        (("quick", "epochs"), None, r"`quick\.epochs` must be of type int"),
+    ],
+)
+def test_wrong_types_are_named(path, value, match):
+    config = copy.deepcopy(_config("problem1_resnet50"))
+    section = config
+    for key in path[:-1]:
+        section = section[key]
+    section[path[-1]] = value
+    with pytest.raises(ConfigError, match=match):
+        validate_config(config)
+
+
+def test_missing_key_and_bad_grid(tmp_path):
+    config = copy.deepcopy(_config("problem2_vgg16"))
+    del config["runs"]
+    with pytest.raises(ConfigError, match="missing key `runs`"):
+        validate_config(config)
+    config = copy.deepcopy(_config("problem2_vgg16"))
+    config["blocks"]["all"]["p_grid"] = [0, 1.5]
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match="p_grid"):
+        load_config(path)
+
+
+def test_overrides_and_hash():
+    config = _config("problem3_autoencoder1")
+    quick = apply_overrides(config, quick=True)
+    assert quick["epochs"] == config["quick"]["epochs"] and quick["runs"] == config["quick"]["runs"]
+    assert apply_overrides(config, epochs=7, runs=2)["epochs"] == 7
+    assert config_hash(quick) != config_hash(config) and config_hash(config) == config_hash(copy.deepcopy(config))
