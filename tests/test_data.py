@@ -77,3 +77,12 @@ def test_real_cifar100_sample():
     dataset = load_image_dataset(path=SAMPLE)
     assert dataset.x_train.shape == (486, 32, 32, 3) and dataset.x_test.shape == (916, 32, 32, 3)
     assert dataset.x_train.dtype == np.uint8 and dataset.num_classes == 100
+
+
+def test_offline_tfds_fails_fast_with_options(tmp_path, monkeypatch):
+    pytest.importorskip("tensorflow_datasets")
+    from dct_keras import data
+
+    monkeypatch.setattr(data, "_reachable", lambda *args, **kwargs: False)
+    with pytest.raises(DatasetUnavailableError, match=r"no local copy of cifar100.*unreachable(.|\n)*--data"):
+        load_image_dataset("cifar100", data_dir=str(tmp_path))

@@ -90,3 +90,16 @@ def test_finished_runs_are_skipped(rng, tmp_path):
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 1
     changed = dict(config, epochs=2)  # another config: not skipped
     assert Runner(changed, data, tmp_path, verbose=0, log=logs.append).finished_keys() == set()
+
+
+def test_training_under_mirrored_strategy(rng, tmp_path):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("tf.distribute needs the TensorFlow backend")
+    import tensorflow as tf
+
+    config = _config("problem3_autoencoder1", epochs=1, runs=1)
+    data = prepare_data(config, _tiny_dataset(rng, n_train=4))
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    runner = Runner(config, data, tmp_path, strategy=strategy, verbose=0, log=lambda *_: None)
+    row = runner.run(RunSpec("dct", 0.5, 0, "all"))
+    assert row["epochs_done"] == 1 and np.isfinite(row["metric"])
