@@ -169,7 +169,7 @@ def count_params(model):
     report = ParamReport()
     for layer in _leaf_layers(model):
         spectral = getattr(layer, "spectral_weights", []) if layer.built else []
-        masks = {id(sw.mask_bits) for sw in spectral}
+        masks = {id(v) for sw in spectral for v in sw.state_variables}
         count = ParamCount()
         for weight in layer.weights:
             if id(weight) in masks:

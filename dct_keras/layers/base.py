@@ -105,6 +105,8 @@ class SpectralKernelLayer:
 
     def load_own_variables(self, store):
         layers.Layer.load_own_variables(self, store)
+        for spectral_weight in self.spectral_weights:
+            spectral_weight.refresh_extents()
 
     def enable_lora(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} does not support LoRA.")

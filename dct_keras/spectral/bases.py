@@ -53,12 +53,16 @@ class _Factor:
     ``axes`` are consecutive axes merged into one (their Kronecker-product basis
     is applied with a single matmul). ``block`` splits the merged axis into
     consecutive blocks of that length, each transformed with ``matrix``; a
-    shorter final block uses ``tail_matrix``.
+    shorter final block uses ``tail_matrix``. ``rows < length`` (one unblocked
+    axis) makes the inverse read only the first ``rows`` coefficients: the
+    others are known to be zero, and the cost shrinks in proportion.
     """
 
-    def __init__(self, axes, lengths, block=None):
+    def __init__(self, axes, lengths, block=None, rows=None):
         self.axes = tuple(axes)
+        self.lengths = tuple(lengths)
         self.length = int(np.prod(lengths))
+        self.rows = self.length if rows is None else rows
         self.block = block if block is not None and block < self.length else None
         if self.block is None:
             self.matrix = _kron_dct(lengths)
@@ -68,24 +72,27 @@ class _Factor:
             remainder = self.length % self.block
             self.tail_matrix = dct_matrix(remainder) if remainder else None
 
+    @property
+    def growth(self):
+        return self.length / self.rows
+
     def apply(self, x, inverse):
-        """Applies the factor to ``x`` (moved to the front and flattened)."""
+        """Applies the factor to ``x`` (its axes moved to the front, flattened)."""
+        count = len(self.axes)
         moved = self.axes[0] != 0
         if moved:
-            x = ops.moveaxis(x, list(self.axes), list(range(len(self.axes))))
-        front_shape = tuple(x.shape[: len(self.axes)])
-        rest_shape = tuple(x.shape[len(self.axes):])
+            x = ops.moveaxis(x, list(self.axes), list(range(count)))
+        rest_shape = tuple(x.shape[count:])
         rest = int(np.prod(rest_shape, dtype=np.int64))
-        x = ops.reshape(x, (self.length, rest))
-        y = self._apply_2d(x, inverse)
-        y = ops.reshape(y, front_shape + rest_shape)
+        x = ops.reshape(x, (self.rows, rest))
+        y = ops.reshape(self._apply_2d(x, inverse), self.lengths + rest_shape)
         if moved:
-            y = ops.moveaxis(y, list(range(len(self.axes))), list(self.axes))
+            y = ops.moveaxis(y, list(range(count)), list(self.axes))
         return y
 
     def _apply_2d(self, x, inverse):
         if self.block is None:
-            return _matmul_basis(self.matrix, x, inverse)
+            return _matmul_basis(self.matrix[: self.rows], x, inverse)
         block = self.block
         whole = (self.length // block) * block
         rest = x.shape[1]
@@ -105,7 +112,9 @@ def _kron_dct(lengths):
 
 
 def _matmul_basis(matrix, x, inverse):
-    """``C.T @ x`` (inverse) or ``C @ x`` (forward) in the dtype of ``x``."""
+    """``C.T @ x`` (inverse) or ``C @ x`` (forward) in the dtype of ``x``.
+
+    For the inverse, ``matrix`` may hold only the first rows of the basis."""
     matrix = matrix.T if inverse else matrix
     return ops.matmul(ops.convert_to_tensor(matrix, dtype=x.dtype), x)
 
@@ -151,10 +160,16 @@ class SpectralTransform:
             if int(block) < 1:
                 raise ValueError(f"Block sizes must be positive integers, got {block}.")
         self.block_sizes = blocks
-        self._factors = self._plan()
+        self._plans = {}
+        self._factors = self._plan(self.shape)
 
-    def _plan(self):
-        """Groups consecutive, unblocked axes into single Kronecker factors."""
+    def _plan(self, extents):
+        """Factors for coefficients known to be zero outside ``extents``.
+
+        Consecutive, unblocked, untruncated axes are merged into one Kronecker
+        factor; a truncated axis gets its own factor reading ``extent`` rows.
+        Factors that grow the tensor least run first.
+        """
         factors, run = [], []
 
         def close_run():
@@ -163,39 +178,83 @@ class SpectralTransform:
                 run.clear()
 
         for axis in self.axes:
-            if self.shape[axis] == 1:
+            size = self.shape[axis]
+            if size == 1:
                 continue  # the DCT of length 1 is the identity
             if axis in self.block_sizes:
                 close_run()
-                factors.append(_Factor([axis], [self.shape[axis]], self.block_sizes[axis]))
+                factors.append(_Factor([axis], [size], self.block_sizes[axis]))
+            elif extents[axis] < size:
+                close_run()
+                factors.append(_Factor([axis], [size], rows=extents[axis]))
             else:
                 if run and axis != run[-1] + 1:
                     close_run()
                 run.append(axis)
         close_run()
-        return factors
+        return sorted(factors, key=lambda f: f.growth)
+
+    def truncatable_axes(self):
+        """Axes along which `inverse` can skip trailing zero coefficients."""
+        return tuple(a for a in self.axes if a not in self.block_sizes and self.shape[a] > 1)
 
     @property
     def is_identity(self):
         return not self._factors
 
-    def inverse(self, coefficients):
-        """Spatial tensor from DCT coefficients (IDCT over the axes)."""
-        return self._apply(coefficients, inverse=True)
+    def inverse(self, coefficients, extents=None):
+        """Spatial tensor from DCT coefficients (IDCT over the axes).
+
+        Args:
+            coefficients: tensor of the transform's shape.
+            extents: optional per-axis sizes of a leading box outside which all
+                coefficients are zero (e.g. the bounding box of a zigzag tail
+                mask). Only that box is read, and along `truncatable_axes` the
+                bases are cut to it, so the cost follows the kept block. Other
+                axes must have their full size.
+        """
+        coefficients = self._check_shape(coefficients)
+        if extents is None or tuple(extents) == self.shape:
+            factors = self._factors
+        else:
+            extents = tuple(int(e) for e in extents)
+            if any(e != n for a, (e, n) in enumerate(zip(extents, self.shape)) if a not in self.truncatable_axes()):
+                raise ValueError(f"`extents` {extents} may only cut axes {self.truncatable_axes()} of {self.shape}.")
+            if extents not in self._plans:
+                self._plans[extents] = self._plan(extents)
+            factors = self._plans[extents]
+            coefficients = coefficients[tuple(slice(0, e) for e in extents)]
+        for factor in factors:
+            coefficients = factor.apply(coefficients, inverse=True)
+        return coefficients
 
     def forward(self, x):
         """DCT coefficients of a spatial tensor (DCT over the axes)."""
-        return self._apply(x, inverse=False)
+        x = self._check_shape(x)
+        for factor in self._factors:
+            x = factor.apply(x, inverse=False)
+        return x
 
-    def _apply(self, x, inverse):
+    def frequency_level(self):
+        """Per entry, the L1 norm of its frequency index over the transformed
+        axes (within-block index along blocked axes): the zigzag key."""
+        level = np.zeros(self.shape, dtype=np.int64)
+        for axis in self.axes:
+            index = np.arange(self.shape[axis])
+            if axis in self.block_sizes:
+                index = index % self.block_sizes[axis]
+            view = [1] * len(self.shape)
+            view[axis] = self.shape[axis]
+            level = level + index.reshape(view)
+        return level
+
+    def _check_shape(self, x):
         x = ops.convert_to_tensor(x)
         if tuple(x.shape) != self.shape:
             raise ValueError(
                 f"SpectralTransform built for shape {self.shape} received a "
                 f"tensor of shape {tuple(x.shape)}."
             )
-        for factor in self._factors:
-            x = factor.apply(x, inverse)
         return x
 
 

@@ -73,26 +73,51 @@ def index_level(shape, axes=None):
     return level
 
 
-def zigzag_order(shape, axes=None):
+def zigzag_order(shape, axes=None, level=None):
     """Flat indices of a tensor of ``shape`` in N-D zigzag order.
 
     The key is the L1 norm of the index vector over ``axes`` (all axes by
-    default), ties broken by the flat row-major index: an exact integer
-    ordering, identical on every machine and for tensors of any size.
+    default) — or a given ``level`` array, e.g. a transform's
+    `frequency_level` — with ties broken by the flat row-major index: an exact
+    integer ordering, identical on every machine and for tensors of any size.
     """
-    level = index_level(tuple(shape), axes).ravel()
-    flat = np.arange(level.size)
-    return np.lexsort((flat, level))
+    level = (index_level(tuple(shape), axes) if level is None else np.asarray(level)).ravel()
+    return np.lexsort((np.arange(level.size), level))
 
 
-def tail_mask(shape, kept, axes=None):
-    """Keeps the first ``kept`` coefficients of the zigzag order."""
-    size = int(np.prod(shape, dtype=np.int64))
+def tail_mask(shape, kept, axes=None, level=None):
+    """Keeps the first ``kept`` coefficients of the zigzag order.
+
+    Computed in O(n) without sorting: every entry below the threshold level,
+    then the first entries (in flat order) of the threshold level itself.
+    """
+    level = (index_level(tuple(shape), axes) if level is None else np.asarray(level)).ravel()
+    size = level.size
     if not 0 <= kept <= size:
         raise ValueError(f"`kept` must be in [0, {size}], got {kept}.")
-    mask = np.zeros(size, dtype=bool)
-    mask[zigzag_order(shape, axes)[:kept]] = True
+    counts = np.cumsum(np.bincount(level))
+    threshold = int(np.searchsorted(counts, kept, side="left"))  # first level whose cumsum reaches kept
+    mask = level < threshold
+    remaining = kept - int(mask.sum())
+    if remaining:
+        mask[np.flatnonzero(level == threshold)[:remaining]] = True
     return mask.reshape(shape)
+
+
+def bounding_extents(mask):
+    """Per axis, 1 + the largest index holding a kept entry (at least 1)."""
+    mask = np.asarray(mask, dtype=bool)
+    extents = []
+    for axis in range(mask.ndim):
+        other = tuple(a for a in range(mask.ndim) if a != axis)
+        used = np.flatnonzero(mask.any(axis=other))
+        extents.append(int(used[-1]) + 1 if used.size else 1)
+    return tuple(extents)
+
+
+def kept_count(size, fraction, min_kept=0):
+    """``max(round(fraction * size), min_kept)``, capped at ``size``."""
+    return min(size, max(int(math.floor(fraction * size + 0.5)), int(min_kept)))
 
 
 def level_mask(shape, levels, axes):

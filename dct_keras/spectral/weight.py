@@ -3,7 +3,7 @@
 import numpy as np
 from keras import constraints, ops, regularizers
 
-from dct_keras.spectral.masks import pack_mask, unpack_mask
+from dct_keras.spectral.masks import bounding_extents, pack_mask, tail_mask, unpack_mask
 
 
 class SpectralWeight:
@@ -14,7 +14,16 @@ class SpectralWeight:
 
     * ``<name>`` – the trainable coefficients, in the layout of ``w``;
     * ``<name>_mask_bits`` – the mask, packed one bit per coefficient into a
-      non-trainable uint8 variable (1/32 of the coefficients' memory).
+      non-trainable uint8 variable (1/32 of the coefficients' memory);
+    * ``<name>_kept_fraction`` – a non-trainable scalar, the schedule state of
+      mask callbacks (`dct_keras.callbacks.TailDropout`), saved with the model.
+
+    The spatial weight is rebuilt from the bounding box of the kept
+    coefficients only (``extents``): with a zigzag tail mask keeping 1 % of a
+    tensor, the truncated bases make the cost follow the kept block. The
+    extents are host-side Python ints, refreshed whenever the mask is set or
+    loaded; a traced train function must be rebuilt when they change (the
+    mask callbacks do this).
 
     Switched-off coefficients are held at exactly zero in the variable: they
     are zeroed whenever a mask is set, their gradient is zero (the mask
@@ -58,7 +67,22 @@ class SpectralWeight:
             dtype="uint8",
             autocast=False,
         )
+        self.kept_fraction = layer.add_weight(
+            name=f"{name}_kept_fraction",
+            shape=(),
+            initializer=lambda shape, dtype: ops.convert_to_tensor(mask.mean(), dtype="float32"),
+            trainable=False,
+            dtype="float32",
+            autocast=False,
+        )
         self.coefficients.assign(ops.convert_to_numpy(self.coefficients) * mask)
+        self.extents = self.shape
+        self.refresh_extents()
+
+    @property
+    def state_variables(self):
+        """Mask bookkeeping (not parameters): the packed bits and the fraction."""
+        return (self.mask_bits, self.kept_fraction)
 
     @property
     def size(self):
@@ -82,15 +106,35 @@ class SpectralWeight:
         """The spatial weight ``IDCT(coefficients * mask)`` (differentiable)."""
         coefficients = ops.convert_to_tensor(self.coefficients)
         masked = coefficients * ops.cast(self.mask, coefficients.dtype)
-        return self.transform.inverse(masked)
+        return self.transform.inverse(masked, extents=self.extents)
 
-    def set_mask(self, mask):
-        """Replaces the mask and zeroes the newly switched-off coefficients."""
+    def refresh_extents(self):
+        """Recomputes the kept block from the mask; True if it changed."""
+        box = bounding_extents(self.mask_numpy())
+        cut = self.transform.truncatable_axes()
+        extents = tuple(e if axis in cut else n for axis, (e, n) in enumerate(zip(box, self.shape)))
+        changed = extents != self.extents
+        self.extents = extents
+        return changed
+
+    def set_mask(self, mask, kept_fraction=None):
+        """Replaces the mask and zeroes the newly switched-off coefficients.
+
+        Returns True when the kept block changed (a traced function that
+        reads `value` must then be rebuilt).
+        """
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != self.shape:
             raise ValueError(f"Mask shape {mask.shape} does not match weight shape {self.shape}.")
         self.mask_bits.assign(pack_mask(mask))
+        self.kept_fraction.assign(mask.mean() if kept_fraction is None else kept_fraction)
         self.coefficients.assign(ops.convert_to_numpy(self.coefficients) * mask)
+        return self.refresh_extents()
+
+    def zigzag_mask(self, kept):
+        """Mask keeping the ``kept`` lowest frequencies (zigzag by the L1 norm
+        of the frequency index over the transformed axes)."""
+        return tail_mask(self.shape, kept, level=self.transform.frequency_level())
 
     def assign_spatial(self, weight):
         """Sets the coefficients to the masked forward DCT of a spatial weight."""
