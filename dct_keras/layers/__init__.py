@@ -2,5 +2,8 @@
 
 from dct_keras.layers.dct_conv import DCTConv2D
 from dct_keras.layers.dct_conv_transpose import DCTConv2DTranspose
+from dct_keras.layers.freqreg_conv import FreqRegConv2D
+from dct_keras.layers.freqreg_conv_transpose import FreqRegConv2DTranspose
+from dct_keras.layers.freqreg_dense import FreqRegDense
 
-__all__ = ["DCTConv2D", "DCTConv2DTranspose"]
+__all__ = ["DCTConv2D", "DCTConv2DTranspose", "FreqRegConv2D", "FreqRegConv2DTranspose", "FreqRegDense"]

@@ -10,22 +10,20 @@ replaces the stored kernel by a `SpectralWeight` and exposes
 * ``kernel`` – a property, ``IDCT(coefficients * mask)``, which the Keras
   layer's ``call`` reads as its kernel.
 
-A concrete layer implements three hooks: `_kernel_shape`, `_kernel_transform`
-and `_initial_kernel_mask`.
+A concrete layer combines this mixin, a spectral family (which implements
+`_kernel_transform` and `_initial_kernel_mask`), a geometry mixin from
+`dct_keras.layers.geometry` (`_input_channels`, `_kernel_shape`,
+`_output_axis`) and the Keras layer. The bias is a plain Keras weight; a family
+may override `_build_bias` to keep it in the frequency domain too.
 """
 
 from keras import layers
-from keras.layers import InputSpec
 
 from dct_keras.spectral.weight import SpectralWeight
 
 
 class SpectralKernelLayer:
     """Mixin: a Keras layer whose kernel is the IDCT of masked coefficients."""
-
-    def _kernel_shape(self, input_channels):
-        """Shape of the kernel in the Keras layout of the wrapped layer."""
-        raise NotImplementedError
 
     def _kernel_transform(self, kernel_shape):
         """The `SpectralTransform` from coefficients to kernel."""
@@ -36,10 +34,7 @@ class SpectralKernelLayer:
         raise NotImplementedError
 
     def build(self, input_shape):
-        channel_axis = -1 if self.data_format == "channels_last" else 1
-        input_channels = input_shape[channel_axis]
-        self.input_spec = InputSpec(min_ndim=self.rank + 2, axes={channel_axis: input_channels})
-        kernel_shape = self._kernel_shape(input_channels)
+        kernel_shape = self._kernel_shape(self._input_channels(input_shape))
         # Validates the input shape (e.g. output dimensions must be positive).
         self.compute_output_shape(input_shape)
         self.spectral_kernel = SpectralWeight(
@@ -51,19 +46,22 @@ class SpectralKernelLayer:
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
         )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias",
-                shape=(self.filters,),
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-                trainable=True,
-                dtype=self.dtype,
-            )
-        else:
-            self.bias = None
+        self._build_bias(kernel_shape[self._output_axis])
         self.built = True
+
+    def _build_bias(self, size):
+        self.bias = self._plain_bias(size) if self.use_bias else None
+
+    def _plain_bias(self, size):
+        return self.add_weight(
+            name="bias",
+            shape=(size,),
+            initializer=self.bias_initializer,
+            regularizer=self.bias_regularizer,
+            constraint=self.bias_constraint,
+            trainable=True,
+            dtype=self.dtype,
+        )
 
     @property
     def spectral_weights(self):

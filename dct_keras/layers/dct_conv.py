@@ -3,10 +3,11 @@
 import keras
 
 from dct_keras.layers.dct_conv_base import DCTConvBase
+from dct_keras.layers.geometry import Conv2DGeometry
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
-class DCTConv2D(DCTConvBase, keras.layers.Conv2D):
+class DCTConv2D(DCTConvBase, Conv2DGeometry, keras.layers.Conv2D):
     """2D convolution layer with filters defined by trained DCT coefficients.
 
     The layer behaves as `keras.layers.Conv2D`, but its trainable weights are
@@ -57,14 +58,3 @@ class DCTConv2D(DCTConvBase, keras.layers.Conv2D):
         Chęciński & Wawrzyński, "DCT-Conv: Coding filters in convolutional
         networks with Discrete Cosine Transform" (`dct_conv.txt`).
     """
-
-    _input_channel_axis = 2
-
-    def _kernel_shape(self, input_channels):
-        if input_channels % self.groups:
-            raise ValueError(
-                "The number of input channels must be evenly divisible by the "
-                f"number of groups. Received groups={self.groups}, but the "
-                f"input has {input_channels} channels."
-            )
-        return self.kernel_size + (input_channels // self.groups, self.filters)

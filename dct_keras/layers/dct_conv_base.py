@@ -25,11 +25,9 @@ class DCTConvBase(SpectralKernelLayer):
     * 1x1 kernels with ``pointwise="none"``: no transform (the coefficients
       are the weights; the switch-off mask still applies).
 
-    Subclasses set ``_input_channel_axis`` (the kernel axis of input channels)
-    and implement ``_kernel_shape``.
+    The kernel layout (``_input_channel_axis``, ``_kernel_shape``) comes from
+    a geometry mixin of `dct_keras.layers.geometry`.
     """
-
-    _input_channel_axis = None
 
     def __init__(
         self,

@@ -3,10 +3,11 @@
 import keras
 
 from dct_keras.layers.dct_conv_base import DCTConvBase
+from dct_keras.layers.geometry import Conv2DTransposeGeometry
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
-class DCTConv2DTranspose(DCTConvBase, keras.layers.Conv2DTranspose):
+class DCTConv2DTranspose(DCTConvBase, Conv2DTransposeGeometry, keras.layers.Conv2DTranspose):
     """2D transposed convolution with filters defined by trained DCT coefficients.
 
     The layer behaves as `keras.layers.Conv2DTranspose`; its kernel (Keras
@@ -38,8 +39,3 @@ class DCTConv2DTranspose(DCTConvBase, keras.layers.Conv2DTranspose):
     Reference:
         Chęciński & Wawrzyński, "DCT-Conv" (`dct_conv.txt`), §IV and Problems 3-4.
     """
-
-    _input_channel_axis = 3
-
-    def _kernel_shape(self, input_channels):
-        return self.kernel_size + (self.filters, input_channels)

@@ -104,6 +104,10 @@ class _Factor:
         return ops.concatenate([head, tail], axis=0)
 
 
+# Largest merged axis length of a Kronecker factor (its matrix is length^2).
+_MAX_MERGED = 256
+
+
 def _kron_dct(lengths):
     matrix = np.ones((1, 1))
     for n in lengths:
@@ -167,7 +171,8 @@ class SpectralTransform:
         """Factors for coefficients known to be zero outside ``extents``.
 
         Consecutive, unblocked, untruncated axes are merged into one Kronecker
-        factor; a truncated axis gets its own factor reading ``extent`` rows.
+        factor while the merged length stays <= 256 (e.g. a 3x3 kernel's two
+        spatial axes: one 9x9 matmul); a truncated axis gets its own factor reading ``extent`` rows.
         Factors that grow the tensor least run first.
         """
         factors, run = [], []
@@ -188,7 +193,8 @@ class SpectralTransform:
                 close_run()
                 factors.append(_Factor([axis], [size], rows=extents[axis]))
             else:
-                if run and axis != run[-1] + 1:
+                merged = size * int(np.prod([self.shape[a] for a in run]))
+                if run and (axis != run[-1] + 1 or merged > _MAX_MERGED):
                     close_run()
                 run.append(axis)
         close_run()

@@ -1,0 +1,129 @@
+"""Mask schedules applied by a Keras callback: dynamic tail-dropout and friends."""
+
+import numbers
+
+import keras
+import numpy as np
+
+from dct_keras.spectral.masks import check_probability, kept_count
+
+POLICIES = ("tail", "static", "random")
+
+
+class TailDropout(keras.callbacks.Callback):
+    """Dynamic tail-dropout (frequency_regularization.txt §3.1).
+
+    At the end of every training epoch each spectral weight's kept fraction
+    follows ``beta_n = beta_{n-1} - gamma * (beta_{n-1} - epsilon)`` and its
+    mask keeps the ``max(round(beta_n * n), min_kept)`` lowest-frequency
+    coefficients (zigzag order over the transformed axes). It drives every
+    layer with spectral weights: the FreqReg layers and also `DCTConv2D` /
+    `DCTConv2DTranspose` (a more structured switch-off than DCT-Conv's random
+    one).
+
+    Being a callback, it acts only inside `fit`: `evaluate` and `predict`
+    never advance it. ``beta`` is stored in each weight's ``kept_fraction``
+    variable, so it is saved with the model and in checkpoints and a resumed
+    run continues the schedule. After each update it writes
+    ``kept_fraction/<layer>`` and ``nonzero/<layer>`` (and the model-wide
+    ``kept_fraction`` / ``nonzero``) into the epoch logs, which the History
+    callback and a `keras.callbacks.TensorBoard` placed *after* it record.
+
+    Policies, to compare on one model:
+
+    * ``"tail"`` – the dynamic schedule above;
+    * ``"static"`` – the zigzag tail at ``epsilon`` from the first epoch;
+    * ``"random"`` – DCT-Conv's policy: a random subset of
+      ``round(epsilon * n)`` coefficients (seeded), from the first epoch.
+
+    Args:
+        gamma: float in (0, 1], the speed of the schedule (paper: 0.01).
+        epsilon: float in [0, 1], the final kept fraction.
+        min_kept: int >= 0, never keep fewer coefficients per weight.
+        policy: "tail", "static" or "random".
+        seed: seed of the "random" policy.
+        layer_names: optional names of the layers to drive (default: all).
+    """
+
+    def __init__(self, gamma=0.01, epsilon=0.01, min_kept=1, policy="tail", seed=0, layer_names=None):
+        super().__init__()
+        if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not 0 < gamma <= 1:
+            raise ValueError(f"Invalid value for argument `gamma`: expected a number in (0, 1], received {gamma!r}.")
+        check_probability(epsilon, "epsilon")
+        if isinstance(min_kept, bool) or not isinstance(min_kept, numbers.Integral) or min_kept < 0:
+            raise ValueError(f"Invalid value for argument `min_kept`: expected an integer >= 0, received {min_kept!r}.")
+        if policy not in POLICIES:
+            raise ValueError(f"Invalid value for argument `policy`: expected one of {POLICIES}, received {policy!r}.")
+        self.gamma = float(gamma)
+        self.epsilon = float(epsilon)
+        self.min_kept = int(min_kept)
+        self.policy = policy
+        self.seed = seed
+        self.layer_names = None if layer_names is None else set(layer_names)
+
+    def spectral_layers(self):
+        """The model's layers with spectral weights that this callback drives."""
+        found = []
+        stack = list(self.model.layers)
+        while stack:
+            layer = stack.pop(0)
+            if isinstance(layer, keras.Model):
+                stack = list(layer.layers) + stack
+            elif getattr(layer, "spectral_weights", None) and (self.layer_names is None or layer.name in self.layer_names):
+                found.append(layer)
+        if not found:
+            raise ValueError("TailDropout found no layers with spectral weights to drive in this model.")
+        return found
+
+    def on_train_begin(self, logs=None):
+        if self.policy == "tail":
+            return
+        changed = False
+        for index, layer in enumerate(self.spectral_layers()):
+            for j, weight in enumerate(layer.spectral_weights):
+                if float(weight.kept_fraction) <= self.epsilon:
+                    continue  # already applied (e.g. a resumed run)
+                kept = kept_count(weight.size, self.epsilon, self.min_kept)
+                if self.policy == "static":
+                    mask = weight.zigzag_mask(kept)
+                else:
+                    order = np.random.default_rng([self.seed, index, j]).permutation(weight.size)
+                    mask = np.zeros(weight.size, bool)
+                    mask[order[:kept]] = True
+                    mask = mask.reshape(weight.shape)
+                changed |= weight.set_mask(mask, kept_fraction=self.epsilon)
+        self._after_update(changed)
+
+    def on_epoch_end(self, epoch, logs=None):
+        changed = False
+        if self.policy == "tail":
+            for layer in self.spectral_layers():
+                for weight in layer.spectral_weights:
+                    beta = float(weight.kept_fraction)
+                    beta -= self.gamma * (beta - self.epsilon)
+                    kept = kept_count(weight.size, beta, self.min_kept)
+                    changed |= weight.set_mask(weight.zigzag_mask(kept), kept_fraction=beta)
+        self._after_update(changed)
+        if logs is not None:
+            logs.update(self.kept_logs())
+
+    def kept_logs(self):
+        """Kept fraction and non-zero count per layer and for the model."""
+        logs, total, kept = {}, 0, 0
+        for layer in self.spectral_layers():
+            layer_total = sum(w.size for w in layer.spectral_weights)
+            layer_kept = sum(w.active_count() for w in layer.spectral_weights)
+            logs[f"kept_fraction/{layer.name}"] = layer_kept / layer_total
+            logs[f"nonzero/{layer.name}"] = layer_kept
+            total += layer_total
+            kept += layer_kept
+        logs["kept_fraction"] = kept / total
+        logs["nonzero"] = kept
+        return logs
+
+    def _after_update(self, extents_changed):
+        # Traced train / test / predict functions baked in the old kept block.
+        if extents_changed:
+            self.model.make_train_function(force=True)
+            self.model.make_test_function(force=True)
+            self.model.make_predict_function(force=True)

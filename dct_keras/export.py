@@ -1,0 +1,137 @@
+"""Compressed export of spectral models: only the kept coefficients.
+
+`save_compressed` writes an ``.npz`` holding, for every spectral weight, its
+shape, its kept count and the kept coefficient values (float16 or float32);
+when the mask is the zigzag tail of that count (FreqReg, tail-dropout) the mask
+follows from the count and is not stored, otherwise (DCT-Conv's random
+switch-off) it is stored packed, one bit per coefficient. Other weights (batch
+norm, plain layers) are stored whole in float32. `load_compressed` restores all
+of it into an identically built model. `compression_report` prints the paper's
+"total parameters / non-zero / compress rate" table.
+"""
+
+import dataclasses
+import json
+
+import numpy as np
+from keras import ops
+
+from dct_keras.convert import _leaf_layers
+from dct_keras.spectral.masks import pack_mask
+
+FORMAT = "dct_keras.compressed/1"
+
+
+def _spectral_entries(model):
+    """(key, layer, SpectralWeight) for every spectral weight of the model.
+
+    Keys name the layer class, weight and shape, not the layer (auto-generated
+    layer names differ between two identically built models)."""
+    for layer in _leaf_layers(model):
+        for weight in getattr(layer, "spectral_weights", []) if layer.built else []:
+            yield f"{type(layer).__name__}/{weight.coefficients.name}{list(weight.shape)}", layer, weight
+
+
+def _plain_weights(model):
+    """(key, variable) for every non-spectral weight, mask state excluded."""
+    for layer in _leaf_layers(model):
+        spectral = getattr(layer, "spectral_weights", []) if layer.built else []
+        owned = {id(v) for w in spectral for v in (w.coefficients, *w.state_variables)}
+        for variable in layer.weights:
+            if id(variable) not in owned:
+                yield f"{type(layer).__name__}/{variable.name}{list(variable.shape)}", variable
+
+
+def save_compressed(model, path, dtype="float16"):
+    """Saves only the kept coefficients of ``model`` (and its other weights).
+
+    Args:
+        model: a built Keras model with spectral layers.
+        path: output ``.npz`` file.
+        dtype: "float16" (the paper's export) or "float32" for the kept values.
+    """
+    if dtype not in ("float16", "float32"):
+        raise ValueError(f"Invalid value for argument `dtype`: expected 'float16' or 'float32', received {dtype!r}.")
+    arrays, index = {}, {"format": FORMAT, "dtype": dtype, "spectral": [], "plain": []}
+    for number, (key, _, weight) in enumerate(_spectral_entries(model)):
+        mask = weight.mask_numpy()
+        kept = int(mask.sum())
+        zigzag = bool(np.array_equal(mask, weight.zigzag_mask(kept)))
+        arrays[f"s{number}_values"] = ops.convert_to_numpy(weight.coefficients)[mask].astype(dtype)
+        if not zigzag:
+            arrays[f"s{number}_bits"] = pack_mask(mask)
+        index["spectral"].append(
+            {"key": key, "shape": list(weight.shape), "kept": kept, "zigzag": zigzag,
+             "kept_fraction": float(weight.kept_fraction)}
+        )
+    for number, (key, variable) in enumerate(_plain_weights(model)):
+        arrays[f"p{number}"] = ops.convert_to_numpy(variable)
+        index["plain"].append({"key": key, "shape": list(variable.shape)})
+    arrays["index"] = np.frombuffer(json.dumps(index).encode(), dtype=np.uint8)
+    np.savez_compressed(path, **arrays)
+
+
+def load_compressed(model, path):
+    """Loads a `save_compressed` file into an identically built ``model``."""
+    with np.load(path) as data:
+        index = json.loads(bytes(data["index"]).decode())
+        if index.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a dct_keras compressed model (format {index.get('format')!r}).")
+        entries = list(_spectral_entries(model))
+        plain = list(_plain_weights(model))
+        expected = ([k for k, _, _ in entries], [k for k, _ in plain])
+        stored = ([e["key"] for e in index["spectral"]], [e["key"] for e in index["plain"]])
+        if expected != stored:
+            raise ValueError(f"{path} was saved from a different architecture: weights {stored} vs model {expected}.")
+        for number, ((_, _, weight), entry) in enumerate(zip(entries, index["spectral"])):
+            if tuple(entry["shape"]) != weight.shape:
+                raise ValueError(f"{entry['key']}: stored shape {entry['shape']} != model shape {weight.shape}.")
+            if entry["zigzag"]:
+                mask = weight.zigzag_mask(entry["kept"])
+            else:
+                mask = np.unpackbits(data[f"s{number}_bits"], count=weight.size, bitorder="little").astype(bool)
+                mask = mask.reshape(weight.shape)
+            coefficients = np.zeros(weight.shape, dtype="float32")
+            coefficients[mask] = data[f"s{number}_values"].astype("float32")
+            weight.set_mask(mask, kept_fraction=entry["kept_fraction"])
+            weight.coefficients.assign(coefficients)
+        for number, (_, variable) in enumerate(plain):
+            variable.assign(data[f"p{number}"])
+
+
+@dataclasses.dataclass
+class CompressionRow:
+    name: str
+    total: int
+    nonzero: int
+
+    @property
+    def rate(self):
+        return self.nonzero / self.total if self.total else 1.0
+
+
+def compression_report(model, include_bias=False):
+    """Per layer and overall: spectral parameters, non-zero ones, compress rate.
+
+    As the paper's tables, biases are left out unless ``include_bias``.
+    Returns a list of `CompressionRow` (the last one is the total).
+    """
+    rows = []
+    for layer in _leaf_layers(model):
+        weights = getattr(layer, "spectral_weights", []) if layer.built else []
+        weights = [w for w in weights if include_bias or w is layer.spectral_kernel]
+        if weights:
+            rows.append(CompressionRow(layer.name, sum(w.size for w in weights), sum(w.active_count() for w in weights)))
+    rows.append(CompressionRow("TOTAL", sum(r.total for r in rows), sum(r.nonzero for r in rows)))
+    return rows
+
+
+def format_compression_report(rows, dtype="float16"):
+    """The rows as a text table in the form of the paper's Tables 1-3."""
+    width = max(len(r.name) for r in rows)
+    lines = [f"{'layer':<{width}} {'parameters':>12} {'non-zero':>10} {'compress rate':>22}"]
+    for r in rows:
+        ratio = f"{100 * r.rate:.4g}% ({r.total / max(r.nonzero, 1):.0f}x)"
+        lines.append(f"{r.name:<{width}} {r.total:>12,} {r.nonzero:>10,} {ratio:>22}")
+    lines.append(f"stored as {rows[-1].nonzero:,} {dtype} numbers")
+    return "\n".join(lines)

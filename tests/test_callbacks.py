@@ -1,0 +1,113 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from dct_keras import DCTConv2D, FreqRegConv2D, FreqRegDense
+from dct_keras.callbacks import TailDropout
+
+
+def _model():
+    return keras.Sequential([
+        keras.Input((8, 8, 2)),
+        FreqRegConv2D(4, 3, activation="relu"),
+        DCTConv2D(4, 3, switch_off=0.0),
+        keras.layers.Flatten(),
+        FreqRegDense(3),
+    ])
+
+
+def _data(rng):
+    return rng.standard_normal((16, 8, 8, 2)).astype("float32"), rng.standard_normal((16, 3)).astype("float32")
+
+
+def _fractions(model):
+    return [float(w.kept_fraction) for layer in model.layers for w in getattr(layer, "spectral_weights", [])]
+
+
+def test_schedule_follows_the_formula_and_converges(rng):
+    model = _model()
+    model.compile("sgd", "mse")
+    gamma, epsilon = 0.3, 0.1
+    history = model.fit(*_data(rng), epochs=12, batch_size=8, verbose=0, callbacks=[TailDropout(gamma, epsilon, min_kept=1)])
+    beta = 1.0
+    for _ in range(12):
+        beta = beta - gamma * (beta - epsilon)
+    np.testing.assert_allclose(_fractions(model), beta, rtol=1e-6)
+    assert abs(beta - epsilon) < 0.02
+    for layer in model.layers:
+        for w in getattr(layer, "spectral_weights", []):
+            assert w.active_count() == max(int(np.floor(beta * w.size + 0.5)), 1)
+            np.testing.assert_array_equal(w.mask_numpy(), w.zigzag_mask(w.active_count()))
+            np.testing.assert_array_equal(ops.convert_to_numpy(w.coefficients)[~w.mask_numpy()], 0.0)
+    logged = history.history["kept_fraction/" + model.layers[0].name]
+    assert len(logged) == 12 and logged[0] > logged[-1]
+    assert history.history["nonzero"][-1] < history.history["nonzero"][0]
+
+
+def test_min_kept_floor(rng):
+    model = _model()
+    model.compile("sgd", "mse")
+    model.fit(*_data(rng), epochs=3, batch_size=8, verbose=0, callbacks=[TailDropout(1.0, 0.0, min_kept=2)])
+    counts = [w.active_count() for layer in model.layers for w in getattr(layer, "spectral_weights", [])]
+    assert counts and all(c == 2 for c in counts)
+
+
+def test_evaluate_and_predict_do_not_advance(rng):
+    model = _model()
+    model.compile("sgd", "mse")
+    x, y = _data(rng)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[TailDropout(0.5, 0.1)])
+    before = _fractions(model)
+    for _ in range(3):
+        model.evaluate(x, y, verbose=0)
+        model.predict(x, verbose=0)
+    assert _fractions(model) == before
+
+
+def test_resumed_run_continues_the_schedule(rng, tmp_path):
+    x, y = _data(rng)
+    straight = _model()
+    straight.compile("sgd", "mse")
+    straight.fit(x, y, epochs=4, verbose=0, callbacks=[TailDropout(0.5, 0.1)])
+    first = _model()
+    first.compile("sgd", "mse")
+    first.fit(x, y, epochs=2, verbose=0, callbacks=[TailDropout(0.5, 0.1)])
+    first.save(tmp_path / "checkpoint.keras")
+    resumed = keras.models.load_model(tmp_path / "checkpoint.keras")
+    resumed.fit(x, y, epochs=2, verbose=0, callbacks=[TailDropout(0.5, 0.1)])
+    np.testing.assert_allclose(_fractions(resumed), _fractions(straight), rtol=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["static", "random"])
+def test_static_and_random_policies_apply_epsilon_from_the_start(policy, rng):
+    model = _model()
+    model.compile("sgd", "mse")
+    model.fit(*_data(rng), epochs=2, verbose=0, callbacks=[TailDropout(epsilon=0.25, policy=policy, seed=3)])
+    weights = [w for layer in model.layers for w in getattr(layer, "spectral_weights", [])]
+    for w in weights:
+        assert w.active_count() == max(int(np.floor(0.25 * w.size + 0.5)), 1)
+        assert float(w.kept_fraction) == 0.25
+    zigzag = all(np.array_equal(w.mask_numpy(), w.zigzag_mask(w.active_count())) for w in weights)
+    assert zigzag == (policy == "static")
+
+
+def test_callback_needs_spectral_layers(rng):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    with pytest.raises(ValueError, match="no layers with spectral weights"):
+        model.fit(np.zeros((4, 3)), np.zeros((4, 1)), verbose=0, callbacks=[TailDropout()])
+
+
+@pytest.mark.parametrize(
+    "kwargs,argument",
+    [
+        (dict(gamma=0), "gamma"), (dict(gamma=1.5), "gamma"), (dict(gamma="fast"), "gamma"),
+        (dict(epsilon=-0.1), "epsilon"), (dict(epsilon=2), "epsilon"),
+        (dict(min_kept=-1), "min_kept"), (dict(min_kept=1.5), "min_kept"),
+        (dict(policy="cosine"), "policy"),
+    ],
+)
+def test_bad_arguments_are_rejected(kwargs, argument):
+    with pytest.raises(ValueError, match=f"`{argument}`"):
+        TailDropout(**kwargs)
