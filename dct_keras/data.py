@@ -48,9 +48,10 @@ class ImageDataset:
 
     def subset(self, train=None, test=None):
         """The first ``train`` / ``test`` examples of each split (None: all)."""
+        x_train, x_test = self.x_train[:train], self.x_test[:test]
         return ImageDataset(
-            self.x_train[:train], self.y_train[:train], self.x_test[:test], self.y_test[:test],
-            f"{self.source} (first {train or len(self.x_train)} train / {test or len(self.x_test)} test)",
+            x_train, self.y_train[:train], x_test, self.y_test[:test],
+            f"{self.source} (first {len(x_train)} train / {len(x_test)} test)",
         )
 
 
