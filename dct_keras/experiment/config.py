@@ -28,14 +28,23 @@ SCHEMA = {
     "runs": int,
     "augment": bool,
     "blocks": dict,
-    "quick": {"train_examples": int, "test_examples": int, "epochs": int, "runs": int, "batch_size": int},
+    "quick": {"train_examples": int, "test_examples": int, "epochs": int, "runs": int, "batch_size": int, "gamma": _NUMBER},
     "notes": str,
 }
 _OPTIONAL = {
     "notes", "optimizer.momentum", "optimizer.nesterov", "optimizer.beta_1", "optimizer.beta_2",
-    "learning_rate.piecewise", "learning_rate.halving", "learning_rate.constant", "quick.batch_size",
+    "learning_rate.piecewise", "learning_rate.halving", "learning_rate.constant", "quick.batch_size", "quick.gamma",
 }
 BLOCK_SCHEMA = {"variant": str, "p_grid": list, "paper": dict, "label": str}
+# Frequency Regularization experiments: models, each with its kept-fraction settings.
+FREQREG_SCHEMA = {
+    **{k: v for k, v in SCHEMA.items() if k not in ("problem", "model", "blocks")},
+    "problem": str,
+    "tail_dropout": {"gamma": _NUMBER, "min_kept": int, "policy": str},
+    "models": dict,
+}
+MODEL_SCHEMA = {"reference": dict, "settings": dict}
+SETTING_SCHEMA = {"epsilon": _NUMBER, "paper": dict}
 TASKS = ("classification", "reconstruction")
 OPTIMIZERS = ("sgd", "adam")
 
@@ -56,7 +65,26 @@ def load_config(path):
 
 
 def validate_config(config, source="config"):
+    """Checks a DCT-Conv problem config, or a FreqReg one (it has ``models``)."""
+    if isinstance(config, dict) and "models" in config:
+        _check_section(config, FREQREG_SCHEMA, "", source)
+        for name, model in config["models"].items():
+            _check_section(model, MODEL_SCHEMA, f"models.{name}.", source)
+            for setting, spec in model["settings"].items():
+                _check_section(spec, SETTING_SCHEMA, f"models.{name}.settings.{setting}.", source)
+                if not 0 <= spec["epsilon"] <= 1:
+                    raise ConfigError(f"{source}: `models.{name}.settings.{setting}.epsilon` must be in [0, 1].")
+        _check_common(config, source)
+        return
     _check_section(config, SCHEMA, "", source)
+    _check_common(config, source)
+    for name, block in config["blocks"].items():
+        _check_section(block, BLOCK_SCHEMA, f"blocks.{name}.", source)
+        if not all(isinstance(p, _NUMBER) and not isinstance(p, bool) and 0 <= p <= 1 for p in block["p_grid"]):
+            raise ConfigError(f"{source}: `blocks.{name}.p_grid` must hold numbers in [0, 1].")
+
+
+def _check_common(config, source):
     if config["task"] not in TASKS:
         raise ConfigError(f"{source}: `task` must be one of {TASKS}, got {config['task']!r}.")
     if config["optimizer"]["name"] not in OPTIMIZERS:
@@ -67,10 +95,6 @@ def validate_config(config, source="config"):
     for pair in config["learning_rate"].get("piecewise", []):
         if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], int) and isinstance(pair[1], _NUMBER)):
             raise ConfigError(f"{source}: `learning_rate.piecewise` entries must be [until_epoch, rate], got {pair!r}.")
-    for name, block in config["blocks"].items():
-        _check_section(block, BLOCK_SCHEMA, f"blocks.{name}.", source)
-        if not all(isinstance(p, _NUMBER) and not isinstance(p, bool) and 0 <= p <= 1 for p in block["p_grid"]):
-            raise ConfigError(f"{source}: `blocks.{name}.p_grid` must hold numbers in [0, 1].")
 
 
 def _check_section(section, schema, prefix, source):
@@ -101,6 +125,8 @@ def apply_overrides(config, quick=False, epochs=None, runs=None):
         config["epochs"] = budget["epochs"]
         config["runs"] = budget["runs"]
         config["batch_size"] = budget.get("batch_size", config["batch_size"])
+        if "gamma" in budget:
+            config["tail_dropout"]["gamma"] = budget["gamma"]
     if epochs is not None:
         config["epochs"] = int(epochs)
     if runs is not None:

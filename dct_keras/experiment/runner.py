@@ -170,9 +170,18 @@ class Runner:
             stop with the checkpoint saved (for time-limited jobs).
         verbose: Keras `fit` verbosity.
         log: function printing progress lines.
+        model_fn: ``model_fn(config, spec, data)`` returning a compiled model
+            (default: `build_model`, the DCT-Conv problems).
+        callbacks_fn: ``callbacks_fn(spec)`` returning extra `fit` callbacks
+            (e.g. `TailDropout`); their state must live in the model.
+        row_fn: ``row_fn(model)`` returning extra fields for the result row.
     """
 
-    def __init__(self, config, data, out_dir, strategy=None, session_epochs=None, verbose="auto", log=print):
+    def __init__(self, config, data, out_dir, strategy=None, session_epochs=None, verbose="auto", log=print,
+                 model_fn=None, callbacks_fn=None, row_fn=None):
+        self.model_fn = model_fn or build_model
+        self.callbacks_fn = callbacks_fn or (lambda spec: [])
+        self.row_fn = row_fn or (lambda model: {})
         self.config = config
         self.data = data
         self.out_dir = out_dir
@@ -226,9 +235,10 @@ class Runner:
             model = self._in_scope(lambda: keras.models.load_model(model_path))
             self.log(f"    resuming from epoch {state['epochs_done']}")
         else:
-            model = self._in_scope(lambda: build_model(self.config, spec, self.data))
+            model = self._in_scope(lambda: self.model_fn(self.config, spec, self.data))
         learning_rate = learning_rate_fn(self.config["learning_rate"])
         epochs = self.config["epochs"]
+        callbacks = self.callbacks_fn(spec)
         trained_now = 0
         while state["epochs_done"] < epochs:
             if self.session_epochs is not None and trained_now >= self.session_epochs:
@@ -240,7 +250,7 @@ class Runner:
             start = time.perf_counter()
             history = model.fit(
                 *fit_args, batch_size=None if len(fit_args) == 1 else self.config["batch_size"],
-                epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=self.verbose,
+                epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=self.verbose, callbacks=callbacks,
             )
             state["wall_time_s"] += time.perf_counter() - start
             state["epochs_done"] = epoch + 1
@@ -286,6 +296,7 @@ class Runner:
             "data": self.data.source,
             "config_hash": self.hash,
             "backend": keras.backend.backend(),
+            **self.row_fn(model),
         }
 
 

@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from dct_keras.models.variants import ConvFactory
+from dct_keras.models.variants import LayerFactory
 
 
 def autoencoder1(variant="cnn", switch_off=0.0, input_shape=(32, 32, 3), seed=None):
@@ -16,15 +16,15 @@ def autoencoder1(variant="cnn", switch_off=0.0, input_shape=(32, 32, 3), seed=No
     feature map before it is 16 x 16 x 16). The Dense 512 layer has no
     activation (Table III lists none).
     """
-    convs = ConvFactory(variant, switch_off, seed)
+    convs = LayerFactory(variant, switch_off, seed)
     height, width, channels = input_shape
     inputs = keras.Input(input_shape)
     x = convs.conv(16, 3, padding="same", activation="relu", name="enc_conv1")(inputs)
     x = layers.MaxPooling2D(2)(x)
     x = convs.conv(16, 3, padding="same", activation="relu", name="enc_conv2")(x)
     x = layers.Flatten()(x)
-    x = layers.Dense(512, kernel_initializer="orthogonal", name="code")(x)
-    x = layers.Dense((height // 2) * (width // 2) * 16, activation="sigmoid", kernel_initializer="orthogonal", name="dec_dense")(x)
+    x = convs.dense(512, name="code")(x)
+    x = convs.dense((height // 2) * (width // 2) * 16, activation="sigmoid", name="dec_dense")(x)
     x = layers.Reshape((height // 2, width // 2, 16))(x)
     x = convs.conv_transpose(16, 3, padding="same", activation="relu", name="dec_deconv1")(x)
     x = layers.UpSampling2D(2)(x)
@@ -44,7 +44,7 @@ def autoencoder2(variant="cnn", switch_off=0.0, input_shape=(32, 32, 3), seed=No
     convolutions 16, 32, upsampling, 64, 128, upsampling, 64, 32, 16, and a
     3-filter sigmoid output. "same" padding throughout.
     """
-    convs = ConvFactory(variant, switch_off, seed)
+    convs = LayerFactory(variant, switch_off, seed)
     inputs = keras.Input(input_shape)
     x = inputs
     for index, item in enumerate(ENCODER):

@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from dct_keras.models.variants import ConvFactory
+from dct_keras.models.variants import LayerFactory
 
 STAGES = ((64, 3), (128, 4), (256, 6), (512, 3))  # (bottleneck width, blocks)
 
@@ -20,13 +20,13 @@ def resnet50_cifar(variant="cnn", switch_off=0.0, num_classes=100, input_shape=(
     shortcut (the Keras/He et al. bottleneck layout).
 
     Args:
-        variant: "cnn", "dct" or "dct_spatial" (see `ConvFactory`).
+        variant: "cnn", "dct" or "dct_spatial" (see `LayerFactory`).
         switch_off: switch-off probability ``p`` of the DCT-Conv layers.
         num_classes: classifier outputs (100 for CIFAR-100).
         input_shape: image shape.
         seed: seeds the masks of the DCT-Conv layers.
     """
-    convs = ConvFactory(variant, switch_off, seed)
+    convs = LayerFactory(variant, switch_off, seed)
     inputs = keras.Input(input_shape)
     x = convs.conv(64, 3, padding="same", name="stem_conv")(inputs)
     x = layers.BatchNormalization(name="stem_bn")(x)
@@ -37,7 +37,7 @@ def resnet50_cifar(variant="cnn", switch_off=0.0, num_classes=100, input_shape=(
             strides = 2 if stage > 1 and block == 0 else 1
             x = _bottleneck(convs, x, width, strides, shortcut=block == 0, name=f"s{stage}b{block}")
     x = layers.GlobalAveragePooling2D()(x)
-    outputs = layers.Dense(num_classes, activation="softmax", kernel_initializer="glorot_uniform", name="classifier")(x)
+    outputs = convs.dense(num_classes, activation="softmax", kernel_initializer="glorot_uniform", name="classifier")(x)
     return keras.Model(inputs, outputs, name=f"resnet50_cifar_{variant}")
 
 

@@ -1,13 +1,18 @@
-"""Convolution factory shared by the papers' model builders.
+"""Layer factory shared by the papers' model builders.
 
-A builder asks the factory for each convolution; the variant decides what it
-gets (dct_conv.txt §V-G and Table V):
+A builder asks the factory for each convolution (and dense layer); the variant
+decides what it gets:
 
-* ``"cnn"`` – plain `keras.layers.Conv2D` / `Conv2DTranspose`;
-* ``"dct"`` – DCT-Conv for every kernel, 1x1 kernels over 16-channel sub-rows;
-* ``"dct_spatial"`` – DCT-Conv only for kernels larger than 1x1.
+* ``"cnn"`` – plain `keras.layers.Conv2D` / `Conv2DTranspose` / `Dense`;
+* ``"dct"`` – DCT-Conv for every kernel, 1x1 kernels over 16-channel sub-rows
+  (dct_conv.txt §V-G and Table V); dense layers stay plain;
+* ``"dct_spatial"`` – DCT-Conv only for kernels larger than 1x1;
+* ``"freqreg"`` – the FreqReg layers for convolutions and dense layers
+  (frequency_regularization.txt), all coefficients kept until a
+  `TailDropout` callback shrinks them.
 
-All filters (or their coefficients) use the orthogonal initializer (§V-B).
+The DCT-Conv models use the orthogonal initializer for every filter /
+coefficient tensor (dct_conv.txt §V-B); the default is set per builder.
 """
 
 import keras
@@ -15,13 +20,17 @@ import numpy as np
 
 from dct_keras.layers.dct_conv import DCTConv2D
 from dct_keras.layers.dct_conv_transpose import DCTConv2DTranspose
+from dct_keras.layers.freqreg_conv import FreqRegConv2D
+from dct_keras.layers.freqreg_conv_transpose import FreqRegConv2DTranspose
+from dct_keras.layers.freqreg_dense import FreqRegDense
 from dct_keras.spectral.masks import check_probability
 
-VARIANTS = ("cnn", "dct", "dct_spatial")
+VARIANTS = ("cnn", "dct", "dct_spatial", "freqreg")
+_FREQREG = {keras.layers.Conv2D: FreqRegConv2D, keras.layers.Conv2DTranspose: FreqRegConv2DTranspose, keras.layers.Dense: FreqRegDense}
 
 
-class ConvFactory:
-    """Creates the convolutions of one model in a given variant.
+class LayerFactory:
+    """Creates the convolutions and dense layers of one model in a variant.
 
     Args:
         variant: one of ``VARIANTS``.
@@ -34,8 +43,8 @@ class ConvFactory:
         if variant not in VARIANTS:
             raise ValueError(f"Invalid value for argument `variant`: expected one of {VARIANTS}, received {variant!r}.")
         check_probability(switch_off, "switch_off")
-        if variant == "cnn" and switch_off:
-            raise ValueError("Invalid value for argument `switch_off`: the 'cnn' variant has no coefficients to switch off.")
+        if variant in ("cnn", "freqreg") and switch_off:
+            raise ValueError(f"Invalid value for argument `switch_off`: the {variant!r} variant has no random switch-off.")
         self.variant = variant
         self.switch_off = switch_off
         self.kernel_initializer = kernel_initializer
@@ -47,8 +56,14 @@ class ConvFactory:
     def conv_transpose(self, filters, kernel_size, **kwargs):
         return self._make(keras.layers.Conv2DTranspose, DCTConv2DTranspose, filters, kernel_size, kwargs)
 
+    def dense(self, units, **kwargs):
+        kwargs.setdefault("kernel_initializer", self.kernel_initializer)
+        return (FreqRegDense if self.variant == "freqreg" else keras.layers.Dense)(units, **kwargs)
+
     def _make(self, plain_cls, dct_cls, filters, kernel_size, kwargs):
         kwargs.setdefault("kernel_initializer", self.kernel_initializer)
+        if self.variant == "freqreg":
+            return _FREQREG[plain_cls](filters, kernel_size, **kwargs)
         pointwise = all(k == 1 for k in np.atleast_1d(kernel_size))
         if self.variant == "cnn" or (self.variant == "dct_spatial" and pointwise):
             return plain_cls(filters, kernel_size, **kwargs)

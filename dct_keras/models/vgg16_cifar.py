@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from dct_keras.models.variants import ConvFactory
+from dct_keras.models.variants import LayerFactory
 
 BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))  # (filters, convs) per max-pool block
 
@@ -26,7 +26,7 @@ def vgg16_cifar(variant="cnn", switch_off=0.0, num_classes=100, input_shape=(32,
         l2: L2 coefficient on every kernel (DCT coefficients in DCT layers,
             equal to the penalty on the filters under the orthonormal DCT).
     """
-    convs = ConvFactory(variant, switch_off, seed)
+    convs = LayerFactory(variant, switch_off, seed)
     regularizer = keras.regularizers.L2(l2) if l2 else None
     inputs = keras.Input(input_shape)
     x = inputs
@@ -37,8 +37,8 @@ def vgg16_cifar(variant="cnn", switch_off=0.0, num_classes=100, input_shape=(32,
             x = layers.BatchNormalization(name=f"{name}_bn")(x)
         x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
     x = layers.Flatten()(x)
-    x = layers.Dense(512, activation="relu", kernel_initializer="orthogonal", kernel_regularizer=regularizer, name="fc")(x)
+    x = convs.dense(512, activation="relu", kernel_initializer="orthogonal", kernel_regularizer=regularizer, name="fc")(x)
     x = layers.BatchNormalization(name="fc_bn")(x)
     x = layers.Dropout(0.5)(x)
-    outputs = layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer, name="classifier")(x)
+    outputs = convs.dense(num_classes, activation="softmax", kernel_initializer="glorot_uniform", kernel_regularizer=regularizer, name="classifier")(x)
     return keras.Model(inputs, outputs, name=f"vgg16_cifar_{variant}")
