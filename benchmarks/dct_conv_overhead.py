@@ -15,15 +15,13 @@ and 1.00x after `fold`.
 
 import argparse
 import os
-import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path[:0] = [os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."), os.path.dirname(os.path.abspath(__file__))]
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
+from ab_timing import print_ratios, random_batch, time_train_steps  # noqa: E402
 
 import dct_keras  # noqa: E402
 from dct_keras.models import resnet50_cifar  # noqa: E402
@@ -41,27 +39,10 @@ def main(argv=None):
     keras.utils.set_random_seed(0)
     dct = resnet50_cifar(args.variant, args.switch_off, seed=0)
     models = {"cnn": resnet50_cifar("cnn"), args.variant: dct, "folded": dct_keras.fold(dct)}
-    x = np.random.default_rng(0).standard_normal((args.batch, 32, 32, 3)).astype("float32")
-    y = np.random.default_rng(1).integers(0, 100, (args.batch,))
-    for model in models.values():
-        model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy")
-        for _ in range(2):  # trace and warm up
-            model.train_on_batch(x, y)
-
-    times = {name: [] for name in models}
-    for round_index in range(args.rounds):
-        for name, model in models.items():
-            start = time.perf_counter()
-            for _ in range(args.steps):
-                model.train_on_batch(x, y)
-            times[name].append((time.perf_counter() - start) / args.steps)
-        print(f"round {round_index + 1}/{args.rounds}: " + ", ".join(f"{n} {t[-1]:.3f}s" for n, t in times.items()), flush=True)
-
-    base = statistics.median(times["cnn"])
-    print(f"\nbackend {keras.backend.backend()}, batch {args.batch}, median s/step over {args.rounds} rounds of {args.steps} steps")
-    for name, samples in times.items():
-        median = statistics.median(samples)
-        print(f"{name:>12}: {median:.4f} s/step   ratio to cnn {median / base:.3f}x")
+    x, y = random_batch(args.batch, (32, 32, 3), 100)
+    medians = time_train_steps(models, x, y, args.steps, args.rounds)
+    print_ratios(medians, "cnn", f"backend {keras.backend.backend()}, batch {args.batch}, "
+                 f"median s/step over {args.rounds} rounds of {args.steps} steps")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dct_keras import DCTConv2D, DCTConv2DTranspose, count_params
-from dct_keras.models import autoencoder1, autoencoder2, resnet50_cifar, vgg16_cifar
+from dct_keras.models import autoencoder1, autoencoder2, lenet5, lenet300, resnet18_cifar, resnet50_cifar, vgg16_cifar
 
 DCT_TYPES = (DCTConv2D, DCTConv2DTranspose)
 
@@ -127,3 +127,20 @@ def test_cnn_variant_rejects_switch_off():
 def test_unknown_variant_is_rejected():
     with pytest.raises(ValueError, match="variant"):
         vgg16_cifar("fft")
+
+
+@pytest.mark.parametrize(
+    "builder,trainable",
+    [(lenet300, 266_610), (lenet5, 431_080), (resnet18_cifar, 11_173_962)],
+)
+def test_frequency_regularization_reference_counts(builder, trainable):
+    # frequency_regularization.txt: LeNet300 "266K", LeNet5 "431K", ResNet18 11,173,962.
+    assert count_params(builder("cnn")).trainable == trainable
+
+
+@pytest.mark.parametrize("builder", [lenet300, lenet5, resnet18_cifar])
+def test_freqreg_variant_replaces_every_conv_and_dense(builder):
+    model = builder("freqreg")
+    kinds = [type(l).__name__ for l in model.layers if hasattr(l, "kernel_size") or hasattr(l, "units")]
+    assert kinds and all(kind.startswith("FreqReg") for kind in kinds)
+    assert count_params(model).trainable == count_params(builder("cnn")).trainable
