@@ -91,7 +91,7 @@ class TailDropout(keras.callbacks.Callback):
                     mask = np.zeros(weight.size, bool)
                     mask[order[:kept]] = True
                     mask = mask.reshape(weight.shape)
-                changed |= weight.set_mask(mask, kept_fraction=self.epsilon)
+                changed |= weight.set_mask(mask, kept_fraction=self.epsilon, optimizer=self.model.optimizer)
         self._after_update(changed)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -102,7 +102,7 @@ class TailDropout(keras.callbacks.Callback):
                     beta = float(weight.kept_fraction)
                     beta -= self.gamma * (beta - self.epsilon)
                     kept = kept_count(weight.size, beta, self.min_kept)
-                    changed |= weight.set_mask(weight.zigzag_mask(kept), kept_fraction=beta)
+                    changed |= weight.set_mask(weight.zigzag_mask(kept), kept_fraction=beta, optimizer=self.model.optimizer)
         self._after_update(changed)
         if logs is not None:
             logs.update(self.kept_logs())

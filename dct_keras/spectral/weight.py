@@ -28,7 +28,11 @@ class SpectralWeight:
     Switched-off coefficients are held at exactly zero in the variable: they
     are zeroed whenever a mask is set, their gradient is zero (the mask
     multiplies them in the forward pass), the regularizer sees the masked
-    coefficients and the constraint's output is masked again.
+    coefficients and the constraint's output is masked again. A mask fixed
+    before training needs nothing more (the optimizer's momentum of a
+    never-trained entry stays zero); when a mask shrinks during training,
+    `set_mask(..., optimizer=...)` also clears the optimizer's state of the
+    dropped entries, since stale momentum would move them off zero.
 
     Args:
         layer: the Keras layer that owns the variables.
@@ -117,8 +121,16 @@ class SpectralWeight:
         self.extents = extents
         return changed
 
-    def set_mask(self, mask, kept_fraction=None):
+    def set_mask(self, mask, kept_fraction=None, optimizer=None):
         """Replaces the mask and zeroes the newly switched-off coefficients.
+
+        Args:
+            mask: boolean array of the weight's shape (True = kept).
+            kept_fraction: the schedule state to record (default: the mask's
+                kept fraction).
+            optimizer: a built Keras optimizer training these coefficients;
+                its per-coefficient state (momentum, velocity, ...) is zeroed
+                where the mask is off, so the dropped entries stay exactly zero.
 
         Returns True when the kept block changed (a traced function that
         reads `value` must then be rebuilt).
@@ -129,7 +141,17 @@ class SpectralWeight:
         self.mask_bits.assign(pack_mask(mask))
         self.kept_fraction.assign(mask.mean() if kept_fraction is None else kept_fraction)
         self.coefficients.assign(ops.convert_to_numpy(self.coefficients) * mask)
+        for slot in self._optimizer_slots(optimizer):
+            slot.assign(ops.convert_to_numpy(slot) * mask)
         return self.refresh_extents()
+
+    def _optimizer_slots(self, optimizer):
+        """The optimizer variables created for the coefficients (Keras names
+        them ``<variable path with '_'>_<slot>``)."""
+        if optimizer is None:
+            return []
+        prefix = self.coefficients.path.replace("/", "_") + "_"
+        return [v for v in optimizer.variables if tuple(v.shape) == self.shape and v.name.startswith(prefix)]
 
     def zigzag_mask(self, kept):
         """Mask keeping the ``kept`` lowest frequencies (zigzag by the L1 norm
