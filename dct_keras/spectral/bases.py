@@ -212,24 +212,24 @@ class SpectralTransform:
         """Spatial tensor from DCT coefficients (IDCT over the axes).
 
         Args:
-            coefficients: tensor of the transform's shape.
-            extents: optional per-axis sizes of a leading box outside which all
-                coefficients are zero (e.g. the bounding box of a zigzag tail
-                mask). Only that box is read, and along `truncatable_axes` the
-                bases are cut to it, so the cost follows the kept block. Other
-                axes must have their full size.
+            coefficients: tensor of the transform's shape or, with ``extents``,
+                only its leading box of that shape (the coefficients outside it
+                being zero, e.g. beyond the bounding box of a zigzag tail mask).
+                Along `truncatable_axes` the bases are then cut to the box, so
+                the cost follows the kept block.
+            extents: per-axis sizes of that box; axes outside
+                `truncatable_axes` must keep their full size.
         """
-        coefficients = self._check_shape(coefficients)
-        if extents is None or tuple(extents) == self.shape:
+        extents = self.shape if extents is None else tuple(int(e) for e in extents)
+        coefficients = self._check_shape(coefficients, extents)
+        if extents == self.shape:
             factors = self._factors
         else:
-            extents = tuple(int(e) for e in extents)
             if any(e != n for a, (e, n) in enumerate(zip(extents, self.shape)) if a not in self.truncatable_axes()):
                 raise ValueError(f"`extents` {extents} may only cut axes {self.truncatable_axes()} of {self.shape}.")
             if extents not in self._plans:
                 self._plans[extents] = self._plan(extents)
             factors = self._plans[extents]
-            coefficients = coefficients[tuple(slice(0, e) for e in extents)]
         for factor in factors:
             coefficients = factor.apply(coefficients, inverse=True)
         return coefficients
@@ -254,12 +254,13 @@ class SpectralTransform:
             level = level + index.reshape(view)
         return level
 
-    def _check_shape(self, x):
+    def _check_shape(self, x, expected=None):
         x = ops.convert_to_tensor(x)
-        if tuple(x.shape) != self.shape:
+        expected = self.shape if expected is None else expected
+        if tuple(x.shape) != expected:
             raise ValueError(
-                f"SpectralTransform built for shape {self.shape} received a "
-                f"tensor of shape {tuple(x.shape)}."
+                f"SpectralTransform for shape {self.shape} expected a tensor of "
+                f"shape {expected}, received {tuple(x.shape)}."
             )
         return x
 

@@ -109,8 +109,11 @@ class SpectralWeight:
     def value(self):
         """The spatial weight ``IDCT(coefficients * mask)`` (differentiable)."""
         coefficients = ops.convert_to_tensor(self.coefficients)
-        masked = coefficients * ops.cast(self.mask, coefficients.dtype)
-        return self.transform.inverse(masked, extents=self.extents)
+        mask = ops.cast(self.mask, coefficients.dtype)
+        if self.extents != self.shape:  # only the kept block is read
+            box = tuple(slice(0, e) for e in self.extents)
+            coefficients, mask = coefficients[box], mask[box]
+        return self.transform.inverse(coefficients * mask, extents=self.extents)
 
     def refresh_extents(self):
         """Recomputes the kept block from the mask; True if it changed."""

@@ -98,3 +98,21 @@ def test_shape_mismatch_is_reported():
 def test_dct_matrix_rejects_bad_length():
     with pytest.raises(ValueError, match="positive"):
         dct_matrix(0)
+
+
+@pytest.mark.parametrize("shape,axes,extents", [((3, 3, 20, 30), (0, 1, 2, 3), (3, 3, 7, 11)), ((40, 9), (0, 1), (5, 9)), ((6, 50), (1,), (6, 4))])
+def test_truncated_inverse_reads_only_the_box(rng, shape, axes, extents):
+    box = rng.standard_normal(extents).astype("float32")
+    full = np.zeros(shape, "float32")
+    full[tuple(slice(0, e) for e in extents)] = box
+    transform = SpectralTransform(shape, axes)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(transform.inverse(box, extents=extents)),
+        scipy.fft.idctn(full, axes=axes, norm="ortho"), atol=1e-5,
+    )
+
+
+def test_truncated_inverse_rejects_cutting_a_blocked_axis():
+    transform = SpectralTransform((1, 1, 32, 4), (2,), {2: 16})
+    with pytest.raises(ValueError, match="may only cut"):
+        transform.inverse(np.zeros((1, 1, 8, 4), "float32"), extents=(1, 1, 8, 4))
