@@ -29,6 +29,15 @@ def time_train_steps(models, x, y, steps, rounds, loss="sparse_categorical_cross
     return {name: statistics.median(samples) for name, samples in times.items()}
 
 
+def compare(models, baseline, batch, input_shape, classes, steps, rounds, title):
+    """Times ``models`` on one random batch and prints their ratios to ``baseline``."""
+    x, y = random_batch(batch, input_shape, classes)
+    medians = time_train_steps(models, x, y, steps, rounds)
+    print_ratios(medians, baseline, f"{title}, backend {keras.backend.backend()}, batch {batch}, "
+                 f"median s/step over {rounds} rounds of {steps} steps")
+    return medians
+
+
 def print_ratios(medians, baseline, header):
     print(f"\n{header}")
     for name, median in medians.items():

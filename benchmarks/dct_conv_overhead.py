@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path[:0] = [os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."), os.path.dirname(os.path.abspath(__file__))]
 
 import keras  # noqa: E402
-from ab_timing import print_ratios, random_batch, time_train_steps  # noqa: E402
+from ab_timing import compare  # noqa: E402
 
 import dct_keras  # noqa: E402
 from dct_keras.models import resnet50_cifar  # noqa: E402
@@ -39,10 +39,7 @@ def main(argv=None):
     keras.utils.set_random_seed(0)
     dct = resnet50_cifar(args.variant, args.switch_off, seed=0)
     models = {"cnn": resnet50_cifar("cnn"), args.variant: dct, "folded": dct_keras.fold(dct)}
-    x, y = random_batch(args.batch, (32, 32, 3), 100)
-    medians = time_train_steps(models, x, y, args.steps, args.rounds)
-    print_ratios(medians, "cnn", f"backend {keras.backend.backend()}, batch {args.batch}, "
-                 f"median s/step over {args.rounds} rounds of {args.steps} steps")
+    compare(models, "cnn", args.batch, (32, 32, 3), 100, args.steps, args.rounds, "ResNet50-CIFAR")
 
 
 if __name__ == "__main__":

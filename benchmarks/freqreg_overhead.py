@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path[:0] = [os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."), os.path.dirname(os.path.abspath(__file__))]
 
 import keras  # noqa: E402
-from ab_timing import print_ratios, random_batch, time_train_steps  # noqa: E402
+from ab_timing import compare  # noqa: E402
 
 from dct_keras.models import resnet18_cifar  # noqa: E402
 from dct_keras.spectral.masks import kept_count  # noqa: E402
@@ -40,10 +40,7 @@ def main(argv=None):
     models = {"plain": resnet18_cifar("cnn")}
     for fraction, label in ((1.0, "freqreg 100%"), (0.01, "freqreg 1%"), (0.001, "freqreg 0.1%")):
         models[label] = with_kept_fraction(resnet18_cifar("freqreg"), fraction)
-    x, y = random_batch(args.batch, (32, 32, 3), 10)
-    medians = time_train_steps(models, x, y, args.steps, args.rounds)
-    print_ratios(medians, "plain", f"ResNet18-CIFAR, backend {keras.backend.backend()}, batch {args.batch}, "
-                 f"median s/step over {args.rounds} rounds of {args.steps} steps")
+    compare(models, "plain", args.batch, (32, 32, 3), 10, args.steps, args.rounds, "ResNet18-CIFAR")
 
 
 if __name__ == "__main__":

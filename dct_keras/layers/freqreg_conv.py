@@ -17,7 +17,9 @@ class FreqRegConv2D(FreqRegBase, Conv2DGeometry, keras.layers.Conv2D):
     tail-dropout, which shrinks the kept fraction epoch by epoch.
 
     Args:
-        filters, kernel_size, strides, padding, data_format, dilation_rate, groups, activation, use_bias, initializers, regularizers, constraints: as in `keras.layers.Conv2D` (kernel / bias initializers,
+        filters, kernel_size, strides, padding, data_format, dilation_rate,
+        groups, activation, use_bias, initializers, regularizers, constraints:
+            as in `keras.layers.Conv2D` (kernel / bias initializers,
             regularizers and constraints act on the coefficients).
         kept_fraction: float in [0, 1], the initial kept fraction (1: all).
         transform_axes: None (all kernel axes) or the kernel axes to transform.

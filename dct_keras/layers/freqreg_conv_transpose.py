@@ -8,34 +8,31 @@ from dct_keras.layers.geometry import Conv2DTransposeGeometry
 
 @keras.saving.register_keras_serializable(package="dct_keras")
 class FreqRegConv2DTranspose(FreqRegBase, Conv2DTransposeGeometry, keras.layers.Conv2DTranspose):
-    """`keras.layers.Conv2DTranspose` whose kernel and bias live in the frequency domain.
+    """2D transposed convolution with Frequency Regularization.
 
-    The kernel is ``IDCT(coefficients * mask)`` over ``transform_axes`` (all
-    axes by default), the mask keeping the zigzag-lowest
-    ``round(kept_fraction * n)`` coefficients; the bias likewise (1-D). Pair it
-    with `dct_keras.callbacks.TailDropout` for the paper's dynamic
-    tail-dropout, which shrinks the kept fraction epoch by epoch.
+    `keras.layers.Conv2DTranspose` whose ``(kh, kw, filters, input_channels)``
+    kernel and bias are kept as tail-masked DCT coefficients (the paper applies
+    its regularization to "transposed convolution layers" alike). The FreqReg
+    arguments are those of `FreqRegConv2D`.
 
     Args:
-        filters, kernel_size, strides, padding, output_padding, data_format, dilation_rate, activation, use_bias, initializers, regularizers, constraints: as in `keras.layers.Conv2DTranspose` (kernel / bias initializers,
-            regularizers and constraints act on the coefficients).
-        kept_fraction: float in [0, 1], the initial kept fraction (1: all).
-        transform_axes: None (all kernel axes) or the kernel axes to transform.
-        spectral_bias: keep the bias in the frequency domain too (paper eq. 3).
+        filters, kernel_size, strides, padding, output_padding, data_format,
+        dilation_rate, activation, use_bias, initializers, regularizers,
+        constraints: as in `keras.layers.Conv2DTranspose`.
+        kept_fraction, transform_axes, spectral_bias: see `FreqRegConv2D`.
 
     Input shape:
-        4D image tensor, as `keras.layers.Conv2DTranspose`.
+        4D tensor, as `keras.layers.Conv2DTranspose`.
 
     Output shape:
         As `keras.layers.Conv2DTranspose`.
 
     Example:
 
-    >>> layer = FreqRegConv2DTranspose(16, 3, strides=2, kept_fraction=0.1)
-    >>> callback = dct_keras.callbacks.TailDropout(gamma=0.01, epsilon=0.01)
+    >>> layer = FreqRegConv2DTranspose(16, 3, strides=2, padding="same", kept_fraction=0.1)
+    >>> layer(np.zeros((2, 8, 8, 4), "float32")).shape
+    (2, 16, 16, 16)
 
     Reference:
-        Zhao et al., "Frequency Regularization: Restricting Information
-        Redundancy of Convolutional Neural Networks"
-        (`frequency_regularization.txt`), eq. (2)-(3) and §3.1.
+        Zhao et al., "Frequency Regularization" (`frequency_regularization.txt`), §3.
     """

@@ -8,34 +8,32 @@ from dct_keras.layers.geometry import DenseGeometry
 
 @keras.saving.register_keras_serializable(package="dct_keras")
 class FreqRegDense(FreqRegBase, DenseGeometry, keras.layers.Dense):
-    """`keras.layers.Dense` whose kernel and bias live in the frequency domain.
+    """Densely-connected layer with Frequency Regularization.
 
-    The kernel is ``IDCT(coefficients * mask)`` over ``transform_axes`` (all
-    axes by default), the mask keeping the zigzag-lowest
-    ``round(kept_fraction * n)`` coefficients; the bias likewise (1-D). Pair it
-    with `dct_keras.callbacks.TailDropout` for the paper's dynamic
-    tail-dropout, which shrinks the kept fraction epoch by epoch.
+    `keras.layers.Dense` whose ``(input_dim, units)`` kernel is the 2-D IDCT of
+    tail-masked coefficients, and whose bias the 1-D IDCT of its own (paper
+    eq. 3). The LeNet-300-100 of Table 1 is made of these. The FreqReg
+    arguments are those of `FreqRegConv2D`.
 
     Args:
-        units, activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer, activity_regularizer, kernel_constraint, bias_constraint: as in `keras.layers.Dense` (kernel / bias initializers,
-            regularizers and constraints act on the coefficients).
-        kept_fraction: float in [0, 1], the initial kept fraction (1: all).
-        transform_axes: None (all kernel axes) or the kernel axes to transform.
-        spectral_bias: keep the bias in the frequency domain too (paper eq. 3).
+        units, activation, use_bias, kernel_initializer, bias_initializer,
+        kernel_regularizer, bias_regularizer, activity_regularizer,
+        kernel_constraint, bias_constraint: as in `keras.layers.Dense` (the
+        kernel / bias ones act on the coefficients).
+        kept_fraction, transform_axes, spectral_bias: see `FreqRegConv2D`.
 
     Input shape:
-        2D tensor `(batch, input_dim)` (or N-D, the last axis is transformed as in `Dense`).
+        N-D tensor ``(batch, ..., input_dim)``.
 
     Output shape:
-        As `keras.layers.Dense`.
+        N-D tensor ``(batch, ..., units)``.
 
     Example:
 
     >>> layer = FreqRegDense(300, activation="relu", kept_fraction=0.1)
-    >>> callback = dct_keras.callbacks.TailDropout(gamma=0.01, epsilon=0.01)
+    >>> layer(np.zeros((4, 784), "float32")).shape
+    (4, 300)
 
     Reference:
-        Zhao et al., "Frequency Regularization: Restricting Information
-        Redundancy of Convolutional Neural Networks"
-        (`frequency_regularization.txt`), eq. (2)-(3) and §3.1.
+        Zhao et al., "Frequency Regularization" (`frequency_regularization.txt`), eq. (3).
     """
