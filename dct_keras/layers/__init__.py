@@ -5,5 +5,9 @@ from dct_keras.layers.dct_conv_transpose import DCTConv2DTranspose
 from dct_keras.layers.freqreg_conv import FreqRegConv2D
 from dct_keras.layers.freqreg_conv_transpose import FreqRegConv2DTranspose
 from dct_keras.layers.freqreg_dense import FreqRegDense
+from dct_keras.layers.harmonic import HarmonicConv, harmonic_filter_bank
 
-__all__ = ["DCTConv2D", "DCTConv2DTranspose", "FreqRegConv2D", "FreqRegConv2DTranspose", "FreqRegDense"]
+__all__ = [
+    "DCTConv2D", "DCTConv2DTranspose", "FreqRegConv2D", "FreqRegConv2DTranspose", "FreqRegDense", "HarmonicConv",
+    "harmonic_filter_bank",
+]
