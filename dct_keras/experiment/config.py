@@ -28,12 +28,14 @@ SCHEMA = {
     "runs": int,
     "augment": bool,
     "blocks": dict,
-    "quick": {"train_examples": int, "test_examples": int, "epochs": int, "runs": int, "batch_size": int, "gamma": _NUMBER},
+    "quick": {"train_examples": int, "test_examples": int, "epochs": int, "runs": int, "batch_size": int, "gamma": _NUMBER,
+              "depth": int, "width": int},
     "notes": str,
 }
 _OPTIONAL = {
     "notes", "optimizer.momentum", "optimizer.nesterov", "optimizer.beta_1", "optimizer.beta_2",
     "learning_rate.piecewise", "learning_rate.halving", "learning_rate.constant", "quick.batch_size", "quick.gamma",
+    "quick.depth", "quick.width",
 }
 BLOCK_SCHEMA = {"variant": str, "p_grid": list, "paper": dict, "label": str}
 # Frequency Regularization experiments: models, each with its kept-fraction settings.
@@ -44,6 +46,15 @@ FREQREG_SCHEMA = {
     "models": dict,
 }
 MODEL_SCHEMA = {"reference": dict, "settings": dict}
+# Harmonic networks: one architecture, several variants.
+HARMONIC_SCHEMA = {
+    **{k: v for k, v in SCHEMA.items() if k not in ("problem", "model", "blocks")},
+    "problem": str,
+    "depth": int,
+    "width": int,
+    "variants": dict,
+}
+VARIANT_SCHEMA = {"variant": str, "levels": int, "dropout": _NUMBER, "paper": dict}
 SETTING_SCHEMA = {"epsilon": _NUMBER, "paper": dict}
 TASKS = ("classification", "reconstruction")
 OPTIMIZERS = ("sgd", "adam")
@@ -65,7 +76,14 @@ def load_config(path):
 
 
 def validate_config(config, source="config"):
-    """Checks a DCT-Conv problem config, or a FreqReg one (it has ``models``)."""
+    """Checks a DCT-Conv problem config, a FreqReg one (it has ``models``) or a
+    harmonic one (it has ``variants``)."""
+    if isinstance(config, dict) and "variants" in config:
+        _check_section(config, HARMONIC_SCHEMA, "", source)
+        for name, variant in config["variants"].items():
+            _check_section(variant, VARIANT_SCHEMA, f"variants.{name}.", source)
+        _check_common(config, source)
+        return
     if isinstance(config, dict) and "models" in config:
         _check_section(config, FREQREG_SCHEMA, "", source)
         for name, model in config["models"].items():
@@ -106,7 +124,8 @@ def _check_section(section, schema, prefix, source):
     for key, expected in schema.items():
         path = prefix + key
         if key not in section:
-            if path not in _OPTIONAL and not (prefix.startswith("blocks.") and key == "label"):
+            optional = (prefix.startswith("blocks.") and key == "label") or (prefix.startswith("variants.") and key == "levels")
+            if path not in _OPTIONAL and not optional:
                 raise ConfigError(f"{source}: missing key `{path}`.")
             continue
         value = section[key]
@@ -127,6 +146,9 @@ def apply_overrides(config, quick=False, epochs=None, runs=None):
         config["batch_size"] = budget.get("batch_size", config["batch_size"])
         if "gamma" in budget:
             config["tail_dropout"]["gamma"] = budget["gamma"]
+        for key in ("depth", "width"):
+            if key in budget:
+                config[key] = budget[key]
     if epochs is not None:
         config["epochs"] = int(epochs)
     if runs is not None:

@@ -15,6 +15,11 @@ def _config(name):
     return load_config(os.path.join(ROOT, "configs", f"{name}.json"))
 
 
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "configs", "*.json"))), ids=os.path.basename)
+def test_every_config_file_validates(path):
+    load_config(path)
+
+
 def test_all_configs_validate():
     assert len(CONFIGS) == 4
     assert [load_config(p)["problem"] for p in CONFIGS] == [1, 2, 3, 4]

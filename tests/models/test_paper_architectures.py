@@ -4,10 +4,12 @@ Where a table row contradicts its own architecture we assert the architecture
 and name the slip (README, "Discrepancies in the papers' tables").
 """
 
+import keras
 import numpy as np
 import pytest
 
-from dct_keras import DCTConv2D, DCTConv2DTranspose, count_params
+from dct_keras import DCTConv2D, DCTConv2DTranspose, HarmonicConv, count_params
+from dct_keras.models.harmonic_nets import harmonic_resnet50, wide_resnet
 from dct_keras.models import autoencoder1, autoencoder2, lenet5, lenet300, resnet18_cifar, resnet50_cifar, vgg16_cifar
 
 DCT_TYPES = (DCTConv2D, DCTConv2DTranspose)
@@ -144,3 +146,32 @@ def test_freqreg_variant_replaces_every_conv_and_dense(builder):
     kinds = [type(l).__name__ for l in model.layers if hasattr(l, "kernel_size") or hasattr(l, "units")]
     assert kinds and all(kind.startswith("FreqReg") for kind in kinds)
     assert count_params(model).trainable == count_params(builder("cnn")).trainable
+
+
+def _millions(model):
+    return round(count_params(model).trainable / 1e6, 1)
+
+
+@pytest.mark.parametrize(
+    "variant,levels,millions",
+    [("baseline", None, 36.5), ("harm1", None, 36.5), ("harm", None, 36.5), ("harm", 3, 24.4), ("harm", 2, 12.3), ("progressive", None, 15.7)],
+)
+def test_harmonic_wrn_parameters_table_1(variant, levels, millions):
+    assert _millions(wide_resnet(variant, levels=levels)) == millions
+
+
+@pytest.mark.parametrize("variant,millions", [("baseline", 25.6), ("harm1", 25.6), ("harm", 25.6), ("progressive", 19.7)])
+def test_harmonic_resnet50_parameters_table_2(variant, millions):
+    assert _millions(harmonic_resnet50(variant)) == millions
+
+
+def test_harmonic_wrn_structure():
+    model = wide_resnet("harm", depth=10, width=1, levels=2)
+    blocks = [l for l in model.layers if isinstance(l, HarmonicConv)]
+    assert blocks[0].batch_norm and blocks[0].frequencies == 9  # first block: BN, full image spectrum
+    assert all(not b.batch_norm and b.frequencies == 3 for b in blocks[1:])
+    shortcuts = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
+    assert shortcuts and all(l.kernel_size == (1, 1) for l in shortcuts)  # projections unchanged
+    progressive = wide_resnet("progressive", depth=10, width=1)
+    assert [b.frequencies for b in progressive.layers if isinstance(b, HarmonicConv)] == [9, 9, 9, 6, 6, 3, 3]
+    assert not any(isinstance(l, keras.layers.Dropout) for l in progressive.layers)

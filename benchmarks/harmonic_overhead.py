@@ -1,0 +1,71 @@
+"""Train-step time and peak memory of harmonic blocks against Conv2D.
+
+Four versions of one network (four 3x3 layers of 64 channels on 32x32 inputs,
+then a classifier): Conv2D, HarmonicConv with BN, without BN (separate
+depthwise DCT bank + 1x1) and merged (one convolution with kernel sum w psi).
+Step times are interleaved in one process; peak memory (max RSS) is measured
+for each version in a fresh subprocess, since a process's peak only grows.
+Target: merged within 1.05x of Conv2D.
+
+    python benchmarks/harmonic_overhead.py [--batch 64] [--steps 5] [--rounds 5]
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path[:0] = [os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."), os.path.dirname(os.path.abspath(__file__))]
+
+import keras  # noqa: E402
+from ab_timing import compare, random_batch  # noqa: E402
+
+from dct_keras import HarmonicConv  # noqa: E402
+
+VERSIONS = {
+    "conv2d": lambda: keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
+    "harmonic+BN": lambda: HarmonicConv(64, 3, padding="same", activation="relu", batch_norm=True),
+    "harmonic": lambda: HarmonicConv(64, 3, padding="same", activation="relu"),
+    "merged": lambda: HarmonicConv(64, 3, padding="same", activation="relu", merged=True),
+}
+
+
+def network(version):
+    return keras.Sequential(
+        [keras.Input((32, 32, 64))] + [VERSIONS[version]() for _ in range(4)]
+        + [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)]
+    )
+
+
+def peak_memory(version, batch, steps):
+    """Max RSS (MiB) of a fresh process that trains ``version`` for ``steps`` steps."""
+    code = (
+        "import sys, json, resource; sys.argv = ['x']; import harmonic_overhead as h; "
+        f"m = h.network({version!r}); m.compile('sgd', 'sparse_categorical_crossentropy'); "
+        f"x, y = h.random_batch({batch}, (32, 32, 64), 10); [m.train_on_batch(x, y) for _ in range({steps})]; "
+        "print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(os.path.abspath(__file__)),
+                            capture_output=True, text=True, check=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args(argv)
+    keras.utils.set_random_seed(0)
+    models = {version: network(version) for version in VERSIONS}
+    compare(models, "conv2d", args.batch, (32, 32, 64), 10, args.steps, args.rounds, "4 x 3x3/64 on 32x32")
+    print("\npeak memory (max RSS of a fresh process, 3 training steps):")
+    for version in VERSIONS:
+        print(f"{version:>14}: {peak_memory(version, args.batch, 3):.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
