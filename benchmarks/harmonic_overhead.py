@@ -11,9 +11,7 @@ Target: merged within 1.05x of Conv2D.
 """
 
 import argparse
-import json
 import os
-import resource
 import subprocess
 import sys
 
@@ -21,7 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path[:0] = [os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."), os.path.dirname(os.path.abspath(__file__))]
 
 import keras  # noqa: E402
-from ab_timing import compare, random_batch  # noqa: E402
+from ab_timing import compare  # noqa: E402
 
 from dct_keras import HarmonicConv  # noqa: E402
 
@@ -43,9 +41,9 @@ def network(version):
 def peak_memory(version, batch, steps):
     """Max RSS (MiB) of a fresh process that trains ``version`` for ``steps`` steps."""
     code = (
-        "import sys, json, resource; sys.argv = ['x']; import harmonic_overhead as h; "
+        "import json, resource; import ab_timing, harmonic_overhead as h; "
         f"m = h.network({version!r}); m.compile('sgd', 'sparse_categorical_crossentropy'); "
-        f"x, y = h.random_batch({batch}, (32, 32, 64), 10); [m.train_on_batch(x, y) for _ in range({steps})]; "
+        f"x, y = ab_timing.random_batch({batch}, (32, 32, 64), 10); [m.train_on_batch(x, y) for _ in range({steps})]; "
         "print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(os.path.abspath(__file__)),

@@ -8,7 +8,6 @@ import numpy as np
 from keras.src.models.functional import Functional
 
 from dct_keras.layers.dct_conv import DCTConv2D
-from dct_keras.layers.dct_conv_base import DCTConvBase
 from dct_keras.layers.dct_conv_transpose import DCTConv2DTranspose
 from dct_keras.spectral.masks import check_probability
 

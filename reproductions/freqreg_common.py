@@ -13,7 +13,6 @@ skip as in the DCT-Conv reproductions. At the end ``<out>/table.md`` is
 written beside the paper's numbers.
 """
 
-import argparse
 import collections
 import json
 import os
@@ -29,9 +28,8 @@ import numpy as np  # noqa: E402
 
 import dct_keras  # noqa: E402
 from dct_keras.callbacks import TailDropout  # noqa: E402
-from dct_keras.data import DatasetUnavailableError, load_image_dataset  # noqa: E402
-from dct_keras.experiment import ConfigError, apply_overrides, load_config  # noqa: E402
-from dct_keras.experiment.runner import RESULTS_FILE, Runner, RunSpec, _optimizer, prepare_data  # noqa: E402
+from common import base_parser, fit_verbosity, load_inputs  # noqa: E402
+from dct_keras.experiment.runner import RESULTS_FILE, Runner, RunSpec, make_optimizer, prepare_data  # noqa: E402
 from dct_keras.models import BUILDERS  # noqa: E402
 
 
@@ -53,7 +51,7 @@ def model_fn(model_name):
         if model_name == "vgg16":
             kwargs["l2"] = config["l2"]
         model = BUILDERS[model_name](spec.variant, **kwargs)
-        model.compile(optimizer=_optimizer(config), loss=config["loss"], metrics=["accuracy"])
+        model.compile(optimizer=make_optimizer(config), loss=config["loss"], metrics=["accuracy"])
         return model
 
     return build
@@ -135,27 +133,12 @@ def render_table(config, out_dir, model_names, full_epochs):
 
 
 def main(config_name, argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=os.path.join(ROOT, "configs", f"{config_name}.json"))
-    parser.add_argument("--quick", action="store_true", help="the config's small CPU budget")
-    parser.add_argument("--data", help="local data (.npz, CIFAR archive or folder); never touches the network")
+    parser = base_parser(__doc__.splitlines()[0], config_name)
     parser.add_argument("--models", nargs="+", help="subset of the config's models")
     parser.add_argument("--settings", nargs="+", help="subset of settings: ref v1 v2 ...")
-    parser.add_argument("--runs", type=int)
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--session-epochs", type=int)
     parser.add_argument("--gamma", type=float, help="override the tail-dropout speed gamma")
-    parser.add_argument("--out")
     args = parser.parse_args(argv)
-    try:
-        full = load_config(args.config)
-        config = apply_overrides(full, quick=args.quick, epochs=args.epochs, runs=args.runs)
-        dataset = load_image_dataset(config["dataset"], path=args.data)
-    except (ConfigError, DatasetUnavailableError) as error:
-        sys.exit(f"error: {error}")
-    if args.quick:
-        dataset = dataset.subset(config["quick"]["train_examples"], config["quick"]["test_examples"])
-    out = args.out or os.path.join(ROOT, "results", config_name + ("-quick" if args.quick else ""))
+    full, config, dataset = load_inputs(args, config_name)
     model_names = args.models or list(config["models"])
     unknown = set(model_names) - set(config["models"])
     if unknown:
@@ -163,13 +146,12 @@ def main(config_name, argv=None):
     if args.gamma is not None:
         config["tail_dropout"]["gamma"] = args.gamma
     data = prepare_data(config, dataset)
-    verbose = 1 if sys.stdout.isatty() else 2
     print(f"{config['title']}: models {model_names}, {config['epochs']} epochs, gamma "
-          f"{config['tail_dropout']['gamma']}, data {dataset.source}, results in {out}")
+          f"{config['tail_dropout']['gamma']}, data {dataset.source}, results in {args.out}")
     for model_name in model_names:
         runner = Runner(
-            config, data, os.path.join(out, model_name), session_epochs=args.session_epochs, verbose=verbose,
+            config, data, os.path.join(args.out, model_name), session_epochs=args.session_epochs, verbose=fit_verbosity(),
             model_fn=model_fn(model_name), callbacks_fn=callbacks_fn(config), row_fn=row_fn(data, config["batch_size"]),
         )
         runner.run_all(plan(config, model_name, args.settings))
-    print(render_table(config, out, model_names, full["epochs"]))
+    print(render_table(config, args.out, model_names, full["epochs"]))

@@ -10,7 +10,6 @@ gives the median test error beside the paper's (CIFAR-10 or CIFAR-100 column,
 following the number of classes of the data).
 """
 
-import argparse
 import collections
 import json
 import os
@@ -18,14 +17,13 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path[:0] = [ROOT, os.path.dirname(os.path.abspath(__file__))]
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from dct_keras.data import DatasetUnavailableError, load_image_dataset  # noqa: E402
-from dct_keras.experiment import ConfigError, apply_overrides, load_config  # noqa: E402
-from dct_keras.experiment.runner import RESULTS_FILE, Runner, RunSpec, _optimizer, prepare_data  # noqa: E402
+from common import base_parser, fit_verbosity, load_inputs  # noqa: E402
+from dct_keras.experiment.runner import RESULTS_FILE, Runner, RunSpec, make_optimizer, prepare_data  # noqa: E402
 from dct_keras.models.harmonic_nets import wide_resnet  # noqa: E402
 
 
@@ -42,7 +40,7 @@ def model_fn(config, spec, data):
         setting["variant"], depth=config["depth"], width=config["width"], num_classes=data.num_classes,
         input_shape=data.x_train.shape[1:], dropout=setting["dropout"], levels=setting.get("levels"), l2=config["l2"],
     )
-    model.compile(optimizer=_optimizer(config), loss=config["loss"], metrics=["accuracy"])
+    model.compile(optimizer=make_optimizer(config), loss=config["loss"], metrics=["accuracy"])
     return model
 
 
@@ -73,34 +71,18 @@ def render_table(config, out_dir, full_epochs, num_classes):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=os.path.join(ROOT, "configs", "harmonic_wrn_cifar.json"))
-    parser.add_argument("--quick", action="store_true", help="the config's small CPU budget (WRN-10-1, 1 epoch)")
-    parser.add_argument("--data", help="local CIFAR-10 / CIFAR-100 (.npz, archive or folder); never touches the network")
+    parser = base_parser(__doc__.splitlines()[0], "harmonic_wrn_cifar")
     parser.add_argument("--variants", nargs="+", help="subset of the config's variants")
-    parser.add_argument("--runs", type=int)
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--session-epochs", type=int)
-    parser.add_argument("--out")
     args = parser.parse_args(argv)
-    try:
-        full = load_config(args.config)
-        config = apply_overrides(full, quick=args.quick, epochs=args.epochs, runs=args.runs)
-        dataset = load_image_dataset(config["dataset"], path=args.data)
-    except (ConfigError, DatasetUnavailableError) as error:
-        sys.exit(f"error: {error}")
+    full, config, dataset = load_inputs(args, "harmonic_wrn_cifar")
     unknown = set(args.variants or []) - set(config["variants"])
     if unknown:
         sys.exit(f"error: unknown variants {sorted(unknown)}; the config has {sorted(config['variants'])}.")
-    if args.quick:
-        dataset = dataset.subset(config["quick"]["train_examples"], config["quick"]["test_examples"])
-    out = args.out or os.path.join(ROOT, "results", "harmonic_wrn_cifar" + ("-quick" if args.quick else ""))
     data = prepare_data(config, dataset)
-    print(f"{config['title']}: WRN-{config['depth']}-{config['width']}, {config['epochs']} epochs, data {dataset.source}, results in {out}")
-    runner = Runner(config, data, out, session_epochs=args.session_epochs, verbose=1 if sys.stdout.isatty() else 2,
-                    model_fn=model_fn)
+    print(f"{config['title']}: WRN-{config['depth']}-{config['width']}, {config['epochs']} epochs, data {dataset.source}, results in {args.out}")
+    runner = Runner(config, data, args.out, session_epochs=args.session_epochs, verbose=fit_verbosity(), model_fn=model_fn)
     runner.run_all(plan(config, args.variants))
-    print(render_table(config, out, full["epochs"], data.num_classes))
+    print(render_table(config, args.out, full["epochs"], data.num_classes))
 
 
 if __name__ == "__main__":

@@ -108,14 +108,14 @@ def build_model(config, spec, data):
     keras.utils.set_random_seed(spec.seed)
     model = builder(spec.variant, switch_off=spec.p or 0.0, **kwargs)
     model.compile(
-        optimizer=_optimizer(config),
+        optimizer=make_optimizer(config),
         loss=config["loss"],
         metrics=["accuracy"] if config["task"] == "classification" else ["mse"],
     )
     return model
 
 
-def _optimizer(config):
+def make_optimizer(config):
     spec = config["optimizer"]
     rate = learning_rate_fn(config["learning_rate"])(0)
     if spec["name"] == "sgd":
