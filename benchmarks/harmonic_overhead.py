@@ -3,8 +3,9 @@
 Four versions of one network (four 3x3 layers of 64 channels on 32x32 inputs,
 then a classifier): Conv2D, HarmonicConv with BN, without BN (separate
 depthwise DCT bank + 1x1) and merged (one convolution with kernel sum w psi).
-Step times are interleaved in one process; peak memory (max RSS) is measured
-for each version in a fresh subprocess, since a process's peak only grows.
+Step times are interleaved in one process; the growth of the peak memory
+(max RSS) during training is measured for each version in a fresh subprocess,
+since a process's peak only grows.
 Target: merged within 1.05x of Conv2D.
 
     python benchmarks/harmonic_overhead.py [--batch 64] [--steps 5] [--rounds 5]
@@ -39,12 +40,15 @@ def network(version):
 
 
 def peak_memory(version, batch, steps):
-    """Max RSS (MiB) of a fresh process that trains ``version`` for ``steps`` steps."""
+    """Growth (MiB) of the peak RSS while training ``version`` for ``steps``
+    steps, in a fresh process: the peak after building the model and its
+    batch is subtracted, so TensorFlow's own start-up does not mask it."""
     code = (
         "import json, resource; import ab_timing, harmonic_overhead as h; "
+        "peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
         f"m = h.network({version!r}); m.compile('sgd', 'sparse_categorical_crossentropy'); "
-        f"x, y = ab_timing.random_batch({batch}, (32, 32, 64), 10); [m.train_on_batch(x, y) for _ in range({steps})]; "
-        "print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))"
+        f"x, y = ab_timing.random_batch({batch}, (32, 32, 64), 10); m(x[:1]); before = peak(); "
+        f"[m.train_on_batch(x, y) for _ in range({steps})]; print(json.dumps(peak() - before))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(os.path.abspath(__file__)),
                             capture_output=True, text=True, check=True)
@@ -60,9 +64,9 @@ def main(argv=None):
     keras.utils.set_random_seed(0)
     models = {version: network(version) for version in VERSIONS}
     compare(models, "conv2d", args.batch, (32, 32, 64), 10, args.steps, args.rounds, "4 x 3x3/64 on 32x32")
-    print("\npeak memory (max RSS of a fresh process, 3 training steps):")
+    print("\npeak memory growth while training (max RSS of a fresh process, 3 steps, minus its peak before):")
     for version in VERSIONS:
-        print(f"{version:>14}: {peak_memory(version, args.batch, 3):.0f} MiB")
+        print(f"{version:>14}: +{peak_memory(version, args.batch, 3):.0f} MiB")
 
 
 if __name__ == "__main__":
