@@ -1,10 +1,20 @@
 """Interleaved A/B timing of Keras training steps, shared by the benchmarks."""
 
+import argparse
 import statistics
 import time
 
 import keras
 import numpy as np
+
+
+def parser(description, batch, steps, rounds):
+    """The options every benchmark takes: batch size, steps per round, rounds."""
+    result = argparse.ArgumentParser(description=description)
+    result.add_argument("--batch", type=int, default=batch)
+    result.add_argument("--steps", type=int, default=steps, help="timed steps per model per round")
+    result.add_argument("--rounds", type=int, default=rounds)
+    return result
 
 
 def time_train_steps(models, x, y, steps, rounds, loss="sparse_categorical_crossentropy"):

@@ -13,7 +13,6 @@ Paper: DCT-Conv training took "up to twice longer". Target here: <= 1.03x,
 and 1.00x after `fold`.
 """
 
-import argparse
 import os
 import sys
 
@@ -21,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path[:0] = [os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."), os.path.dirname(os.path.abspath(__file__))]
 
 import keras  # noqa: E402
+import ab_timing  # noqa: E402
 from ab_timing import compare  # noqa: E402
 
 import dct_keras  # noqa: E402
@@ -28,10 +28,7 @@ from dct_keras.models import resnet50_cifar  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per model per round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser = ab_timing.parser(__doc__.splitlines()[0], batch=128, steps=5, rounds=5)
     parser.add_argument("--variant", default="dct_spatial", choices=["dct_spatial", "dct"])
     parser.add_argument("--switch-off", type=float, default=0.0)
     args = parser.parse_args(argv)

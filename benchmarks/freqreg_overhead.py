@@ -9,7 +9,6 @@ so the 1 % and 0.1 % models should cost no more than the 100 % one.
     python benchmarks/freqreg_overhead.py [--batch 64] [--steps 3] [--rounds 5]
 """
 
-import argparse
 import os
 import sys
 
@@ -17,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path[:0] = [os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."), os.path.dirname(os.path.abspath(__file__))]
 
 import keras  # noqa: E402
+import ab_timing  # noqa: E402
 from ab_timing import compare  # noqa: E402
 
 from dct_keras.models import resnet18_cifar  # noqa: E402
@@ -31,10 +31,7 @@ def with_kept_fraction(model, fraction):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser = ab_timing.parser(__doc__.splitlines()[0], batch=64, steps=3, rounds=5)
     args = parser.parse_args(argv)
     keras.utils.set_random_seed(0)
     models = {"plain": resnet18_cifar("cnn")}

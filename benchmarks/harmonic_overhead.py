@@ -11,7 +11,6 @@ Target: merged within 1.05x of Conv2D.
     python benchmarks/harmonic_overhead.py [--batch 64] [--steps 5] [--rounds 5]
 """
 
-import argparse
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path[:0] = [os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."), os.path.dirname(os.path.abspath(__file__))]
 
 import keras  # noqa: E402
+import ab_timing  # noqa: E402
 from ab_timing import compare  # noqa: E402
 
 from dct_keras import HarmonicConv  # noqa: E402
@@ -56,10 +56,7 @@ def peak_memory(version, batch, steps):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser = ab_timing.parser(__doc__.splitlines()[0], batch=64, steps=5, rounds=5)
     args = parser.parse_args(argv)
     keras.utils.set_random_seed(0)
     models = {version: network(version) for version in VERSIONS}

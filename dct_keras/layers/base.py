@@ -29,7 +29,7 @@ class SpectralKernelLayer:
         """The `SpectralTransform` from coefficients to kernel."""
         raise NotImplementedError
 
-    def _initial_kernel_mask(self, kernel_shape):
+    def _initial_kernel_mask(self, transform):
         """Boolean NumPy mask of the coefficients at build time."""
         raise NotImplementedError
 
@@ -37,11 +37,12 @@ class SpectralKernelLayer:
         kernel_shape = self._kernel_shape(self._input_channels(input_shape))
         # Validates the input shape (e.g. output dimensions must be positive).
         self.compute_output_shape(input_shape)
+        transform = self._kernel_transform(kernel_shape)
         self.spectral_kernel = SpectralWeight(
             self,
             "coefficients",
-            self._kernel_transform(kernel_shape),
-            self._initial_kernel_mask(kernel_shape),
+            transform,
+            self._initial_kernel_mask(transform),
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,

@@ -76,8 +76,8 @@ class DCTConvBase(SpectralKernelLayer):
             return SpectralTransform(kernel_shape, (axis,), {axis: self.pointwise_block})
         return SpectralTransform(kernel_shape, ())
 
-    def _initial_kernel_mask(self, kernel_shape):
-        return switch_off_mask(kernel_shape, self.switch_off, self.mask_seed)
+    def _initial_kernel_mask(self, transform):
+        return switch_off_mask(transform.shape, self.switch_off, self.mask_seed)
 
     def get_config(self):
         config = super().get_config()

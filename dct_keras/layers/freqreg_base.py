@@ -44,8 +44,8 @@ class FreqRegBase(SpectralKernelLayer):
         axes = range(len(kernel_shape)) if self.transform_axes is None else self.transform_axes
         return SpectralTransform(kernel_shape, tuple(axes))
 
-    def _initial_kernel_mask(self, kernel_shape):
-        return self._tail_mask(self._kernel_transform(kernel_shape))
+    def _initial_kernel_mask(self, transform):
+        return self._tail_mask(transform)
 
     def _tail_mask(self, transform):
         size = int(np.prod(transform.shape))
