@@ -23,9 +23,11 @@ from dct_keras.experiment.runner import Runner, plan_runs, prepare_data  # noqa:
 
 
 def base_parser(description, config_name):
-    """The options every reproduction shares."""
+    """The options every reproduction shares (``config_name`` None: the
+    caller picks the default config)."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--config", default=os.path.join(ROOT, "configs", f"{config_name}.json"), help="config file (default: %(default)s)")
+    default = None if config_name is None else os.path.join(ROOT, "configs", f"{config_name}.json")
+    parser.add_argument("--config", default=default, help="config file (default: %(default)s)")
     parser.add_argument("--quick", action="store_true", help="the config's small CPU budget (data subset, few epochs)")
     parser.add_argument("--data", help="local data: an official CIFAR archive or its folder, or an .npz (never touches the network)")
     parser.add_argument("--runs", type=int, help="runs per setting, distinct seeds")

@@ -5,7 +5,7 @@
 RESULTS are folders holding ``results.jsonl`` or the files themselves. Writes
 ``table_v.md`` (mean ± std over runs, n, epochs trained, the paper's value; runs
 trained below their config's full budget are flagged) and ``table_v.png``
-(metric against p, one panel per problem and block) into ``--out`` (default:
+(metric against p, one panel per problem, block and switch-off policy) into ``--out`` (default:
 the first RESULTS folder), and prints the table.
 """
 
@@ -47,21 +47,31 @@ def _setting(p):
 
 
 def summarize(rows, configs):
-    """Per problem and block: an ordered list of table cells."""
+    """Per problem, block and switch-off policy: an ordered list of table cells.
+
+    The config's blocks come first (the paper's policy, "random", beside the
+    paper's numbers); then blocks and policies only found in the rows (e.g. a
+    sweep's "tail" policy or its "freqreg" variant). Each table lists the
+    CNN, the config's p grid and every other p found in the rows.
+    """
     groups = collections.defaultdict(list)
     for row in rows:
-        groups[(row["problem"], row["block"], _setting(row["p"]))].append(row)
+        groups[(row["problem"], row["block"], row.get("policy", "random"), _setting(row["p"]))].append(row)
     tables = []
     for problem in sorted({r["problem"] for r in rows}):
         config = configs.get(problem)
-        blocks = list(config["blocks"]) if config else sorted({r["block"] for r in rows if r["problem"] == problem and r["block"]})
-        for block in blocks:
-            block_config = config["blocks"][block] if config else {}
-            paper = block_config.get("paper", {})
-            settings = ["cnn"] + [f"{p:g}" for p in block_config.get("p_grid", [])]
+        config_blocks = config["blocks"] if config else {}
+        found = sorted({(k[1], k[2]) for k in groups if k[0] == problem and k[1] is not None})
+        keys = [(block, "random") for block in config_blocks] + [key for key in found if key not in
+                                                                   {(block, "random") for block in config_blocks}]
+        for block, policy in keys:
+            block_config = config_blocks.get(block, {})
+            paper = block_config.get("paper", {}) if policy == "random" else {}
+            observed = {float(k[3]) for k in groups if k[:3] == (problem, block, policy)}
+            settings = ["cnn"] + [f"{p:g}" for p in sorted(set(block_config.get("p_grid", [])) | observed)]
             cells = []
             for setting in settings:
-                runs = groups.get((problem, None if setting == "cnn" else block, setting), [])
+                runs = groups.get((problem, None, "random", "cnn") if setting == "cnn" else (problem, block, policy, setting), [])
                 metrics = np.array([r["metric"] for r in runs])
                 cells.append({
                     "setting": setting,
@@ -75,9 +85,15 @@ def summarize(rows, configs):
                     "paper": paper.get(setting),
                 })
             metric = runs_metric(rows, problem)
-            title = (config["title"] if config else f"Problem {problem}") + f", {block_config.get('label', block)}"
-            tables.append({"problem": problem, "block": block, "title": title, "metric": metric, "cells": cells})
+            label = block_config.get("label", _BLOCK_LABELS.get(block, block))
+            title = (config["title"] if config else f"Problem {problem}") + f", {label}"
+            if policy != "random":
+                title += f", {policy} switch-off"
+            tables.append({"problem": problem, "block": block, "policy": policy, "title": title, "metric": metric, "cells": cells})
     return tables
+
+
+_BLOCK_LABELS = {"freqreg": "FreqReg layers (p = 1 - kept fraction)"}
 
 
 def _full_budget(config, row):

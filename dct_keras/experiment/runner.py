@@ -35,16 +35,26 @@ RESULTS_FILE = "results.jsonl"
 
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
-    """One training run: a variant, its switch-off p (None for the CNN), a seed."""
+    """One training run: a variant, its switch-off p (None for the CNN), a seed.
+
+    ``policy`` is how the ``p`` fraction is switched off: "random" (the
+    paper's DCT-Conv masks) or "tail" (the highest frequencies). For the
+    "freqreg" variant p = 1 - the final kept fraction, and the policy is that of
+    its `TailDropout` ("tail": the dynamic schedule; "random": a fixed random
+    subset).
+    """
 
     variant: str
     p: float | None
     seed: int
     block: str | None = None  # the Table V block; None for the CNN shared by all blocks
+    policy: str = "random"
 
     @property
     def key(self):
         setting = self.variant if self.p is None else f"{self.variant}-p{self.p:g}"
+        if self.policy != "random":
+            setting += f"-{self.policy}"
         return f"{setting}-seed{self.seed}"
 
 
@@ -97,16 +107,18 @@ def prepare_data(config, dataset):
     return PreparedData(x_train, x_train, x_test, x_test, dataset.num_classes, dataset.source)
 
 
-def build_model(config, spec, data):
+def build_model(config, spec, input_shape, num_classes=None):
     """The problem's model in the run's variant, compiled with its regime."""
     builder = BUILDERS[config["model"]]
-    kwargs = {"input_shape": data.x_train.shape[1:], "seed": spec.seed}
+    kwargs = {"input_shape": tuple(input_shape), "seed": spec.seed}
     if config["task"] == "classification":
-        kwargs["num_classes"] = data.num_classes
+        kwargs["num_classes"] = num_classes
     if config["l2"]:
         kwargs["l2"] = config["l2"]
+    if spec.variant in ("dct", "dct_spatial"):
+        kwargs.update(switch_off=spec.p or 0.0, switch_off_policy=spec.policy)
     keras.utils.set_random_seed(spec.seed)
-    model = builder(spec.variant, switch_off=spec.p or 0.0, **kwargs)
+    model = builder(spec.variant, **kwargs)
     model.compile(
         optimizer=make_optimizer(config),
         loss=config["loss"],
@@ -171,7 +183,8 @@ class Runner:
         verbose: Keras `fit` verbosity.
         log: function printing progress lines.
         model_fn: ``model_fn(config, spec, data)`` returning a compiled model
-            (default: `build_model`, the DCT-Conv problems).
+            (default: `build_model` with the data's shapes, the DCT-Conv
+            problems).
         callbacks_fn: ``callbacks_fn(spec)`` returning extra `fit` callbacks
             (e.g. `TailDropout`); their state must live in the model.
         row_fn: ``row_fn(model)`` returning extra fields for the result row.
@@ -179,7 +192,7 @@ class Runner:
 
     def __init__(self, config, data, out_dir, strategy=None, session_epochs=None, verbose="auto", log=print,
                  model_fn=None, callbacks_fn=None, row_fn=None):
-        self.model_fn = model_fn or build_model
+        self.model_fn = model_fn or _build_for_data
         self.callbacks_fn = callbacks_fn or (lambda spec: [])
         self.row_fn = row_fn or (lambda model: {})
         self.config = config
@@ -193,17 +206,22 @@ class Runner:
         os.makedirs(out_dir, exist_ok=True)
         self.results_path = os.path.join(out_dir, RESULTS_FILE)
 
-    def finished_keys(self):
-        """Keys of the runs already in the results file for this config."""
-        keys = set()
+    def finished_rows(self):
+        """Run key -> result row, of the runs already in the results file for
+        this config."""
+        rows = {}
         if os.path.exists(self.results_path):
             with open(self.results_path) as f:
                 for line in f:
                     if line.strip():
                         row = json.loads(line)
                         if row.get("config_hash") == self.hash:
-                            keys.add(row["run"])
-        return keys
+                            rows[row["run"]] = row
+        return rows
+
+    def finished_keys(self):
+        """Keys of the runs already in the results file for this config."""
+        return set(self.finished_rows())
 
     def run_all(self, plan):
         """Runs every planned run not yet finished; returns the new result rows."""
@@ -222,23 +240,32 @@ class Runner:
             done.add(spec.key)
         return rows
 
-    def run(self, spec):
+    def run(self, spec, model=None, callbacks=(), start_epoch=0):
         """Trains (or resumes) one run; returns its result row, or None if it
-        stopped early because of ``session_epochs``."""
+        stopped early because of ``session_epochs``.
+
+        Args:
+            spec: the `RunSpec`.
+            model: a compiled model to train (default: ``model_fn``'s); a
+                checkpoint of this run, when present, replaces it.
+            callbacks: more `fit` callbacks (after ``callbacks_fn``'s).
+            start_epoch: the epoch a fresh ``model`` has already reached (e.g.
+                a Hyperband trial continuing another one's weights).
+        """
         checkpoint_dir = os.path.join(self.out_dir, "checkpoints", f"{spec.key}-{self.hash}")
         model_path = os.path.join(checkpoint_dir, "model.keras")
         state_path = os.path.join(checkpoint_dir, "state.json")
-        state = {"epochs_done": 0, "wall_time_s": 0.0, "history": []}
+        state = {"epochs_done": start_epoch, "wall_time_s": 0.0, "history": []}
         if os.path.exists(state_path) and os.path.exists(model_path):
             with open(state_path) as f:
                 state = json.load(f)
             model = self._in_scope(lambda: keras.models.load_model(model_path))
             self.log(f"    resuming from epoch {state['epochs_done']}")
-        else:
+        elif model is None:
             model = self._in_scope(lambda: self.model_fn(self.config, spec, self.data))
         learning_rate = learning_rate_fn(self.config["learning_rate"])
         epochs = self.config["epochs"]
-        callbacks = self.callbacks_fn(spec)
+        callbacks = self.callbacks_fn(spec) + list(callbacks)
         trained_now = 0
         while state["epochs_done"] < epochs:
             if self.session_epochs is not None and trained_now >= self.session_epochs:
@@ -280,6 +307,7 @@ class Runner:
             "block": spec.block,
             "variant": spec.variant,
             "p": spec.p,
+            "policy": spec.policy,
             "seed": spec.seed,
             "run": spec.key,
             "metric_name": metric_name,
@@ -298,6 +326,10 @@ class Runner:
             "backend": keras.backend.backend(),
             **self.row_fn(model),
         }
+
+
+def _build_for_data(config, spec, data):
+    return build_model(config, spec, data.x_train.shape[1:], data.num_classes)
 
 
 def _save_checkpoint(model, state, checkpoint_dir, model_path, state_path):

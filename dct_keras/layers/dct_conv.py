@@ -33,6 +33,9 @@ class DCTConv2D(DCTConvBase, Conv2DGeometry, keras.layers.Conv2D):
         switch_off: float in [0, 1], the switch-off probability ``p``. Exactly
             ``round(p * n)`` of the ``n`` coefficients are switched off, chosen
             at random (dct_conv.txt §V-G).
+        switch_off_policy: `"random"` (the paper's seeded random subset) or
+            `"tail"` (the highest frequencies: the end of the zigzag order over
+            the transformed axes, ties by flat index; deterministic).
         mask_seed: int or None, the seed of the switch-off mask. None draws one
             from NumPy's global generator; it is recorded in `get_config()`.
         pointwise: for 1x1 kernels, `"channel_dct"` (1-D IDCT over consecutive

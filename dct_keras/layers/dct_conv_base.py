@@ -6,7 +6,7 @@ import numpy as np
 
 from dct_keras.layers.base import SpectralKernelLayer
 from dct_keras.spectral.bases import SpectralTransform
-from dct_keras.spectral.masks import check_probability, switch_off_mask
+from dct_keras.spectral.masks import SWITCH_OFF_POLICIES, check_probability, switch_off_mask
 
 POINTWISE_MODES = ("channel_dct", "none")
 
@@ -35,6 +35,7 @@ class DCTConvBase(SpectralKernelLayer):
         kernel_size,
         *args,
         switch_off=0.0,
+        switch_off_policy="random",
         mask_seed=None,
         pointwise="channel_dct",
         pointwise_block=16,
@@ -49,6 +50,11 @@ class DCTConvBase(SpectralKernelLayer):
                 "Invalid value for argument `mask_seed`: expected None or a "
                 f"non-negative integer, received {mask_seed!r}."
             )
+        if switch_off_policy not in SWITCH_OFF_POLICIES:
+            raise ValueError(
+                f"Invalid value for argument `switch_off_policy`: expected one of "
+                f"{SWITCH_OFF_POLICIES}, received {switch_off_policy!r}."
+            )
         if pointwise not in POINTWISE_MODES:
             raise ValueError(
                 f"Invalid value for argument `pointwise`: expected one of "
@@ -61,6 +67,7 @@ class DCTConvBase(SpectralKernelLayer):
             )
         super().__init__(filters, kernel_size, *args, **kwargs)
         self.switch_off = float(switch_off)
+        self.switch_off_policy = switch_off_policy
         # An unseeded layer draws its seed now (from NumPy's global generator,
         # which `keras.utils.set_random_seed` seeds) and records it in its
         # config, so the mask is reproducible from the saved model.
@@ -77,13 +84,16 @@ class DCTConvBase(SpectralKernelLayer):
         return SpectralTransform(kernel_shape, ())
 
     def _initial_kernel_mask(self, transform):
-        return switch_off_mask(transform.shape, self.switch_off, self.mask_seed)
+        return switch_off_mask(
+            transform.shape, self.switch_off, self.mask_seed, self.switch_off_policy, level=transform.frequency_level()
+        )
 
     def get_config(self):
         config = super().get_config()
         config.update(
             {
                 "switch_off": self.switch_off,
+                "switch_off_policy": self.switch_off_policy,
                 "mask_seed": self.mask_seed,
                 "pointwise": self.pointwise,
                 "pointwise_block": self.pointwise_block,

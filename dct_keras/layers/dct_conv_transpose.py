@@ -21,7 +21,8 @@ class DCTConv2DTranspose(DCTConvBase, Conv2DTransposeGeometry, keras.layers.Conv
         dilation_rate, activation, use_bias, initializers, regularizers,
         constraints: as in `keras.layers.Conv2DTranspose` (the kernel
         initializer, regularizer and constraint act on the coefficients).
-        switch_off, mask_seed, pointwise, pointwise_block: as in `DCTConv2D`.
+        switch_off, switch_off_policy, mask_seed, pointwise, pointwise_block: as
+            in `DCTConv2D`.
 
     Input shape:
         4D tensor ``(batch, rows, cols, channels)`` for `"channels_last"`, or

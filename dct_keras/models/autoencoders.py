@@ -6,7 +6,7 @@ from keras import layers
 from dct_keras.models.variants import LayerFactory
 
 
-def autoencoder1(variant="cnn", switch_off=0.0, input_shape=(32, 32, 3), seed=None):
+def autoencoder1(variant="cnn", switch_off=0.0, input_shape=(32, 32, 3), seed=None, switch_off_policy="random"):
     """Autoencoder 1 (Table III, Problem 3).
 
     Conv 16x3x3 ReLU -> MaxPool 2x2 -> Conv 16x3x3 ReLU -> Dense 512 ->
@@ -16,7 +16,7 @@ def autoencoder1(variant="cnn", switch_off=0.0, input_shape=(32, 32, 3), seed=No
     feature map before it is 16 x 16 x 16). The Dense 512 layer has no
     activation (Table III lists none).
     """
-    convs = LayerFactory(variant, switch_off, seed)
+    convs = LayerFactory(variant, switch_off, seed, switch_off_policy=switch_off_policy)
     height, width, channels = input_shape
     inputs = keras.Input(input_shape)
     x = convs.conv(16, 3, padding="same", activation="relu", name="enc_conv1")(inputs)
@@ -36,7 +36,7 @@ ENCODER = (16, 32, 64, "pool", 128, 64, "pool", 32, 16)
 DECODER = (16, 32, "up", 64, 128, "up", 64, 32, 16)
 
 
-def autoencoder2(variant="cnn", switch_off=0.0, input_shape=(32, 32, 3), seed=None):
+def autoencoder2(variant="cnn", switch_off=0.0, input_shape=(32, 32, 3), seed=None, switch_off_policy="random"):
     """Autoencoder 2 (Table IV, Problem 4).
 
     Encoder: 3x3 ReLU convolutions 16, 32, 64, max-pool, 128, 64, max-pool,
@@ -44,7 +44,7 @@ def autoencoder2(variant="cnn", switch_off=0.0, input_shape=(32, 32, 3), seed=No
     convolutions 16, 32, upsampling, 64, 128, upsampling, 64, 32, 16, and a
     3-filter sigmoid output. "same" padding throughout.
     """
-    convs = LayerFactory(variant, switch_off, seed)
+    convs = LayerFactory(variant, switch_off, seed, switch_off_policy=switch_off_policy)
     inputs = keras.Input(input_shape)
     x = inputs
     for index, item in enumerate(ENCODER):

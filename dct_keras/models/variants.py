@@ -35,11 +35,12 @@ class LayerFactory:
     Args:
         variant: one of ``VARIANTS``.
         switch_off: switch-off probability of the DCT-Conv layers.
+        switch_off_policy: "random" (the paper) or "tail" (highest frequencies).
         seed: seeds the per-layer mask seeds (None: drawn at random).
         kernel_initializer: initializer of every filter / coefficient tensor.
     """
 
-    def __init__(self, variant="cnn", switch_off=0.0, seed=None, kernel_initializer="orthogonal"):
+    def __init__(self, variant="cnn", switch_off=0.0, seed=None, kernel_initializer="orthogonal", switch_off_policy="random"):
         if variant not in VARIANTS:
             raise ValueError(f"Invalid value for argument `variant`: expected one of {VARIANTS}, received {variant!r}.")
         check_probability(switch_off, "switch_off")
@@ -47,6 +48,7 @@ class LayerFactory:
             raise ValueError(f"Invalid value for argument `switch_off`: the {variant!r} variant has no random switch-off.")
         self.variant = variant
         self.switch_off = switch_off
+        self.switch_off_policy = switch_off_policy
         self.kernel_initializer = kernel_initializer
         self._rng = np.random.default_rng(seed)
 
@@ -68,4 +70,6 @@ class LayerFactory:
         if self.variant == "cnn" or (self.variant == "dct_spatial" and pointwise):
             return plain_cls(filters, kernel_size, **kwargs)
         seed = int(self._rng.integers(0, 2**31 - 1))
-        return dct_cls(filters, kernel_size, switch_off=self.switch_off, mask_seed=seed, **kwargs)
+        return dct_cls(
+            filters, kernel_size, switch_off=self.switch_off, switch_off_policy=self.switch_off_policy, mask_seed=seed, **kwargs
+        )

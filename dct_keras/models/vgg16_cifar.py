@@ -8,7 +8,7 @@ from dct_keras.models.variants import LayerFactory
 BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))  # (filters, convs) per max-pool block
 
 
-def vgg16_cifar(variant="cnn", switch_off=0.0, num_classes=100, input_shape=(32, 32, 3), seed=None, l2=5e-4):
+def vgg16_cifar(variant="cnn", switch_off=0.0, num_classes=100, input_shape=(32, 32, 3), seed=None, l2=5e-4, switch_off_policy="random"):
     """VGG16-CIFAR as in dct_conv.txt Table II (Problem 2).
 
     Thirteen 3x3 ReLU convolutions in five max-pooled blocks, each followed by
@@ -20,13 +20,14 @@ def vgg16_cifar(variant="cnn", switch_off=0.0, num_classes=100, input_shape=(32,
     Args:
         variant: "cnn", "dct" or "dct_spatial" (the same here: no 1x1 kernels).
         switch_off: switch-off probability of the DCT-Conv layers.
+        switch_off_policy: "random" (the paper) or "tail" (see `DCTConv2D`).
         num_classes: classifier outputs.
         input_shape: image shape (32 x 32 gives a 512-wide flattened feature).
         seed: seeds the masks.
         l2: L2 coefficient on every kernel (DCT coefficients in DCT layers,
             equal to the penalty on the filters under the orthonormal DCT).
     """
-    convs = LayerFactory(variant, switch_off, seed)
+    convs = LayerFactory(variant, switch_off, seed, switch_off_policy=switch_off_policy)
     regularizer = keras.regularizers.L2(l2) if l2 else None
     inputs = keras.Input(input_shape)
     x = inputs

@@ -9,7 +9,9 @@ Three policies cover the papers:
 
 * `switch_off_mask`: dct_conv.txt §V-G. Every coefficient gets a random real,
   they are sorted by it and the first ``round(p * n)`` are switched off: an
-  exact count, reproducible from a seed.
+  exact count, reproducible from a seed. Its ``"tail"`` policy switches off
+  the same count from the end of the zigzag order instead (the highest
+  frequencies), a structured alternative to sweep against the paper's one.
 * `zigzag_order` / `tail_mask`: frequency_regularization.txt. Coefficients are
   ordered by the L1 norm of their index vector over the transformed axes (the
   N-D zigzag), ties broken by the flat (row-major) index, an exact integer key;
@@ -29,6 +31,7 @@ import numpy as np
 from keras import ops
 
 _BIT_VALUES = (1 << np.arange(8)).astype(np.uint8)
+SWITCH_OFF_POLICIES = ("random", "tail")
 
 
 def switched_off_count(size, p):
@@ -41,20 +44,33 @@ def switched_off_count(size, p):
     return min(size, int(math.floor(p * size + 0.5)))
 
 
-def switch_off_mask(shape, p, seed):
-    """Random exact-count switch-off mask (dct_conv.txt §V-G).
+def switch_off_mask(shape, p, seed, policy="random", level=None):
+    """Exact-count switch-off mask (dct_conv.txt §V-G).
 
     Args:
         shape: shape of the coefficient tensor.
         p: switch-off probability in [0, 1]; exactly ``round(p * n)`` of the
             ``n`` coefficients are switched off.
-        seed: integer seed; the same seed and shape give the same mask.
+        seed: integer seed of the ``"random"`` policy; the same seed and shape
+            give the same mask.
+        policy: ``"random"`` (the paper: a seeded random subset) or ``"tail"``
+            (the last coefficients of the zigzag order, i.e. the highest
+            frequencies; deterministic).
+        level: the zigzag key of the ``"tail"`` policy, an integer array of
+            ``shape`` (e.g. `SpectralTransform.frequency_level`); default: the
+            L1 norm of the index over all axes.
 
     Returns:
         Boolean NumPy array of ``shape``, True where a coefficient is kept.
     """
+    if policy not in SWITCH_OFF_POLICIES:
+        raise ValueError(
+            f"Invalid value for argument `switch_off_policy`: expected one of {SWITCH_OFF_POLICIES}, received {policy!r}."
+        )
     size = int(np.prod(shape, dtype=np.int64))
     off = switched_off_count(size, p)
+    if policy == "tail":
+        return tail_mask(shape, size - off, level=level)
     keys = np.random.default_rng(seed).random(size)
     order = np.argsort(keys, kind="stable")
     mask = np.ones(size, dtype=bool)

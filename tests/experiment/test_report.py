@@ -29,3 +29,22 @@ def test_report_renders_table_and_plot(tmp_path):
     assert "| p = 0.5 | 0.7100 ± 0.0000 | 1 | 1 ⚠ below full budget |" in table
     assert "| 0.7177 |" in table and "| p = 0.9 | — | 0 |" in table  # paper value; a setting with no runs
     assert (tmp_path / "table_v.png").stat().st_size > 1000
+
+
+def test_sweep_rows_get_tables_per_policy_and_variant():
+    sys.path.insert(0, os.path.join(ROOT, "reproductions"))
+    import report
+
+    tail = {**_row(0.5, 0, 0.60), "policy": "tail"}
+    off_grid = {**_row(0.45, 0, 0.65), "policy": "random"}
+    freqreg = {**_row(0.9, 0, 0.55, block="freqreg"), "variant": "freqreg", "policy": "tail"}
+    tables = report.summarize([_row(None, 0, 0.70), tail, off_grid, freqreg], report.paper_configs())
+    keys = [(t["block"], t["policy"]) for t in tables]
+    assert keys == [("all", "random"), ("all", "tail"), ("freqreg", "tail")]
+    paper_table, tail_table, freqreg_table = tables
+    assert [c["setting"] for c in paper_table["cells"]] == ["cnn", "0", "0.3", "0.45", "0.5", "0.7", "0.9"]
+    assert next(c for c in paper_table["cells"] if c["setting"] == "0.45")["mean"] == 0.65
+    assert next(c for c in tail_table["cells"] if c["setting"] == "0.5")["mean"] == 0.60
+    assert all(c["paper"] is None for c in tail_table["cells"])  # the paper has no tail policy
+    assert "tail switch-off" in tail_table["title"] and "FreqReg" in freqreg_table["title"]
+    assert tail_table["cells"][0]["mean"] == 0.70  # the CNN baseline is shown in every table

@@ -95,6 +95,22 @@ def test_switched_off_coefficients_are_exact_count_and_zero(cls, p):
     assert layer.spectral_kernel.active_count() == int(mask.sum())
 
 
+@pytest.mark.parametrize("cls", LAYERS)
+@pytest.mark.parametrize("kernel_size,pointwise", [(3, "channel_dct"), (1, "channel_dct"), (1, "none")])
+def test_tail_policy_switches_off_the_highest_frequencies(cls, kernel_size, pointwise):
+    layer = _built(cls, input_channels=20, filters=4, kernel_size=kernel_size, pointwise=pointwise,
+                   switch_off=0.6, switch_off_policy="tail", mask_seed=3)
+    mask = _np(layer.mask).astype(bool)
+    transform = layer.spectral_kernel.transform
+    level = transform.frequency_level()
+    assert mask.size - mask.sum() == int(np.floor(0.6 * mask.size + 0.5))
+    # every kept coefficient is at a frequency level no higher than any switched-off one
+    assert level[mask].max() <= level[~mask].min()
+    other_seed = _built(cls, input_channels=20, filters=4, kernel_size=kernel_size, pointwise=pointwise,
+                        switch_off=0.6, switch_off_policy="tail", mask_seed=4)
+    np.testing.assert_array_equal(_np(other_seed.mask), mask)
+
+
 def test_same_seed_same_mask_other_seed_other_mask():
     a = _np(_built(DCTConv2D, switch_off=0.5, mask_seed=1).mask)
     b = _np(_built(DCTConv2D, switch_off=0.5, mask_seed=1).mask)
@@ -186,7 +202,8 @@ def test_saved_mask_wins_over_seed(tmp_path):
 
 
 def test_config_round_trip():
-    layer = DCTConv2D(4, (3, 5), strides=2, switch_off=0.25, mask_seed=9, pointwise="none", pointwise_block=8)
+    layer = DCTConv2D(4, (3, 5), strides=2, switch_off=0.25, switch_off_policy="tail", mask_seed=9, pointwise="none",
+                      pointwise_block=8)
     clone = DCTConv2D.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
 
@@ -212,6 +229,7 @@ def test_kernel_before_build_is_a_clear_error():
         (dict(pointwise_block=2.5), "pointwise_block", ">= 1"),
         (dict(pointwise="dct2d"), "pointwise", "channel_dct"),
         (dict(mask_seed=-1), "mask_seed", "non-negative"),
+        (dict(switch_off_policy="lowpass"), "switch_off_policy", "random"),
         (dict(mask_seed="a"), "mask_seed", "non-negative"),
     ],
 )

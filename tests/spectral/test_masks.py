@@ -86,6 +86,29 @@ def test_tail_mask_keeps_the_zigzag_prefix():
         tail_mask((4, 4), 17)
 
 
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.9, 1.0])
+def test_tail_switch_off_drops_the_highest_frequencies(shape, p):
+    mask = switch_off_mask(shape, p, seed=0, policy="tail")
+    n = int(np.prod(shape))
+    off = switched_off_count(n, p)
+    assert n - int(mask.sum()) == off
+    kept_in_order = mask.ravel()[zigzag_order(shape)]
+    assert np.all(kept_in_order[: n - off]) and not np.any(kept_in_order[n - off:])
+    np.testing.assert_array_equal(mask, switch_off_mask(shape, p, seed=99, policy="tail"))  # no randomness
+
+
+def test_tail_switch_off_follows_the_given_level():
+    level = np.array([[0, 0, 0], [1, 1, 1]])  # e.g. a transform over the first axis only
+    mask = switch_off_mask((2, 3), 0.5, seed=0, policy="tail", level=level)
+    np.testing.assert_array_equal(mask, [[True, True, True], [False, False, False]])
+
+
+def test_unknown_switch_off_policy_is_rejected():
+    with pytest.raises(ValueError, match=r"`switch_off_policy`.*random.*tail"):
+        switch_off_mask((3, 3), 0.5, seed=0, policy="lowpass")
+
+
 @pytest.mark.parametrize("levels,kept", [(1, 1), (2, 3), (3, 6), (4, 8), (5, 9), (9, 9)])
 def test_level_mask_counts_for_3x3(levels, kept):
     mask = level_mask((3, 3, 4, 2), levels, axes=(0, 1))

@@ -1,0 +1,307 @@
+"""keras-tuner sweeps over the switch-off probability p.
+
+`SwitchOffHyperModel` turns one problem config (dct_conv.txt Problems 1-4) into
+a `keras_tuner.HyperModel` whose hyperparameters are
+
+* ``p`` – a `Choice` over the config's Table V grid (default), given values,
+  or a `Float` range;
+* ``switch_off_policy`` – ``"random"`` (the paper) and/or ``"tail"`` (the
+  highest frequencies); with a `Choice` of p it is only active for p > 0,
+  where the two differ.
+
+The model is built and trained with the problem's own regime (optimizer, LR
+schedule per epoch, batch size, epochs, L2) through the protocol `Runner`, so
+every execution writes the same JSON line as the reproduction scripts (to
+``results_dir/results.jsonl``, rendered by ``reproductions/report.py``) and
+checkpoints every epoch: a rerun resumes an interrupted execution at its last
+epoch and reuses finished ones. The objective is the problem's metric of the
+*final* model on the validation data (the test split, as in Table V):
+``val_accuracy`` (max) or ``val_mse`` (min), averaged over executions.
+
+The ``"freqreg"`` variant sweeps the Frequency Regularization layers the same
+way: p = 1 - the kept fraction that `TailDropout` reaches (policy ``"tail"``:
+the dynamic schedule; ``"random"``: a fixed random subset).
+
+The tuners of `make_tuner` (`GridSearch`, `RandomSearch`,
+`BayesianOptimization`, `Hyperband`) give execution ``i`` of each trial the seed
+``i``, like the reproductions' ``--runs``; they support keras-tuner's
+distributed chief / worker mode (``KERASTUNER_TUNER_ID``,
+``KERASTUNER_ORACLE_IP``, ``KERASTUNER_ORACLE_PORT``) and a
+``distribution_strategy``.
+"""
+
+import copy
+import functools
+import numbers
+
+import keras_tuner
+# Not exported by keras-tuner; pinned in requirements.txt (1.4.8).
+from keras_tuner.src.engine import tuner_utils
+from keras_tuner.src.tuners.gridsearch import LinkedList
+
+from dct_keras.callbacks import TailDropout
+from dct_keras.experiment.runner import PreparedData, Runner, RunSpec, build_model
+from dct_keras.spectral.masks import SWITCH_OFF_POLICIES
+
+VARIANTS = ("dct", "dct_spatial", "freqreg")
+OBJECTIVES = {"classification": ("val_accuracy", "max"), "reconstruction": ("val_mse", "min")}
+
+
+def objective(config):
+    """The problem's tuning objective: its metric on the validation data."""
+    return keras_tuner.Objective(*OBJECTIVES[config["task"]])
+
+
+def default_gamma(epochs, remaining=0.01):
+    """The `TailDropout` speed that leaves ``remaining`` of the gap
+    ``beta - epsilon`` after ``epochs`` epochs: ``1 - remaining ** (1 / epochs)``."""
+    return 1.0 - remaining ** (1.0 / epochs)
+
+
+class SwitchOffHyperModel(keras_tuner.HyperModel):
+    """A problem config as a HyperModel over the switch-off probability p.
+
+    Args:
+        config: the effective problem config (`apply_overrides` applied).
+        input_shape: the model's input shape.
+        num_classes: classifier outputs (ignored for autoencoders).
+        results_dir: folder of the result rows and per-epoch checkpoints.
+        variant: "dct", "dct_spatial" or "freqreg".
+        block: the name written in the rows' ``block`` field (default: the
+            config block of the variant, or "freqreg").
+        p_values: the values of the ``p`` Choice (default: the block's
+            ``p_grid``; for "freqreg", the first block's).
+        p_range: ``(min, max)`` or ``(min, max, step)``: a ``p`` Float
+            instead of a Choice.
+        policies: the ``switch_off_policy`` values (one value: fixed).
+        gamma: `TailDropout` speed of the "freqreg" variant (default:
+            `default_gamma` of the epoch budget).
+        min_kept: `TailDropout` floor per weight of the "freqreg" variant.
+        strategy: the `tf.distribute` strategy a resumed checkpoint is loaded
+            under (the tuner builds fresh models under its own).
+        source: the data's description, written in the rows.
+        verbose: `fit` verbosity.
+        log: function printing progress lines.
+
+    Executions of a plain keras-tuner tuner all use seed 0 (the same run, so
+    the second one reuses the first's row); the tuners of `make_tuner` give
+    execution ``i`` the seed ``i``.
+    """
+
+    def __init__(self, config, input_shape, num_classes, results_dir, variant="dct", block=None, p_values=None,
+                 p_range=None, policies=SWITCH_OFF_POLICIES, gamma=None, min_kept=1, strategy=None, source="",
+                 verbose="auto", log=print):
+        super().__init__(name=f"problem{config['problem']}_{variant}")
+        if variant not in VARIANTS:
+            raise ValueError(f"Invalid value for argument `variant`: expected one of {VARIANTS}, received {variant!r}.")
+        policies = tuple(policies)
+        if not policies or any(policy not in SWITCH_OFF_POLICIES for policy in policies):
+            raise ValueError(f"Invalid value for argument `policies`: expected values of {SWITCH_OFF_POLICIES}, received {policies!r}.")
+        self.config = config
+        self.input_shape = tuple(input_shape)
+        self.num_classes = num_classes
+        self.results_dir = results_dir
+        self.variant = variant
+        self.block = block or _block_of(config, variant)
+        self.p_range = _check_range(p_range)
+        self.p_values = None if self.p_range else _check_values(p_values, config, self.block)
+        self.policies = policies
+        self.gamma = default_gamma(config["epochs"]) if gamma is None else gamma
+        self.min_kept = min_kept
+        self.strategy = strategy
+        self.source = source
+        self.verbose = verbose
+        self.log = log
+
+    @property
+    def objective(self):
+        return objective(self.config)
+
+    def declare(self, hp):
+        """Registers (or reads) ``p`` and ``switch_off_policy`` in ``hp``."""
+        if self.p_range:
+            low, high, step = self.p_range
+            # keras-tuner builds the steps by repeated float addition and
+            # drops an end point that lands a rounding error past `high`.
+            p = hp.Float("p", low, high + 1e-6 * (step or 0), step=step)
+            policy = hp.Choice("switch_off_policy", list(self.policies))
+            return p, policy
+        p = hp.Choice("p", list(self.p_values), ordered=True)
+        nonzero = [value for value in self.p_values if value > 0]
+        if not nonzero:
+            return p, self.policies[0]
+        with hp.conditional_scope("p", nonzero):
+            policy = hp.Choice("switch_off_policy", list(self.policies))
+        return p, policy or self.policies[0]
+
+    def run_spec(self, hp):
+        """The `RunSpec` of ``hp`` (its ``seed`` value, else 0)."""
+        p, policy = self.declare(hp)
+        return RunSpec(self.variant, round(float(p), 9), int(hp.values.get("seed", 0)), self.block, policy)
+
+    def build(self, hp):
+        spec = self.run_spec(hp)
+        return build_model(self.config, spec, self.input_shape, self.num_classes)
+
+    def fit(self, hp, model, x, y, validation_data=None, callbacks=None, epochs=None, initial_epoch=0, **kwargs):
+        """Trains ``model`` with the problem's regime (or resumes / reuses this
+        run); returns the final model's metrics on ``validation_data``.
+
+        ``epochs`` (a tuner's budget, e.g. Hyperband's) overrides the config's;
+        other `fit` keyword arguments (e.g. ``verbose``) are ignored: the
+        regime fixes batch size, data order and schedule.
+        """
+        if validation_data is None:
+            raise ValueError("SwitchOffHyperModel.fit needs `validation_data=(x_test, y_test)`: the objective is its metric.")
+        spec = self.run_spec(hp)
+        config = copy.deepcopy(self.config)
+        if epochs is not None:
+            config["epochs"] = int(epochs)
+        data = PreparedData(x, y, validation_data[0], validation_data[1], self.num_classes, self.source)
+        runner = Runner(config, data, self.results_dir, strategy=self.strategy, verbose=self.verbose, log=self.log,
+                        callbacks_fn=self._callbacks)
+        row = runner.finished_rows().get(spec.key)
+        if row is None:
+            self.log(f"    {spec.key}: training {config['epochs']} epochs")
+            row = runner.run(spec, model=model, callbacks=callbacks or [], start_epoch=initial_epoch)
+        else:
+            self.log(f"    {spec.key}: finished earlier, reused")
+        return {"val_" + row["metric_name"]: row["metric"], "val_loss": row["test_loss"]}
+
+    def _callbacks(self, spec):
+        if spec.variant != "freqreg":
+            return []
+        return [TailDropout(self.gamma, 1.0 - spec.p, min_kept=self.min_kept, policy=spec.policy, seed=spec.seed)]
+
+
+class SeededExecutions:
+    """Tuner mixin: execution ``i`` of a trial builds and trains with seed
+    ``i`` (a fixed ``seed`` hyperparameter in a copy of the trial's), so a
+    trial's executions are the reproductions' ``--runs``.
+
+    It keeps `keras_tuner.Tuner.run_trial`'s contract: TensorBoard folders per
+    execution, the tuner's callbacks, the best-epoch checkpoint, Hyperband's
+    ``tuner/epochs`` / ``tuner/initial_epoch`` budget.
+    """
+
+    def run_trial(self, trial, *args, **kwargs):
+        values = trial.hyperparameters.values
+        if "tuner/epochs" in values:
+            kwargs["epochs"] = values["tuner/epochs"]
+            kwargs["initial_epoch"] = values["tuner/initial_epoch"]
+        checkpoint = tuner_utils.SaveBestEpoch(self.oracle.objective, self._get_checkpoint_fname(trial.trial_id))
+        user_callbacks = kwargs.pop("callbacks", [])
+        results = []
+        for seed in range(self.executions_per_trial):
+            hp = trial.hyperparameters.copy()
+            hp.Fixed("seed", seed)
+            callbacks = self._deepcopy_callbacks(user_callbacks)
+            self._configure_tensorboard_dir(callbacks, trial, seed)
+            callbacks += [tuner_utils.TunerCallback(self, trial), checkpoint]
+            model = self._try_build(hp)
+            results.append(self.hypermodel.fit(hp, model, *args, callbacks=callbacks, **kwargs))
+        return results
+
+
+class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
+    """`GridSearchOracle` that can resume a search.
+
+    keras-tuner 1.4.8 does not save the grid's bookkeeping (the trials in
+    grid order and the queue of trials whose successor is still to be made),
+    so a reloaded search stops early or fails with a KeyError
+    (keras-team/keras-tuner#1055). Both are rebuilt here from the reloaded
+    trials: every trial, in grid order, gets its successor looked up again.
+    """
+
+    def reload(self):
+        super().reload()
+        order = functools.cmp_to_key(lambda a, b: self._compare(a.hyperparameters.values, b.hyperparameters.values))
+        trials = sorted(self.trials.values(), key=order)
+        self._ordered_ids = LinkedList()
+        for trial in trials:
+            self._ordered_ids.insert(trial.trial_id)
+        self._populate_next = [trial.trial_id for trial in trials]
+
+
+class GridSearch(SeededExecutions, keras_tuner.Tuner):
+    """`keras_tuner.GridSearch` with seeded executions and resumable state."""
+
+    def __init__(self, hypermodel=None, objective=None, max_trials=None, seed=None, **kwargs):
+        oracle = ResumableGridSearchOracle(objective=objective, max_trials=max_trials, seed=seed)
+        super().__init__(oracle, hypermodel, **kwargs)
+
+
+class RandomSearch(SeededExecutions, keras_tuner.RandomSearch):
+    """`keras_tuner.RandomSearch` with seeded executions."""
+
+
+class BayesianOptimization(SeededExecutions, keras_tuner.BayesianOptimization):
+    """`keras_tuner.BayesianOptimization` with seeded executions."""
+
+
+class Hyperband(SeededExecutions, keras_tuner.Hyperband):
+    """`keras_tuner.Hyperband` with seeded executions."""
+
+
+TUNERS = {"grid": GridSearch, "random": RandomSearch, "bayesian": BayesianOptimization, "hyperband": Hyperband}
+
+
+def make_tuner(name, hypermodel, directory, project_name="tuner", max_trials=None, executions_per_trial=1,
+               overwrite=False, distribution_strategy=None, seed=0):
+    """A seeded-execution tuner over a `SwitchOffHyperModel`.
+
+    Args:
+        name: "grid" (every value of the space; ``max_trials`` optional),
+            "random" / "bayesian" (``max_trials`` required), "hyperband"
+            (``max_epochs`` = the config's epochs, factor 3).
+        hypermodel: the `SwitchOffHyperModel`.
+        directory, project_name: the tuner's state folder.
+        max_trials: trial budget.
+        executions_per_trial: runs per trial (seeds 0, 1, ...).
+        overwrite: False resumes the search found in the folder.
+        distribution_strategy: a `tf.distribute` strategy each trial's model
+            is built (and so trained) under.
+        seed: the tuner's own random seed.
+    """
+    if name not in TUNERS:
+        raise ValueError(f"Invalid value for argument `name`: expected one of {sorted(TUNERS)}, received {name!r}.")
+    if name in ("random", "bayesian") and not max_trials:
+        raise ValueError(f"The {name!r} tuner needs `max_trials`.")
+    kwargs = {"objective": hypermodel.objective, "executions_per_trial": executions_per_trial, "directory": directory,
+              "project_name": project_name, "overwrite": overwrite, "distribution_strategy": distribution_strategy,
+              "seed": seed}
+    if name == "hyperband":
+        kwargs["max_epochs"] = hypermodel.config["epochs"]
+    else:
+        kwargs["max_trials"] = max_trials
+    return TUNERS[name](hypermodel, **kwargs)
+
+
+def _block_of(config, variant):
+    if variant == "freqreg":
+        return "freqreg"
+    for name, block in config["blocks"].items():
+        if block["variant"] == variant:
+            return name
+    raise ValueError(f"The config has no block of variant {variant!r}; its blocks: {sorted(config['blocks'])}.")
+
+
+def _check_values(p_values, config, block):
+    if p_values is None:
+        blocks = config["blocks"]
+        p_values = (blocks[block] if block in blocks else next(iter(blocks.values())))["p_grid"]
+    values = sorted({float(p) for p in p_values})
+    if not values or any(not 0 <= p <= 1 for p in values):
+        raise ValueError(f"Invalid value for argument `p_values`: expected values in [0, 1], received {p_values!r}.")
+    return values
+
+
+def _check_range(p_range):
+    if p_range is None:
+        return None
+    if len(p_range) not in (2, 3) or not all(isinstance(v, numbers.Real) for v in p_range):
+        raise ValueError(f"Invalid value for argument `p_range`: expected (min, max) or (min, max, step), received {p_range!r}.")
+    low, high, step = (*p_range, None)[:3]
+    if not 0 <= low < high <= 1 or (step is not None and not 0 < step <= high - low):
+        raise ValueError(f"Invalid value for argument `p_range`: expected 0 <= min < max <= 1 and 0 < step <= max - min, received {p_range!r}.")
+    return float(low), float(high), None if step is None else float(step)
