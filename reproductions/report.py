@@ -15,6 +15,7 @@ import glob
 import json
 import os
 import sys
+import textwrap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -128,15 +129,20 @@ def render_plot(tables, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(tables), figsize=(4.5 * len(tables), 3.6), squeeze=False)
-    for ax, table in zip(axes[0], tables):
+    columns = min(3, len(tables))
+    rows = -(-len(tables) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 3.9 * rows), squeeze=False)
+    for ax in axes.ravel()[len(tables):]:
+        ax.axis("off")
+    for ax, table in zip(axes.ravel(), tables):
         cells = [c for c in table["cells"] if c["setting"] != "cnn"]
         labels = [c["setting"] for c in cells]
         positions = range(len(cells))
         ours = [c["mean"] if c["mean"] is not None else np.nan for c in cells]
         errors = [c["std"] or 0 for c in cells]
         ax.errorbar(positions, ours, yerr=errors, marker="o", label="ours")
-        ax.plot(positions, [c["paper"] if c["paper"] is not None else np.nan for c in cells], "s--", label="paper")
+        if any(c["paper"] is not None for c in cells):
+            ax.plot(positions, [c["paper"] if c["paper"] is not None else np.nan for c in cells], "s--", label="paper")
         cnn = table["cells"][0]
         if cnn["mean"] is not None:
             ax.axhline(cnn["mean"], color="C0", lw=0.8, ls=":", label="ours, CNN")
@@ -145,7 +151,7 @@ def render_plot(tables, path):
         ax.set_xticks(list(positions), labels)
         ax.set_xlabel("switch-off probability p")
         ax.set_ylabel(table["metric"])
-        ax.set_title(table["title"], fontsize=9)
+        ax.set_title(textwrap.fill(table["title"], 48), fontsize=8)
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

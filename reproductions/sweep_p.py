@@ -86,7 +86,7 @@ def main(argv=None):
     try:
         hypermodel = SwitchOffHyperModel(
             config, data.x_train.shape[1:], data.num_classes, args.out, variant=variant, block=args.variant,
-            p_values=args.p, p_range=p_range, policies=args.policy, gamma=args.gamma, strategy=strategy,
+            p_values=args.p, p_range=p_range, policies=args.policy, gamma=args.gamma,
             source=dataset.source, verbose=fit_verbosity(),
         )
     except ValueError as error:

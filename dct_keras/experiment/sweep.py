@@ -260,7 +260,8 @@ def make_tuner(name, hypermodel, directory, project_name="tuner", max_trials=Non
         executions_per_trial: runs per trial (seeds 0, 1, ...).
         overwrite: False resumes the search found in the folder.
         distribution_strategy: a `tf.distribute` strategy each trial's model
-            is built (and so trained) under.
+            is built (and so trained) under; also the hypermodel's ``strategy``
+            (for resumed checkpoints) when it has none.
         seed: the tuner's own random seed.
     """
     if name not in TUNERS:
@@ -270,6 +271,8 @@ def make_tuner(name, hypermodel, directory, project_name="tuner", max_trials=Non
     kwargs = {"objective": hypermodel.objective, "executions_per_trial": executions_per_trial, "directory": directory,
               "project_name": project_name, "overwrite": overwrite, "distribution_strategy": distribution_strategy,
               "seed": seed}
+    if hypermodel.strategy is None:
+        hypermodel.strategy = distribution_strategy
     if name == "hyperband":
         kwargs["max_epochs"] = hypermodel.config["epochs"]
     else:
