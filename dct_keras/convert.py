@@ -14,10 +14,10 @@ from dct_keras.spectral.masks import check_probability
 # Plain Keras class -> DCT class. Exact types: DCT layers subclass the Keras ones.
 _TO_DCT = {keras.layers.Conv2D: DCTConv2D, keras.layers.Conv2DTranspose: DCTConv2DTranspose}
 _TO_KERAS = {dct: plain for plain, dct in _TO_DCT.items()}
-_DCT_CONFIG_KEYS = ("switch_off", "mask_seed", "pointwise", "pointwise_block")
+_DCT_CONFIG_KEYS = ("switch_off", "switch_off_policy", "mask_seed", "pointwise", "pointwise_block")
 
 
-def convert(model, switch_off=0.0, only_spatial=False, keep_weights=True, seed=None):
+def convert(model, switch_off=0.0, only_spatial=False, keep_weights=True, seed=None, switch_off_policy="random"):
     """Returns a copy of ``model`` with its convolutions replaced by DCT-Conv.
 
     Every `keras.layers.Conv2D` becomes a `DCTConv2D` and every
@@ -37,6 +37,8 @@ def convert(model, switch_off=0.0, only_spatial=False, keep_weights=True, seed=N
             kernel initializer, as dct_conv.txt §V-G step 2 prescribes).
         seed: int or None; seeds the per-layer mask seeds (the same seed gives
             the same masks).
+        switch_off_policy: "random" (the paper) or "tail" (the highest
+            frequencies), see `DCTConv2D`.
 
     Returns:
         A new, built Keras model.
@@ -49,7 +51,7 @@ def convert(model, switch_off=0.0, only_spatial=False, keep_weights=True, seed=N
         if target is None or (only_spatial and all(k == 1 for k in layer.kernel_size)):
             return None
         config = layer.get_config()
-        config.update(switch_off=switch_off, mask_seed=int(rng.integers(0, 2**31 - 1)))
+        config.update(switch_off=switch_off, switch_off_policy=switch_off_policy, mask_seed=int(rng.integers(0, 2**31 - 1)))
         return target.from_config(config)
 
     def copy(old, new):

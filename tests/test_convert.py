@@ -93,8 +93,10 @@ def test_convert_then_fold_gives_original_outputs(model, x):
     np.testing.assert_allclose(_np(folded(x)), _np(model(x)), atol=1e-5, rtol=1e-5)
 
 
-def test_fold_keeps_switched_off_outputs(model, x):
-    converted = convert(model, switch_off=0.7, seed=1)
+@pytest.mark.parametrize("policy", ["random", "tail"])
+def test_fold_keeps_switched_off_outputs(model, x, policy):
+    converted = convert(model, switch_off=0.7, seed=1, switch_off_policy=policy)
+    assert converted.get_layer("conv3").switch_off_policy == policy
     np.testing.assert_allclose(_np(fold(converted)(x)), _np(converted(x)), atol=1e-5, rtol=1e-5)
 
 

@@ -6,8 +6,8 @@ a `keras_tuner.HyperModel` whose hyperparameters are
 * ``p`` – a `Choice` over the config's Table V grid (default), given values,
   or a `Float` range;
 * ``switch_off_policy`` – ``"random"`` (the paper) and/or ``"tail"`` (the
-  highest frequencies); with a `Choice` of p it is only active for p > 0,
-  where the two differ.
+  highest frequencies); with a `Choice` of p it is only active for
+  0 < p < 1, where the two differ.
 
 The model is built and trained with the problem's own regime (optimizer, LR
 schedule per epoch, batch size, epochs, L2) through the protocol `Runner`, so
@@ -127,10 +127,11 @@ class SwitchOffHyperModel(keras_tuner.HyperModel):
             policy = hp.Choice("switch_off_policy", list(self.policies))
             return p, policy
         p = hp.Choice("p", list(self.p_values), ordered=True)
-        nonzero = [value for value in self.p_values if value > 0]
-        if not nonzero:
+        # At p = 0 (nothing off) and p = 1 (everything off) the policies agree.
+        partial = [value for value in self.p_values if 0 < value < 1]
+        if not partial:
             return p, self.policies[0]
-        with hp.conditional_scope("p", nonzero):
+        with hp.conditional_scope("p", partial):
             policy = hp.Choice("switch_off_policy", list(self.policies))
         return p, policy or self.policies[0]
 

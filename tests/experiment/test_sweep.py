@@ -48,7 +48,7 @@ def _trials(tuner):
     return sorted(tuner.oracle.trials.values(), key=lambda t: t.trial_id)
 
 
-def test_space_is_the_table_v_grid_and_policy_only_where_p_is_positive(tmp_path):
+def test_space_is_the_table_v_grid_and_policy_only_where_policies_differ(tmp_path):
     hypermodel = _hypermodel(tmp_path)
     hp = keras_tuner.HyperParameters()
     hypermodel.declare(hp)
@@ -57,6 +57,11 @@ def test_space_is_the_table_v_grid_and_policy_only_where_p_is_positive(tmp_path)
     assert list(space["p"].values) == [0, 0.3, 0.5, 0.7, 0.9]  # configs/problem3_autoencoder1.json
     assert list(space["switch_off_policy"].values) == ["random", "tail"]
     assert hypermodel.objective.name == "val_mse" and hypermodel.objective.direction == "min"
+    spatial = _hypermodel(tmp_path, config=_config("problem1_resnet50"), variant="dct_spatial")
+    hp = keras_tuner.HyperParameters()
+    spatial.declare(hp)
+    (condition,) = {h.name: h for h in hp.space}["switch_off_policy"].conditions
+    assert list(condition.values) == [0.99, 0.999, 0.9999]  # not 0 nor 1
     classifier = _hypermodel(tmp_path, config=_config("problem2_vgg16"))
     assert classifier.objective.name == "val_accuracy" and classifier.objective.direction == "max"
 
