@@ -48,7 +48,7 @@ def parse_args(argv=None):
     parser.add_argument("--max-trials", type=int, help="trial budget (required by random / bayesian)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="none", help="tf.distribute strategy of each trial")
     parser.add_argument("--gamma", type=float, help="TailDropout speed of --variant freqreg (default: 1%% of the gap left at the last epoch)")
-    parser.add_argument("--overwrite", action="store_true", help="start the search afresh (results.jsonl is kept)")
+    parser.add_argument("--overwrite", action="store_true", help="restart the tuner's state (runs in results.jsonl are still reused)")
     args = parser.parse_args(argv)
     if args.config is None:
         matches = sorted(glob.glob(os.path.join(ROOT, "configs", f"problem{args.problem}_*.json")))
