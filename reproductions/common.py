@@ -53,6 +53,15 @@ def load_inputs(args, config_name):
     return full, config, dataset
 
 
+def make_strategy(name):
+    """The `tf.distribute` strategy named on the command line (None for "none")."""
+    if name == "none":
+        return None
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy() if name == "mirrored" else tf.distribute.MultiWorkerMirroredStrategy()
+
+
 def fit_verbosity():
     """Progress bars on a terminal, one line per epoch in logs."""
     return 1 if sys.stdout.isatty() else 2
@@ -75,11 +84,7 @@ def main(config_name, argv=None, variants=None):
         config["augment"] = True
     blocks = list(config["blocks"]) if not variants or args.variant == "both" else [args.variant]
     plan = plan_runs(config, blocks, args.p)
-    strategy = None
-    if args.strategy == "mirrored":
-        import tensorflow as tf
-
-        strategy = tf.distribute.MirroredStrategy()
+    strategy = make_strategy(args.strategy)
     print(f"{config['title']}: {len(plan)} runs, {config['epochs']} epochs each, data {dataset.source} "
           f"({len(dataset.x_train)} train / {len(dataset.x_test)} test, {dataset.num_classes} classes), results in {args.out}")
     runner = Runner(config, prepare_data(config, dataset), args.out, strategy=strategy,

@@ -27,7 +27,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import ROOT, base_parser, fit_verbosity, load_inputs  # noqa: E402
+from common import ROOT, base_parser, fit_verbosity, load_inputs, make_strategy  # noqa: E402
 from dct_keras.experiment.runner import prepare_data  # noqa: E402
 from dct_keras.experiment.sweep import TUNERS, SwitchOffHyperModel, make_tuner  # noqa: E402
 from dct_keras.spectral.masks import SWITCH_OFF_POLICIES  # noqa: E402
@@ -60,14 +60,6 @@ def parse_args(argv=None):
     if args.tuner in ("random", "bayesian") and not args.max_trials:
         parser.error(f"--tuner {args.tuner} needs --max-trials")
     return args
-
-
-def make_strategy(name):
-    if name == "none":
-        return None
-    import tensorflow as tf
-
-    return tf.distribute.MirroredStrategy() if name == "mirrored" else tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def main(argv=None):
