@@ -34,7 +34,7 @@ def main(argv=None):
     parser = ab_timing.parser(__doc__.splitlines()[0], batch=64, steps=3, rounds=5)
     args = parser.parse_args(argv)
     keras.utils.set_random_seed(0)
-    models = {"plain": resnet18_cifar("cnn")}
+    models = {"plain": resnet18_cifar("plain")}
     for fraction, label in ((1.0, "freqreg 100%"), (0.01, "freqreg 1%"), (0.001, "freqreg 0.1%")):
         models[label] = with_kept_fraction(resnet18_cifar("freqreg"), fraction)
     compare(models, "plain", args.batch, (32, 32, 3), 10, args.steps, args.rounds, "ResNet18-CIFAR")

@@ -1,13 +1,18 @@
 """Mask schedules applied by a Keras callback: dynamic tail-dropout and friends."""
 
 import numbers
+import warnings
 
 import keras
 import numpy as np
 
 from dct_keras.spectral.masks import check_probability, kept_count
+from dct_keras.surgery import spectral_layers
 
-POLICIES = ("tail", "static", "random")
+SCHEDULES = ("dynamic", "static", "random")
+LAYER_KINDS = ("conv", "dense", "transpose")
+# Old spelling: `policy=` with "tail" for the dynamic schedule.
+_OLD_SCHEDULE_NAMES = {"tail": "dynamic"}
 
 
 class TailDropout(keras.callbacks.Callback):
@@ -29,62 +34,67 @@ class TailDropout(keras.callbacks.Callback):
     ``kept_fraction`` / ``nonzero``) into the epoch logs, which the History
     callback and a `keras.callbacks.TensorBoard` placed *after* it record.
 
-    Policies, to compare on one model:
+    Schedules, to compare on one model:
 
-    * ``"tail"`` – the dynamic schedule above;
+    * ``"dynamic"`` – the schedule above (the paper);
     * ``"static"`` – the zigzag tail at ``epsilon`` from the first epoch;
-    * ``"random"`` – DCT-Conv's policy: a random subset of
+    * ``"random"`` – as DCT-Conv's random switch-off: a random subset of
       ``round(epsilon * n)`` coefficients (seeded), from the first epoch.
 
     Args:
         gamma: float in (0, 1], the speed of the schedule (paper: 0.01).
         epsilon: float in [0, 1], the final kept fraction.
-        min_kept: int >= 0, never keep fewer coefficients per weight.
-        policy: "tail", "static" or "random".
-        seed: seed of the "random" policy.
+        min_kept: int >= 0, never keep fewer coefficients per weight; or a
+            dict of floors per layer kind, ``{"conv": 127, "dense": 255,
+            "transpose": 31}`` (the reference training code's floors).
+        schedule: "dynamic", "static" or "random".
+        seed: seed of the "random" schedule.
         layer_names: optional names of the layers to drive (default: all).
+        policy: deprecated spelling of ``schedule`` ("tail" = "dynamic").
     """
 
-    def __init__(self, gamma=0.01, epsilon=0.01, min_kept=1, policy="tail", seed=0, layer_names=None):
+    def __init__(self, gamma=0.01, epsilon=0.01, min_kept=1, schedule="dynamic", seed=0, layer_names=None, policy=None):
         super().__init__()
+        if policy is not None:
+            warnings.warn("TailDropout(policy=...) is deprecated; use schedule='dynamic' | 'static' | 'random'.",
+                          DeprecationWarning, stacklevel=2)
+            schedule = _OLD_SCHEDULE_NAMES.get(policy, policy)
         if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not 0 < gamma <= 1:
             raise ValueError(f"Invalid value for argument `gamma`: expected a number in (0, 1], received {gamma!r}.")
         check_probability(epsilon, "epsilon")
-        if isinstance(min_kept, bool) or not isinstance(min_kept, numbers.Integral) or min_kept < 0:
-            raise ValueError(f"Invalid value for argument `min_kept`: expected an integer >= 0, received {min_kept!r}.")
-        if policy not in POLICIES:
-            raise ValueError(f"Invalid value for argument `policy`: expected one of {POLICIES}, received {policy!r}.")
+        floors = min_kept.values() if isinstance(min_kept, dict) else [min_kept]
+        if (isinstance(min_kept, dict) and set(min_kept) - set(LAYER_KINDS)) or any(
+            isinstance(f, bool) or not isinstance(f, numbers.Integral) or f < 0 for f in floors
+        ):
+            raise ValueError(f"Invalid value for argument `min_kept`: expected an integer >= 0 or a dict of them keyed by "
+                             f"{LAYER_KINDS}, received {min_kept!r}.")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"Invalid value for argument `schedule`: expected one of {SCHEDULES}, received {schedule!r}.")
         self.gamma = float(gamma)
         self.epsilon = float(epsilon)
-        self.min_kept = int(min_kept)
-        self.policy = policy
+        self.min_kept = dict(min_kept) if isinstance(min_kept, dict) else int(min_kept)
+        self.schedule = schedule
         self.seed = seed
         self.layer_names = None if layer_names is None else set(layer_names)
 
     def spectral_layers(self):
         """The model's layers with spectral weights that this callback drives."""
-        found = []
-        stack = list(self.model.layers)
-        while stack:
-            layer = stack.pop(0)
-            if isinstance(layer, keras.Model):
-                stack = list(layer.layers) + stack
-            elif getattr(layer, "spectral_weights", None) and (self.layer_names is None or layer.name in self.layer_names):
-                found.append(layer)
+        found = [layer for layer in spectral_layers(self.model)
+                 if layer.spectral_weights and (self.layer_names is None or layer.name in self.layer_names)]
         if not found:
             raise ValueError("TailDropout found no layers with spectral weights to drive in this model.")
         return found
 
     def on_train_begin(self, logs=None):
-        if self.policy == "tail":
+        if self.schedule == "dynamic":
             return
         changed = False
         for index, layer in enumerate(self.spectral_layers()):
             for j, weight in enumerate(layer.spectral_weights):
                 if float(weight.kept_fraction) <= self.epsilon:
                     continue  # already applied (e.g. a resumed run)
-                kept = kept_count(weight.size, self.epsilon, self.min_kept)
-                if self.policy == "static":
+                kept = kept_count(weight.size, self.epsilon, self.floor(layer))
+                if self.schedule == "static":
                     mask = weight.zigzag_mask(kept)
                 else:
                     order = np.random.default_rng([self.seed, index, j]).permutation(weight.size)
@@ -96,16 +106,24 @@ class TailDropout(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         changed = False
-        if self.policy == "tail":
+        if self.schedule == "dynamic":
             for layer in self.spectral_layers():
                 for weight in layer.spectral_weights:
                     beta = float(weight.kept_fraction)
                     beta -= self.gamma * (beta - self.epsilon)
-                    kept = kept_count(weight.size, beta, self.min_kept)
+                    kept = kept_count(weight.size, beta, self.floor(layer))
                     changed |= weight.set_mask(weight.zigzag_mask(kept), kept_fraction=beta, optimizer=self.model.optimizer)
         self._after_update(changed)
         if logs is not None:
             logs.update(self.kept_logs())
+
+    def floor(self, layer):
+        """The minimum kept count of ``layer``'s weights."""
+        if not isinstance(self.min_kept, dict):
+            return self.min_kept
+        kind = ("transpose" if isinstance(layer, keras.layers.Conv2DTranspose)
+                else "dense" if isinstance(layer, keras.layers.Dense) else "conv")
+        return self.min_kept.get(kind, 0)
 
     def kept_logs(self):
         """Kept fraction and non-zero count per layer and for the model."""

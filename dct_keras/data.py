@@ -16,10 +16,13 @@ The number of classes follows the data (``max(label) + 1`` over both splits).
 """
 
 import dataclasses
+import hashlib
+import io
 import os
 import pickle
 import socket
 import tarfile
+import zipfile
 
 import numpy as np
 
@@ -52,6 +55,56 @@ class ImageDataset:
         return ImageDataset(
             x_train, self.y_train[:train], x_test, self.y_test[:test],
             f"{self.source} (first {len(x_train)} train / {len(x_test)} test)",
+        )
+
+    def identity(self):
+        """What determines a result computed on this data: the split sizes,
+        the image shape and a SHA-256 of the four arrays' bytes (so a
+        different file, subset or decoding never matches, while the same
+        arrays under another path do)."""
+        digest = hashlib.sha256()
+        for array in (self.x_train, self.y_train, self.x_test, self.y_test):
+            array = np.ascontiguousarray(array)
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+            digest.update(memoryview(array).cast("B"))
+        return {
+            "train_examples": int(len(self.x_train)),
+            "test_examples": int(len(self.x_test)),
+            "image_shape": list(self.x_train.shape[1:]),
+            "sha256": digest.hexdigest()[:16],
+        }
+
+    def check_images(self, min_size=1, multiple=1, model="the network"):
+        """Raises `DataShapeError` unless the images are channels-last with
+        both sides >= ``min_size`` and divisible by ``multiple``."""
+        check_image_shape(self.x_train.shape, min_size, multiple, model, self.source)
+
+
+class DataShapeError(ValueError):
+    """Images of a layout or size the chosen network cannot use."""
+
+
+def check_image_shape(shape, min_size=1, multiple=1, model="the network", source="the data"):
+    """Checks an ``N x H x W x C`` image array shape (channels last).
+
+    Channels-first arrays (``N x C x H x W`` with C in 1, 3, 4 and a larger last
+    axis) are named as such; images smaller than ``min_size`` or not divisible
+    by ``multiple`` (the network's total downsampling) are rejected with the
+    size the network needs.
+    """
+    shape = tuple(int(d) for d in shape)
+    if len(shape) != 4:
+        raise DataShapeError(f"{source}: expected images of shape (N, height, width, channels), got an array of shape {shape}.")
+    _, height, width, channels = shape
+    if height in (1, 3, 4) and channels not in (1, 3, 4):
+        raise DataShapeError(
+            f"{source}: the images look channels-first {shape} (N, channels, height, width); dct_keras expects "
+            f"channels-last (N, height, width, channels). Convert them with np.transpose(x, (0, 2, 3, 1))."
+        )
+    if min(height, width) < min_size or height % multiple or width % multiple:
+        raise DataShapeError(
+            f"{source}: images of {height}x{width} are too small or of the wrong size for {model}, which needs sides "
+            f"of at least {min_size} px that are multiples of {multiple} (e.g. {max(min_size, multiple)}x{max(min_size, multiple)})."
         )
 
 
@@ -87,20 +140,31 @@ def _load_local(path):
         raise DatasetUnavailableError(f"Data path {path!r} does not exist.\n" + _options("the dataset"))
     if path.endswith(".npz"):
         return _load_npz(path)
-    if os.path.isdir(path):
-        return _load_pickled(_DirectoryReader(path), path)
-    if tarfile.is_tarfile(path):
-        with tarfile.open(path) as archive:
-            return _load_pickled(_TarReader(archive), path)
+    try:
+        if os.path.isdir(path):
+            return _load_pickled(_DirectoryReader(path), path)
+        if tarfile.is_tarfile(path):
+            with tarfile.open(path) as archive:
+                return _load_pickled(_TarReader(archive), path)
+    except DatasetUnavailableError as error:
+        raise DatasetUnavailableError(f"{path}: {error}") from None
+    except (pickle.UnpicklingError, tarfile.TarError, EOFError, KeyError, TypeError, ValueError, AttributeError) as error:
+        raise DatasetUnavailableError(
+            f"{path} is not a readable CIFAR archive ({type(error).__name__}: {error}).\n" + _options("the dataset")
+        ) from None
     raise DatasetUnavailableError(f"Unrecognized data file {path!r}.\n" + _options("the dataset"))
 
 
 def _load_npz(path):
-    with np.load(path, allow_pickle=False) as data:
-        missing = {"x_train", "y_train", "x_test", "y_test"} - set(data.files)
-        if missing:
-            raise DatasetUnavailableError(f"{path} lacks arrays {sorted(missing)}.\n" + _options("the dataset"))
-        arrays = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = {"x_train", "y_train", "x_test", "y_test"} - set(data.files)
+            if missing:
+                raise DatasetUnavailableError(f"{path} lacks arrays {sorted(missing)}.\n" + _options("the dataset"))
+            arrays = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+    except (EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
+        raise DatasetUnavailableError(f"{path} is not a readable .npz file ({describe_npz_error(error)}).\n"
+                                      + _options("the dataset")) from None
     x_train, y_train, x_test, y_test = arrays
     if x_train.ndim == 3:  # grayscale N x H x W
         x_train, x_test = x_train[..., None], x_test[..., None]
@@ -153,8 +217,46 @@ def _load_pickled(reader, path):
     )
 
 
+class UnsafePickleError(DatasetUnavailableError):
+    """A pickled batch holds something other than plain data."""
+
+
+class _DataOnlyUnpickler(pickle.Unpickler):
+    """Unpickler for the official CIFAR batches: plain containers, bytes,
+    strings, numbers and NumPy array reconstruction; any other class or
+    function (e.g. ``os.system`` in a crafted archive) is refused before it
+    is looked up, so nothing in the file can run."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise UnsafePickleError(
+            f"refused to load `{module}.{name}` from a pickled batch: the official CIFAR files hold only "
+            "dicts, lists, bytes, strings, numbers and arrays, so this file is not one of them (possibly malicious)."
+        )
+
+
 def _unpickle(raw):
-    return pickle.loads(raw, encoding="bytes")
+    return _DataOnlyUnpickler(io.BytesIO(raw), encoding="bytes").load()
+
+
+def describe_npz_error(error):
+    """A short reason for a failed `np.load` without NumPy's advice to enable
+    pickle loading (never safe on a file from elsewhere)."""
+    if isinstance(error, EOFError) or (isinstance(error, OSError) and "empty" in str(error).lower()):
+        return "the file is empty"
+    if isinstance(error, zipfile.BadZipFile):
+        return "not a valid zip archive, possibly truncated"
+    if "allow_pickle" in str(error) or "pickle" in str(error).lower():
+        return "it holds pickled Python objects, which are never loaded"
+    return str(error).split("\n")[0]
 
 
 def _load_tfds(name, data_dir):

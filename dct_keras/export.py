@@ -16,7 +16,7 @@ import json
 import numpy as np
 from keras import ops
 
-from dct_keras.convert import _leaf_layers
+from dct_keras.surgery import spectral_layers, walk_layers
 from dct_keras.spectral.masks import pack_mask
 
 FORMAT = "dct_keras.compressed/1"
@@ -27,15 +27,16 @@ def _spectral_entries(model):
 
     Keys name the layer class, weight and shape, not the layer (auto-generated
     layer names differ between two identically built models)."""
-    for layer in _leaf_layers(model):
-        for weight in getattr(layer, "spectral_weights", []) if layer.built else []:
+    for layer in spectral_layers(model):
+        for weight in layer.spectral_weights if layer.built else []:
             yield f"{type(layer).__name__}/{weight.coefficients.name}{list(weight.shape)}", layer, weight
 
 
 def _plain_weights(model):
     """(key, variable) for every non-spectral weight, mask state excluded."""
-    for layer in _leaf_layers(model):
-        spectral = getattr(layer, "spectral_weights", []) if layer.built else []
+    spectral_ids = {id(layer) for layer in spectral_layers(model)}
+    for layer in walk_layers(model):
+        spectral = layer.spectral_weights if id(layer) in spectral_ids and layer.built else []
         owned = {id(v) for w in spectral for v in (w.coefficients, *w.state_variables)}
         for variable in layer.weights:
             if id(variable) not in owned:
@@ -117,8 +118,8 @@ def compression_report(model, include_bias=False):
     Returns a list of `CompressionRow` (the last one is the total).
     """
     rows = []
-    for layer in _leaf_layers(model):
-        weights = getattr(layer, "spectral_weights", []) if layer.built else []
+    for layer in spectral_layers(model):
+        weights = layer.spectral_weights if layer.built else []
         weights = [w for w in weights if include_bias or w is layer.spectral_kernel]
         if weights:
             rows.append(CompressionRow(layer.name, sum(w.size for w in weights), sum(w.active_count() for w in weights)))

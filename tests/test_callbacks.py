@@ -83,17 +83,17 @@ def test_resumed_run_continues_the_schedule(rng, tmp_path):
     np.testing.assert_allclose(_fractions(resumed), _fractions(straight), rtol=1e-6)
 
 
-@pytest.mark.parametrize("policy", ["static", "random"])
-def test_static_and_random_policies_apply_epsilon_from_the_start(policy, rng):
+@pytest.mark.parametrize("schedule", ["static", "random"])
+def test_static_and_random_schedules_apply_epsilon_from_the_start(schedule, rng):
     model = _model()
     model.compile("sgd", "mse")
-    model.fit(*_data(rng), epochs=2, verbose=0, callbacks=[TailDropout(epsilon=0.25, policy=policy, seed=3)])
+    model.fit(*_data(rng), epochs=2, verbose=0, callbacks=[TailDropout(epsilon=0.25, schedule=schedule, seed=3)])
     weights = [w for layer in model.layers for w in getattr(layer, "spectral_weights", [])]
     for w in weights:
         assert w.active_count() == max(int(np.floor(0.25 * w.size + 0.5)), 1)
         assert float(w.kept_fraction) == 0.25
     zigzag = all(np.array_equal(w.mask_numpy(), w.zigzag_mask(w.active_count())) for w in weights)
-    assert zigzag == (policy == "static")
+    assert zigzag == (schedule == "static")
 
 
 def test_callback_needs_spectral_layers(rng):
@@ -109,7 +109,7 @@ def test_callback_needs_spectral_layers(rng):
         (dict(gamma=0), "gamma"), (dict(gamma=1.5), "gamma"), (dict(gamma="fast"), "gamma"),
         (dict(epsilon=-0.1), "epsilon"), (dict(epsilon=2), "epsilon"),
         (dict(min_kept=-1), "min_kept"), (dict(min_kept=1.5), "min_kept"),
-        (dict(policy="cosine"), "policy"),
+        (dict(schedule="cosine"), "schedule"),
     ],
 )
 def test_bad_arguments_are_rejected(kwargs, argument):

@@ -2,7 +2,8 @@
 
 A config holds every hyperparameter of one problem (model, optimizer, learning
 rate schedule, batch size, epochs, L2, runs, the p grid of each Table V block,
-the paper's numbers) and a ``quick`` budget for ``--quick``. Unknown keys and
+the paper's numbers) and smaller budgets: ``quick`` (``--quick``, a smoke run)
+and optionally ``budget`` (``--budget``, the CPU-scale evidence runs). Unknown keys and
 wrongly typed values are rejected with a message naming them.
 """
 
@@ -30,19 +31,26 @@ SCHEMA = {
     "blocks": dict,
     "quick": {"train_examples": int, "test_examples": int, "epochs": int, "runs": int, "batch_size": int, "gamma": _NUMBER,
               "depth": int, "width": int},
+    "budget": {"train_examples": int, "test_examples": int, "epochs": int, "runs": int, "batch_size": int, "gamma": _NUMBER,
+               "depth": int, "width": int, "notes": str},
+    "input_normalization": str,
     "notes": str,
 }
+TIERS = ("quick", "budget")
+# Autoencoder inputs: eq. (4) per-channel standardization (dct_conv.txt §V-A) or raw [0, 1] pixels.
+INPUT_NORMALIZATIONS = ("eq4", "unit")
 _OPTIONAL = {
-    "notes", "optimizer.momentum", "optimizer.nesterov", "optimizer.beta_1", "optimizer.beta_2",
-    "learning_rate.piecewise", "learning_rate.halving", "learning_rate.constant", "quick.batch_size", "quick.gamma",
-    "quick.depth", "quick.width",
+    "notes", "budget", "input_normalization", "budget.notes", "optimizer.momentum", "optimizer.nesterov", "optimizer.beta_1", "optimizer.beta_2",
+    "learning_rate.piecewise", "learning_rate.halving", "learning_rate.constant",
+    "tail_dropout.min_kept_conv", "tail_dropout.min_kept_dense", "tail_dropout.min_kept_transpose",
+    *(f"{tier}.{key}" for tier in TIERS for key in ("train_examples", "test_examples", "batch_size", "gamma", "depth", "width")),
 }
 BLOCK_SCHEMA = {"variant": str, "p_grid": list, "paper": dict, "label": str}
 # Frequency Regularization experiments: models, each with its kept-fraction settings.
 FREQREG_SCHEMA = {
     **{k: v for k, v in SCHEMA.items() if k not in ("problem", "model", "blocks")},
     "problem": str,
-    "tail_dropout": {"gamma": _NUMBER, "min_kept": int, "policy": str},
+    "tail_dropout": {"gamma": _NUMBER, "min_kept": int, "schedule": str, "min_kept_conv": int, "min_kept_dense": int, "min_kept_transpose": int},
     "models": dict,
 }
 MODEL_SCHEMA = {"reference": dict, "settings": dict}
@@ -103,6 +111,16 @@ def validate_config(config, source="config"):
 
 
 def _check_common(config, source):
+    if config.get("input_normalization", "eq4") not in INPUT_NORMALIZATIONS:
+        raise ConfigError(f"{source}: `input_normalization` must be one of {INPUT_NORMALIZATIONS}, got {config['input_normalization']!r}.")
+    for tier in TIERS:
+        for key in ("epochs", "runs", "train_examples", "test_examples", "batch_size"):
+            value = config.get(tier, {}).get(key)
+            if value is not None and value < 1:
+                raise ConfigError(f"{source}: `{tier}.{key}` must be >= 1, got {value!r}.")
+    for key in ("epochs", "runs", "batch_size"):
+        if config[key] < 1:
+            raise ConfigError(f"{source}: `{key}` must be >= 1, got {config[key]!r}.")
     if config["task"] not in TASKS:
         raise ConfigError(f"{source}: `task` must be one of {TASKS}, got {config['task']!r}.")
     if config["optimizer"]["name"] not in OPTIMIZERS:
@@ -136,11 +154,18 @@ def _check_section(section, schema, prefix, source):
             raise ConfigError(f"{source}: `{path}` must be of type {names}, got {type(value).__name__} ({value!r}).")
 
 
-def apply_overrides(config, quick=False, epochs=None, runs=None):
-    """The effective config of a run: the quick budget and CLI overrides applied."""
+def apply_overrides(config, tier=None, epochs=None, runs=None, quick=False):
+    """The effective config of a run: a budget tier ("quick" or "budget") and
+    the CLI overrides applied. The tier's data subset sizes stay in its section
+    (the caller cuts the data); ``quick=True`` is ``tier="quick"``."""
     config = copy.deepcopy(config)
-    if quick:
-        budget = config["quick"]
+    tier = "quick" if quick else tier
+    if tier is not None:
+        if tier not in TIERS:
+            raise ValueError(f"Invalid value for argument `tier`: expected one of {TIERS}, received {tier!r}.")
+        if tier not in config:
+            raise ConfigError(f"the config defines no {tier!r} budget.")
+        budget = config[tier]
         config["epochs"] = budget["epochs"]
         config["runs"] = budget["runs"]
         config["batch_size"] = budget.get("batch_size", config["batch_size"])
@@ -149,6 +174,7 @@ def apply_overrides(config, quick=False, epochs=None, runs=None):
         for key in ("depth", "width"):
             if key in budget:
                 config[key] = budget[key]
+    config["tier"] = tier or "full"
     if epochs is not None:
         config["epochs"] = int(epochs)
     if runs is not None:
@@ -156,6 +182,15 @@ def apply_overrides(config, quick=False, epochs=None, runs=None):
     return config
 
 
-def config_hash(config):
-    """Short stable hash of a config (canonical JSON)."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+# Keys that do not change what any single run computes: the number of seeds,
+# the unused budget sections, prose and the paper's reference numbers.
+_NOT_DETERMINING = ("runs", "quick", "budget", "notes", "title", "tier")
+
+
+def config_hash(config, data_identity=None):
+    """Short stable hash of everything that determines a run's result: the
+    effective config (less the keys of ``_NOT_DETERMINING``) and the data's
+    identity (`ImageDataset.identity`)."""
+    determining = {k: v for k, v in config.items() if k not in _NOT_DETERMINING}
+    payload = {"config": determining, "data": data_identity}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]

@@ -7,7 +7,10 @@
    from the beginning.
 
 Each (variant, p, seed) is one *run*, repeated with ``runs`` distinct seeds.
-A finished run appends one JSON line to ``<out>/results.jsonl``. A run in
+A finished run appends one JSON line to ``<out>/results.jsonl``, atomically
+(`dct_keras.experiment.results`), keyed by everything that determines it: the
+effective config, the data's content hash, the variant, p, switch-off policy
+and seed. A rerun with other data or another budget never reuses it. A run in
 progress saves its model (weights, masks and optimizer state) and its epoch
 count to ``<out>/checkpoints/<run>/`` after every epoch; rerunning the same
 command resumes it from its last completed epoch and skips finished runs.
@@ -27,59 +30,10 @@ import numpy as np
 import dct_keras
 from dct_keras.data import channel_statistics, normalize, to_unit_range
 from dct_keras.experiment.config import config_hash
+from dct_keras.experiment.plans import RunSpec, plan_runs  # noqa: F401 - re-exported for callers
+from dct_keras.experiment.results import RESULTS_FILE, append_row, read_rows
 from dct_keras.experiment.schedules import learning_rate_fn
-from dct_keras.models import BUILDERS
-
-RESULTS_FILE = "results.jsonl"
-
-
-@dataclasses.dataclass(frozen=True)
-class RunSpec:
-    """One training run: a variant, its switch-off p (None for the CNN), a seed.
-
-    ``policy`` is how the ``p`` fraction is switched off: "random" (the
-    paper's DCT-Conv masks) or "tail" (the highest frequencies). For the
-    "freqreg" variant p = 1 - the final kept fraction, and the policy is that of
-    its `TailDropout` ("tail": the dynamic schedule; "random": a fixed random
-    subset).
-    """
-
-    variant: str
-    p: float | None
-    seed: int
-    block: str | None = None  # the Table V block; None for the CNN shared by all blocks
-    policy: str = "random"
-
-    @property
-    def key(self):
-        setting = self.variant if self.p is None else f"{self.variant}-p{self.p:g}"
-        if self.policy != "random":
-            setting += f"-{self.policy}"
-        return f"{setting}-seed{self.seed}"
-
-
-def plan_runs(config, blocks, p_values=None):
-    """Runs in protocol order: CNN, then DCT at p = 0, then the other p's.
-
-    Args:
-        config: the effective config.
-        blocks: names of ``config["blocks"]`` to run.
-        p_values: optional subset of p to run (the CNN runs when 'cnn' is in it
-            or when it is None).
-    """
-    seeds = range(config["runs"])
-    wanted = None if p_values is None else {str(p) for p in p_values}
-    plan = []
-    if wanted is None or "cnn" in wanted:
-        plan += [RunSpec("cnn", None, s) for s in seeds]
-    for stage_zero in (True, False):
-        for name in blocks:
-            block = config["blocks"][name]
-            for p in block["p_grid"]:
-                if (p == 0) != stage_zero or (wanted is not None and f"{p:g}" not in wanted and str(p) not in wanted):
-                    continue
-                plan += [RunSpec(block["variant"], float(p), s, name) for s in seeds]
-    return plan
+from dct_keras.models import BUILDERS, INPUT_REQUIREMENTS
 
 
 @dataclasses.dataclass
@@ -92,19 +46,37 @@ class PreparedData:
     y_test: np.ndarray
     num_classes: int
     source: str
+    identity: dict = None
 
 
-def prepare_data(config, dataset):
+def prepare_data(config, dataset, model_name=None):
     """Classifiers: eq. (4) per-channel normalization with training statistics,
-    integer labels. Autoencoders: pixels in [0, 1], the input is the target."""
+    integer labels. Autoencoders: the targets (and the MSE) are pixels in
+    [0, 1]; the inputs are eq. (4)-normalized (dct_conv.txt §V-A, config
+    ``input_normalization: "eq4"``, the default) or the same [0, 1] pixels
+    (``"unit"``).
+
+    Images the network (``model_name``, default the config's) cannot use are
+    rejected first (`DataShapeError`).
+    """
+    model_name = model_name or config.get("model")
+    if model_name in INPUT_REQUIREMENTS:
+        dataset.check_images(*INPUT_REQUIREMENTS[model_name], model=model_name)
+    else:
+        dataset.check_images()
+    identity = dataset.identity()
+    mean, std = channel_statistics(dataset.x_train)
     if config["task"] == "classification":
-        mean, std = channel_statistics(dataset.x_train)
         return PreparedData(
             normalize(dataset.x_train, mean, std), dataset.y_train,
-            normalize(dataset.x_test, mean, std), dataset.y_test, dataset.num_classes, dataset.source,
+            normalize(dataset.x_test, mean, std), dataset.y_test, dataset.num_classes, dataset.source, identity,
         )
-    x_train, x_test = to_unit_range(dataset.x_train), to_unit_range(dataset.x_test)
-    return PreparedData(x_train, x_train, x_test, x_test, dataset.num_classes, dataset.source)
+    y_train, y_test = to_unit_range(dataset.x_train), to_unit_range(dataset.x_test)
+    if config.get("input_normalization", "eq4") == "eq4":
+        x_train, x_test = normalize(dataset.x_train, mean, std), normalize(dataset.x_test, mean, std)
+    else:
+        x_train, x_test = y_train, y_test
+    return PreparedData(x_train, y_train, x_test, y_test, dataset.num_classes, dataset.source, identity)
 
 
 def build_model(config, spec, input_shape, num_classes=None):
@@ -116,7 +88,7 @@ def build_model(config, spec, input_shape, num_classes=None):
     if config["l2"]:
         kwargs["l2"] = config["l2"]
     if spec.variant in ("dct", "dct_spatial"):
-        kwargs.update(switch_off=spec.p or 0.0, switch_off_policy=spec.policy)
+        kwargs.update(switch_off=spec.p or 0.0, switch_off_policy=spec.switch_off_policy)
     keras.utils.set_random_seed(spec.seed)
     model = builder(spec.variant, **kwargs)
     model.compile(
@@ -188,10 +160,13 @@ class Runner:
         callbacks_fn: ``callbacks_fn(spec)`` returning extra `fit` callbacks
             (e.g. `TailDropout`); their state must live in the model.
         row_fn: ``row_fn(model)`` returning extra fields for the result row.
+        tensorboard_dir: optional folder; each run writes TensorBoard event
+            files (loss, metrics, learning rate and whatever mask callbacks
+            log, e.g. kept fractions) to ``<tensorboard_dir>/<run key>``.
     """
 
     def __init__(self, config, data, out_dir, strategy=None, session_epochs=None, verbose="auto", log=print,
-                 model_fn=None, callbacks_fn=None, row_fn=None):
+                 model_fn=None, callbacks_fn=None, row_fn=None, tensorboard_dir=None):
         self.model_fn = model_fn or _build_for_data
         self.callbacks_fn = callbacks_fn or (lambda spec: [])
         self.row_fn = row_fn or (lambda model: {})
@@ -202,22 +177,16 @@ class Runner:
         self.session_epochs = session_epochs
         self.verbose = verbose
         self.log = log
-        self.hash = config_hash(config)
+        self.tensorboard_dir = tensorboard_dir
+        self.hash = config_hash(config, data.identity)
         os.makedirs(out_dir, exist_ok=True)
         self.results_path = os.path.join(out_dir, RESULTS_FILE)
 
     def finished_rows(self):
         """Run key -> result row, of the runs already in the results file for
-        this config."""
-        rows = {}
-        if os.path.exists(self.results_path):
-            with open(self.results_path) as f:
-                for line in f:
-                    if line.strip():
-                        row = json.loads(line)
-                        if row.get("config_hash") == self.hash:
-                            rows[row["run"]] = row
-        return rows
+        this config and data (a truncated line is skipped with a warning)."""
+        return {row["run"]: row for row in read_rows(self.results_path)
+                if row.get("config_hash") == self.hash and "run" in row}
 
     def finished_keys(self):
         """Keys of the runs already in the results file for this config."""
@@ -230,6 +199,7 @@ class Runner:
         for index, spec in enumerate(plan, start=1):
             if spec.key in done:
                 self.log(f"[{index}/{len(plan)}] {spec.key}: finished earlier, skipped")
+                shutil.rmtree(os.path.join(self.out_dir, "checkpoints", f"{spec.key}-{self.hash}"), ignore_errors=True)
                 continue
             self.log(f"[{index}/{len(plan)}] {spec.key}: training")
             row = self.run(spec)
@@ -253,19 +223,17 @@ class Runner:
                 a Hyperband trial continuing another one's weights).
         """
         checkpoint_dir = os.path.join(self.out_dir, "checkpoints", f"{spec.key}-{self.hash}")
-        model_path = os.path.join(checkpoint_dir, "model.keras")
-        state_path = os.path.join(checkpoint_dir, "state.json")
         state = {"epochs_done": start_epoch, "wall_time_s": 0.0, "history": []}
-        if os.path.exists(state_path) and os.path.exists(model_path):
-            with open(state_path) as f:
-                state = json.load(f)
-            model = self._in_scope(lambda: keras.models.load_model(model_path))
+        saved = _load_checkpoint_state(checkpoint_dir)
+        if saved is not None:
+            state = saved
+            model = self._in_scope(lambda: keras.models.load_model(os.path.join(checkpoint_dir, state["model_file"])))
             self.log(f"    resuming from epoch {state['epochs_done']}")
         elif model is None:
             model = self._in_scope(lambda: self.model_fn(self.config, spec, self.data))
         learning_rate = learning_rate_fn(self.config["learning_rate"])
         epochs = self.config["epochs"]
-        callbacks = self.callbacks_fn(spec) + list(callbacks)
+        callbacks = self.callbacks_fn(spec) + list(callbacks) + self._logging_callbacks(spec)
         trained_now = 0
         while state["epochs_done"] < epochs:
             if self.session_epochs is not None and trained_now >= self.session_epochs:
@@ -283,14 +251,20 @@ class Runner:
             state["epochs_done"] = epoch + 1
             state["history"].append({k: float(v[-1]) for k, v in history.history.items()})
             trained_now += 1
-            _save_checkpoint(model, state, checkpoint_dir, model_path, state_path)
+            _save_checkpoint(model, state, checkpoint_dir)
         row = self._result_row(spec, model, state)
-        with open(self.results_path, "a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_row(self.results_path, row)
         self.final_model = model
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
         self.log(f"    {row['metric_name']} = {row['metric']:.5f} ({row['epochs_done']} epochs, {row['wall_time_s']:.1f} s)")
         return row
+
+    def _logging_callbacks(self, spec):
+        """The learning rate in the epoch logs, then TensorBoard (after every
+        callback that adds to the logs)."""
+        if self.tensorboard_dir is None:
+            return []
+        return [LearningRateLogger(), keras.callbacks.TensorBoard(os.path.join(self.tensorboard_dir, f"{spec.key}-{self.hash}"))]
 
     def _in_scope(self, fn):
         if self.strategy is None:
@@ -307,7 +281,7 @@ class Runner:
             "block": spec.block,
             "variant": spec.variant,
             "p": spec.p,
-            "policy": spec.policy,
+            "switch_off_policy": spec.switch_off_policy,
             "seed": spec.seed,
             "run": spec.key,
             "metric_name": metric_name,
@@ -315,6 +289,8 @@ class Runner:
             "test_loss": float(scores["loss"]),
             "epochs_done": state["epochs_done"],
             "epochs_budget": self.config["epochs"],
+            "tier": self.config.get("tier", "full"),
+            "batch_size": self.config["batch_size"],
             "wall_time_s": round(state["wall_time_s"], 2),
             "params_total": counts.total,
             "params_trainable": counts.trainable,
@@ -322,21 +298,55 @@ class Runner:
             "train_examples": len(self.data.x_train),
             "test_examples": len(self.data.x_test),
             "data": self.data.source,
+            "data_sha256": (self.data.identity or {}).get("sha256"),
             "config_hash": self.hash,
             "backend": keras.backend.backend(),
             **self.row_fn(model),
         }
 
 
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimizer's learning rate to the epoch logs (for TensorBoard)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
 def _build_for_data(config, spec, data):
     return build_model(config, spec, data.x_train.shape[1:], data.num_classes)
 
 
-def _save_checkpoint(model, state, checkpoint_dir, model_path, state_path):
-    """Writes the model, then the state, each atomically (write + rename)."""
+_STATE_FILE = "state.json"
+
+
+def _load_checkpoint_state(checkpoint_dir):
+    """The state of a run's last complete checkpoint, or None."""
+    try:
+        with open(os.path.join(checkpoint_dir, _STATE_FILE)) as f:
+            state = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not os.path.exists(os.path.join(checkpoint_dir, state.get("model_file", ""))):
+        return None
+    return state
+
+
+def _save_checkpoint(model, state, checkpoint_dir):
+    """Writes ``model-<epoch>.keras``, then the state naming it (atomically:
+    write + fsync + rename), then removes older model files. A kill at any
+    point leaves a state that names a complete model of the same epoch."""
     os.makedirs(checkpoint_dir, exist_ok=True)
-    model.save(model_path + ".tmp.keras")
-    os.replace(model_path + ".tmp.keras", model_path)
+    model_file = f"model-{state['epochs_done']}.keras"
+    model.save(os.path.join(checkpoint_dir, model_file + ".tmp.keras"))
+    os.replace(os.path.join(checkpoint_dir, model_file + ".tmp.keras"), os.path.join(checkpoint_dir, model_file))
+    state["model_file"] = model_file
+    state_path = os.path.join(checkpoint_dir, _STATE_FILE)
     with open(state_path + ".tmp", "w") as f:
         json.dump(state, f)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(state_path + ".tmp", state_path)
+    for name in os.listdir(checkpoint_dir):
+        if name.startswith("model-") and name != model_file:
+            os.remove(os.path.join(checkpoint_dir, name))

@@ -19,8 +19,8 @@ epoch and reuses finished ones. The objective is the problem's metric of the
 ``val_accuracy`` (max) or ``val_mse`` (min), averaged over executions.
 
 The ``"freqreg"`` variant sweeps the Frequency Regularization layers the same
-way: p = 1 - the kept fraction that `TailDropout` reaches (policy ``"tail"``:
-the dynamic schedule; ``"random"``: a fixed random subset).
+way: p = 1 - the kept fraction that `TailDropout` reaches (switch-off policy
+``"tail"``: its dynamic schedule; ``"random"``: a fixed random subset).
 
 The tuners of `make_tuner` (`GridSearch`, `RandomSearch`,
 `BayesianOptimization`, `Hyperband`) give execution ``i`` of each trial the seed
@@ -44,6 +44,8 @@ from dct_keras.experiment.runner import PreparedData, Runner, RunSpec, build_mod
 from dct_keras.spectral.masks import SWITCH_OFF_POLICIES
 
 VARIANTS = ("dct", "dct_spatial", "freqreg")
+# Where a "freqreg" run's switched-off coefficients land -> the TailDropout schedule that puts them there.
+FREQREG_SCHEDULES = {"tail": "dynamic", "random": "random"}
 OBJECTIVES = {"classification": ("val_accuracy", "max"), "reconstruction": ("val_mse", "min")}
 
 
@@ -82,6 +84,10 @@ class SwitchOffHyperModel(keras_tuner.HyperModel):
         source: the data's description, written in the rows.
         verbose: `fit` verbosity.
         log: function printing progress lines.
+        test_data: optional ``(x_test, y_test)``. Searches that select or stop
+            trials on data (random, Bayesian, Hyperband) get a validation split
+            held out from the training data as ``validation_data``; the test
+            set is then only reported, in each row's ``test_metric``.
 
     Executions of a plain keras-tuner tuner all use seed 0 (the same run, so
     the second one reuses the first's row); the tuners of `make_tuner` give
@@ -90,7 +96,7 @@ class SwitchOffHyperModel(keras_tuner.HyperModel):
 
     def __init__(self, config, input_shape, num_classes, results_dir, variant="dct", block=None, p_values=None,
                  p_range=None, policies=SWITCH_OFF_POLICIES, gamma=None, min_kept=1, strategy=None, source="",
-                 verbose="auto", log=print):
+                 verbose="auto", log=print, test_data=None, data_identity=None):
         super().__init__(name=f"problem{config['problem']}_{variant}")
         if variant not in VARIANTS:
             raise ValueError(f"Invalid value for argument `variant`: expected one of {VARIANTS}, received {variant!r}.")
@@ -112,6 +118,8 @@ class SwitchOffHyperModel(keras_tuner.HyperModel):
         self.source = source
         self.verbose = verbose
         self.log = log
+        self.test_data = test_data
+        self.data_identity = data_identity
 
     @property
     def objective(self):
@@ -158,9 +166,10 @@ class SwitchOffHyperModel(keras_tuner.HyperModel):
         config = copy.deepcopy(self.config)
         if epochs is not None:
             config["epochs"] = int(epochs)
-        data = PreparedData(x, y, validation_data[0], validation_data[1], self.num_classes, self.source)
+        identity = None if self.data_identity is None else {**self.data_identity, "validation": self.test_data is not None}
+        data = PreparedData(x, y, validation_data[0], validation_data[1], self.num_classes, self.source, identity)
         runner = Runner(config, data, self.results_dir, strategy=self.strategy, verbose=self.verbose, log=self.log,
-                        callbacks_fn=self._callbacks)
+                        callbacks_fn=self._callbacks, row_fn=self._test_fields)
         row = runner.finished_rows().get(spec.key)
         if row is None:
             self.log(f"    {spec.key}: training {config['epochs']} epochs")
@@ -169,10 +178,19 @@ class SwitchOffHyperModel(keras_tuner.HyperModel):
             self.log(f"    {spec.key}: finished earlier, reused")
         return {"val_" + row["metric_name"]: row["metric"], "val_loss": row["test_loss"]}
 
+    def _test_fields(self, model):
+        """The held-out test metric, when the objective is on a validation split."""
+        if self.test_data is None:
+            return {}
+        name = self.objective.name[len("val_"):]
+        scores = model.evaluate(*self.test_data, batch_size=self.config["batch_size"], verbose=0, return_dict=True)
+        return {"metric_split": "validation", "test_metric": float(scores[name])}
+
     def _callbacks(self, spec):
         if spec.variant != "freqreg":
             return []
-        return [TailDropout(self.gamma, 1.0 - spec.p, min_kept=self.min_kept, policy=spec.policy, seed=spec.seed)]
+        return [TailDropout(self.gamma, 1.0 - spec.p, min_kept=self.min_kept,
+                            schedule=FREQREG_SCHEDULES[spec.switch_off_policy], seed=spec.seed)]
 
 
 class SeededExecutions:

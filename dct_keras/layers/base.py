@@ -22,7 +22,25 @@ from keras import layers
 from dct_keras.spectral.weight import SpectralWeight
 
 
-class SpectralKernelLayer:
+class SpectralLayer:
+    """What every spectral layer of the library is: the model walker
+    (`dct_keras.spectral_layers`) finds layers by this base, and `fold`
+    turns each into the plain Keras layer it stands for.
+
+    A spectral layer provides ``spectral_weights`` (its `SpectralWeight`s;
+    none for a fixed basis) and ``plain_layer()``, a built plain Keras layer
+    with the same name and identical outputs.
+    """
+
+    @property
+    def spectral_weights(self):
+        return []
+
+    def plain_layer(self):
+        raise NotImplementedError
+
+
+class SpectralKernelLayer(SpectralLayer):
     """Mixin: a Keras layer whose kernel is the IDCT of masked coefficients."""
 
     def _kernel_transform(self, kernel_shape):

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 from keras import activations, constraints, initializers, layers, ops, regularizers
 
+from dct_keras.layers.base import SpectralLayer
 from dct_keras.spectral.bases import dct_matrix
 from dct_keras.spectral.masks import level_mask, zigzag_order
 
@@ -32,7 +33,7 @@ def harmonic_filter_bank(kernel_size, levels=None, normalization="ortho"):
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
-class HarmonicConv(layers.Layer):
+class HarmonicConv(SpectralLayer, layers.Layer):
     """Harmonic block: fixed DCT filter bank, optional BN, learned 1x1 combination.
 
     Each input channel is convolved (depthwise) with the ``F`` DCT filters of
@@ -56,7 +57,13 @@ class HarmonicConv(layers.Layer):
             frequencies with ``u + v < lambda``.
         normalization: "ortho" (orthonormal DCT filters) or "l1".
         batch_norm: normalize the ``N * F`` responses (eq. 3).
+        batch_norm_affine: give that normalization a learned scale and shift.
+            False (default) follows eq. (3) and the authors' code
+            (``affine=False``): normalization only.
         merged: compute one merged convolution (requires ``batch_norm=False``).
+            None (default): merged whenever the block is linear (no batch
+            normalization), as harmonic_networks.txt does; False forces the
+            filter bank + 1x1 form (same outputs, more time and memory).
         activation, use_bias, kernel_initializer, bias_initializer,
         kernel_regularizer, bias_regularizer, kernel_constraint,
         bias_constraint: as in `keras.layers.Conv2D`; the kernel ones act on
@@ -88,7 +95,8 @@ class HarmonicConv(layers.Layer):
         levels=None,
         normalization="ortho",
         batch_norm=False,
-        merged=False,
+        merged=None,
+        batch_norm_affine=False,
         activation=None,
         use_bias=True,
         kernel_initializer="glorot_uniform",
@@ -117,7 +125,8 @@ class HarmonicConv(layers.Layer):
         self.levels = None if levels is None else int(levels)
         self.normalization = normalization
         self.batch_norm = bool(batch_norm)
-        self.merged = bool(merged)
+        self.batch_norm_affine = bool(batch_norm_affine)
+        self.merged = (not self.batch_norm) if merged is None else bool(merged)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -127,7 +136,10 @@ class HarmonicConv(layers.Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.filter_bank = harmonic_filter_bank(self.kernel_size, self.levels, normalization)
-        self.response_norm = layers.BatchNormalization(name="spectrum_bn") if self.batch_norm else None
+        self.response_norm = (
+            layers.BatchNormalization(center=self.batch_norm_affine, scale=self.batch_norm_affine, name="spectrum_bn")
+            if self.batch_norm else None
+        )
         self.input_spec = layers.InputSpec(ndim=4)
 
     @property
@@ -242,6 +254,7 @@ class HarmonicConv(layers.Layer):
                 "normalization": self.normalization,
                 "batch_norm": self.batch_norm,
                 "merged": self.merged,
+                "batch_norm_affine": self.batch_norm_affine,
                 "activation": activations.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),

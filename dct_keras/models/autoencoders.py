@@ -6,7 +6,7 @@ from keras import layers
 from dct_keras.models.variants import LayerFactory
 
 
-def autoencoder1(variant="cnn", switch_off=0.0, input_shape=(32, 32, 3), seed=None, switch_off_policy="random"):
+def autoencoder1(variant="plain", switch_off=0.0, input_shape=(32, 32, 3), seed=None, switch_off_policy="random"):
     """Autoencoder 1 (Table III, Problem 3).
 
     Conv 16x3x3 ReLU -> MaxPool 2x2 -> Conv 16x3x3 ReLU -> Dense 512 ->
@@ -36,7 +36,7 @@ ENCODER = (16, 32, 64, "pool", 128, 64, "pool", 32, 16)
 DECODER = (16, 32, "up", 64, 128, "up", 64, 32, 16)
 
 
-def autoencoder2(variant="cnn", switch_off=0.0, input_shape=(32, 32, 3), seed=None, switch_off_policy="random"):
+def autoencoder2(variant="plain", switch_off=0.0, input_shape=(32, 32, 3), seed=None, switch_off_policy="random"):
     """Autoencoder 2 (Table IV, Problem 4).
 
     Encoder: 3x3 ReLU convolutions 16, 32, 64, max-pool, 128, 64, max-pool,

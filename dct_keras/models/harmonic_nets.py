@@ -4,12 +4,13 @@ import keras
 from keras import layers
 
 from dct_keras.layers.harmonic import HarmonicConv
+from dct_keras.models.variants import PLAIN, canonical_variant
 
-WRN_VARIANTS = ("baseline", "harm1", "harm", "progressive")
+WRN_VARIANTS = (PLAIN, "harm1", "harm", "progressive")
 
 
-def wide_resnet(variant="baseline", depth=28, width=10, num_classes=10, input_shape=(32, 32, 3), dropout=0.3,
-                levels=None, l2=5e-4, seed=None):
+def wide_resnet(variant=PLAIN, depth=28, width=10, num_classes=10, input_shape=(32, 32, 3), dropout=0.3,
+                levels=None, l2=5e-4, seed=None, filter_normalization="l1"):
     """WRN-depth-width (Zagoruyko & Komodakis) and its harmonic versions.
 
     Pre-activation wide basic blocks (BN-ReLU-conv3x3-BN-ReLU-dropout-conv3x3),
@@ -18,7 +19,7 @@ def wide_resnet(variant="baseline", depth=28, width=10, num_classes=10, input_sh
 
     Variants (harmonic_networks.txt Table 1):
 
-    * ``"baseline"`` – the WRN;
+    * ``"plain"`` – the WRN (old spelling ``"baseline"``, deprecated);
     * ``"harm1"`` – the first convolution is a harmonic block with BN inside;
     * ``"harm"`` – every 3x3 convolution is a harmonic block (BN inside the
       first), shortcut projections unchanged; ``levels`` (lambda) truncates the
@@ -31,9 +32,11 @@ def wide_resnet(variant="baseline", depth=28, width=10, num_classes=10, input_sh
         l2: L2 coefficient on every kernel, ``L2(l2 / 2)`` so that it equals
             PyTorch's coupled ``weight_decay=l2`` of the original WRN code.
         seed: unused (the filter banks are fixed); kept for a uniform builder API.
+        filter_normalization: the harmonic blocks' DCT filters, "l1" (unit L1
+            norm: the authors' CIFAR code, ``l1_norm=True``; the default) or
+            "ortho" (orthonormal, effective kernels ~2.35x larger at init).
     """
-    if variant not in WRN_VARIANTS:
-        raise ValueError(f"Invalid value for argument `variant`: expected one of {WRN_VARIANTS}, received {variant!r}.")
+    variant = canonical_variant(variant, WRN_VARIANTS)
     if (depth - 4) % 6:
         raise ValueError(f"Invalid value for argument `depth`: expected 6 n + 4, received {depth}.")
     regularizer = keras.regularizers.L2(l2 / 2) if l2 else None
@@ -41,10 +44,11 @@ def wide_resnet(variant="baseline", depth=28, width=10, num_classes=10, input_sh
 
     def conv3x3(filters, strides, stage, first=False):
         common = dict(strides=strides, padding="same", use_bias=False, kernel_regularizer=regularizer)
-        if variant == "baseline" or (variant == "harm1" and not first):
+        if variant == PLAIN or (variant == "harm1" and not first):
             return layers.Conv2D(filters, 3, kernel_initializer="he_normal", **common)
         stage_levels = {"harm": levels, "progressive": (None, 3, 2)[stage]}.get(variant)
-        return HarmonicConv(filters, 3, batch_norm=first, levels=None if first else stage_levels, **common)
+        return HarmonicConv(filters, 3, batch_norm=first, levels=None if first else stage_levels,
+                            normalization=filter_normalization, **common)
 
     inputs = keras.Input(input_shape)
     x = conv3x3(16, 1, 0, first=True)(inputs)
@@ -68,7 +72,7 @@ def wide_resnet(variant="baseline", depth=28, width=10, num_classes=10, input_sh
     return keras.Model(inputs, outputs, name=f"wrn_{depth}_{width}_{variant}")
 
 
-RESNET50_VARIANTS = ("baseline", "harm1", "harm", "progressive")
+RESNET50_VARIANTS = (PLAIN, "harm1", "harm", "progressive")
 
 
 def harmonic_resnet50(variant="harm", num_classes=1000, input_shape=(224, 224, 3)):
@@ -81,10 +85,9 @@ def harmonic_resnet50(variant="harm", num_classes=1000, input_shape=(224, 224, 3
     filters, as on ImageNet); ``"progressive"`` adds lambda = 3 on 14x14
     features and lambda = 2 on 7x7.
     """
-    if variant not in RESNET50_VARIANTS:
-        raise ValueError(f"Invalid value for argument `variant`: expected one of {RESNET50_VARIANTS}, received {variant!r}.")
+    variant = canonical_variant(variant, RESNET50_VARIANTS)
     inputs = keras.Input(input_shape)
-    if variant == "baseline":
+    if variant == PLAIN:
         x = layers.Conv2D(64, 7, strides=4, padding="same", use_bias=False)(inputs)
     else:
         x = HarmonicConv(64, 7, strides=4, padding="same", batch_norm=True, normalization="l1", use_bias=False)(inputs)

@@ -6,7 +6,7 @@ from keras import layers
 from dct_keras.models.variants import LayerFactory
 
 
-def lenet300(variant="cnn", num_classes=10, input_shape=(28, 28, 1), seed=None, kernel_initializer="glorot_uniform"):
+def lenet300(variant="plain", num_classes=10, input_shape=(28, 28, 1), seed=None, kernel_initializer="glorot_uniform"):
     """LeNet-300-100: Dense 300 ReLU -> Dense 100 ReLU -> Dense softmax.
 
     266,610 parameters for MNIST (the paper's "266K").
@@ -20,7 +20,7 @@ def lenet300(variant="cnn", num_classes=10, input_shape=(28, 28, 1), seed=None, 
     return keras.Model(inputs, outputs, name=f"lenet300_{variant}")
 
 
-def lenet5(variant="cnn", num_classes=10, input_shape=(28, 28, 1), seed=None, kernel_initializer="glorot_uniform"):
+def lenet5(variant="plain", num_classes=10, input_shape=(28, 28, 1), seed=None, kernel_initializer="glorot_uniform"):
     """LeNet-5 in its Caffe form (the one DeepCompress and the paper compare):
     Conv 20x5x5 -> MaxPool 2 -> Conv 50x5x5 -> MaxPool 2 -> Dense 500 ReLU ->
     Dense softmax; 431,080 parameters for MNIST (the paper's "431K").

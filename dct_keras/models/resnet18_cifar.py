@@ -6,7 +6,7 @@ from keras import layers
 from dct_keras.models.variants import LayerFactory
 
 
-def resnet18_cifar(variant="cnn", num_classes=10, input_shape=(32, 32, 3), seed=None, kernel_initializer="he_normal"):
+def resnet18_cifar(variant="plain", num_classes=10, input_shape=(32, 32, 3), seed=None, kernel_initializer="he_normal"):
     """The common CIFAR ResNet18: 3x3 conv 64 -> BN -> ReLU, basic blocks
     [2, 2, 2, 2] at widths 64 / 128 / 256 / 512 (stride 2 from the second
     stage, 1x1 projection shortcuts when the shape changes), global average

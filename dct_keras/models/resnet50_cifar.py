@@ -8,7 +8,7 @@ from dct_keras.models.variants import LayerFactory
 STAGES = ((64, 3), (128, 4), (256, 6), (512, 3))  # (bottleneck width, blocks)
 
 
-def resnet50_cifar(variant="cnn", switch_off=0.0, num_classes=100, input_shape=(32, 32, 3), seed=None, switch_off_policy="random"):
+def resnet50_cifar(variant="plain", switch_off=0.0, num_classes=100, input_shape=(32, 32, 3), seed=None, switch_off_policy="random"):
     """ResNet50 with bottleneck blocks as in dct_conv.txt, Table I.
 
     Conv2D 64x3x3 -> BN -> ReLU -> MaxPool 2x2, then ConvBlock2D /
@@ -20,7 +20,7 @@ def resnet50_cifar(variant="cnn", switch_off=0.0, num_classes=100, input_shape=(
     shortcut (the Keras/He et al. bottleneck layout).
 
     Args:
-        variant: "cnn", "dct" or "dct_spatial" (see `LayerFactory`).
+        variant: "plain", "dct" or "dct_spatial" (see `LayerFactory`).
         switch_off: switch-off probability ``p`` of the DCT-Conv layers.
         switch_off_policy: "random" (the paper) or "tail" (see `DCTConv2D`).
         num_classes: classifier outputs (100 for CIFAR-100).

@@ -3,7 +3,9 @@
 A builder asks the factory for each convolution (and dense layer); the variant
 decides what it gets:
 
-* ``"cnn"`` – plain `keras.layers.Conv2D` / `Conv2DTranspose` / `Dense`;
+* ``"plain"`` – plain `keras.layers.Conv2D` / `Conv2DTranspose` / `Dense`
+  (the paper's "CNN"; the old spelling ``"cnn"`` still works, with a
+  deprecation warning);
 * ``"dct"`` – DCT-Conv for every kernel, 1x1 kernels over 16-channel sub-rows
   (dct_conv.txt §V-G and Table V); dense layers stay plain;
 * ``"dct_spatial"`` – DCT-Conv only for kernels larger than 1x1;
@@ -15,6 +17,8 @@ The DCT-Conv models use the orthogonal initializer for every filter /
 coefficient tensor (dct_conv.txt §V-B); the default is set per builder.
 """
 
+import warnings
+
 import keras
 import numpy as np
 
@@ -25,7 +29,21 @@ from dct_keras.layers.freqreg_conv_transpose import FreqRegConv2DTranspose
 from dct_keras.layers.freqreg_dense import FreqRegDense
 from dct_keras.spectral.masks import check_probability
 
-VARIANTS = ("cnn", "dct", "dct_spatial", "freqreg")
+from dct_keras.experiment.plans import PLAIN
+VARIANTS = (PLAIN, "dct", "dct_spatial", "freqreg")
+# Old spellings of a variant, accepted with a DeprecationWarning.
+DEPRECATED_VARIANTS = {"cnn": PLAIN, "baseline": PLAIN}
+
+
+def canonical_variant(variant, choices=VARIANTS):
+    """``variant`` in today's vocabulary (an old spelling warns); raises
+    ValueError naming the choices for an unknown one."""
+    if variant in DEPRECATED_VARIANTS and DEPRECATED_VARIANTS[variant] in choices:
+        warnings.warn(f"variant {variant!r} is deprecated; use {DEPRECATED_VARIANTS[variant]!r}.", DeprecationWarning, stacklevel=3)
+        variant = DEPRECATED_VARIANTS[variant]
+    if variant not in choices:
+        raise ValueError(f"Invalid value for argument `variant`: expected one of {tuple(choices)}, received {variant!r}.")
+    return variant
 _FREQREG = {keras.layers.Conv2D: FreqRegConv2D, keras.layers.Conv2DTranspose: FreqRegConv2DTranspose, keras.layers.Dense: FreqRegDense}
 
 
@@ -40,7 +58,7 @@ class LayerFactory:
         kernel_initializer: initializer of every filter / coefficient tensor.
     """
 
-    def __init__(self, variant="cnn", switch_off=0.0, seed=None, kernel_initializer="orthogonal", switch_off_policy="random"):
+    def __init__(self, variant="plain", switch_off=0.0, seed=None, kernel_initializer="orthogonal", switch_off_policy="random"):
         if variant not in VARIANTS:
             raise ValueError(f"Invalid value for argument `variant`: expected one of {VARIANTS}, received {variant!r}.")
         check_probability(switch_off, "switch_off")
@@ -67,7 +85,7 @@ class LayerFactory:
         if self.variant == "freqreg":
             return _FREQREG[plain_cls](filters, kernel_size, **kwargs)
         pointwise = all(k == 1 for k in np.atleast_1d(kernel_size))
-        if self.variant == "cnn" or (self.variant == "dct_spatial" and pointwise):
+        if self.variant == PLAIN or (self.variant == "dct_spatial" and pointwise):
             return plain_cls(filters, kernel_size, **kwargs)
         seed = int(self._rng.integers(0, 2**31 - 1))
         return dct_cls(

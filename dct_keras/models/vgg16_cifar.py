@@ -8,7 +8,7 @@ from dct_keras.models.variants import LayerFactory
 BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))  # (filters, convs) per max-pool block
 
 
-def vgg16_cifar(variant="cnn", switch_off=0.0, num_classes=100, input_shape=(32, 32, 3), seed=None, l2=5e-4, switch_off_policy="random"):
+def vgg16_cifar(variant="plain", switch_off=0.0, num_classes=100, input_shape=(32, 32, 3), seed=None, l2=5e-4, switch_off_policy="random"):
     """VGG16-CIFAR as in dct_conv.txt Table II (Problem 2).
 
     Thirteen 3x3 ReLU convolutions in five max-pooled blocks, each followed by
@@ -18,7 +18,7 @@ def vgg16_cifar(variant="cnn", switch_off=0.0, num_classes=100, input_shape=(32,
     layer gets no batch normalization (it would act after the softmax).
 
     Args:
-        variant: "cnn", "dct" or "dct_spatial" (the same here: no 1x1 kernels).
+        variant: "plain", "dct" or "dct_spatial" (the same here: no 1x1 kernels).
         switch_off: switch-off probability of the DCT-Conv layers.
         switch_off_policy: "random" (the paper) or "tail" (see `DCTConv2D`).
         num_classes: classifier outputs.

@@ -9,9 +9,8 @@ from dct_keras.experiment import apply_overrides, load_config
 from dct_keras.experiment.runner import Runner, prepare_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "reproductions"))
 
-import freqreg_common  # noqa: E402
+from dct_keras.experiment import freqreg as freqreg_common  # noqa: E402
 
 
 def test_lenet_freqreg_runs_reach_the_schedule_and_render(rng, tmp_path):
@@ -22,7 +21,7 @@ def test_lenet_freqreg_runs_reach_the_schedule_and_render(rng, tmp_path):
                            rng.integers(0, 256, (8, 28, 28), dtype=np.uint8)[..., None], np.arange(8) % 10, "synthetic")
     data = prepare_data(config, dataset)
     plan = freqreg_common.plan(config, "lenet300")
-    assert [s.key for s in plan] == ["cnn-seed0", "freqreg-p0.984079-seed0", "freqreg-p0.989421-seed0"]
+    assert [s.key for s in plan] == ["plain-seed0", "freqreg-p0.984079-seed0", "freqreg-p0.989421-seed0"]
     runner = Runner(config, data, tmp_path / "lenet300", verbose=0, log=lambda *_: None,
                     model_fn=freqreg_common.model_fn("lenet300"), callbacks_fn=freqreg_common.callbacks_fn(config),
                     row_fn=freqreg_common.row_fn(data, 8))

@@ -9,9 +9,8 @@ from dct_keras.experiment import apply_overrides, load_config
 from dct_keras.experiment.runner import Runner, prepare_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "reproductions"))
 
-import harmonic_wrn_cifar  # noqa: E402
+from dct_keras.experiment import harmonic as harmonic_wrn_cifar  # noqa: E402
 
 
 def test_quick_budget_runs_every_variant_and_renders(rng, tmp_path):

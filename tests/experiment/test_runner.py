@@ -31,11 +31,11 @@ def test_plan_follows_the_protocol_order():
     config = _config("problem1_resnet50", runs=2)
     plan = plan_runs(config, ["all", "spatial"])
     keys = [spec.key for spec in plan]
-    assert keys[:2] == ["cnn-seed0", "cnn-seed1"]
+    assert keys[:2] == ["plain-seed0", "plain-seed1"]
     assert keys[2:6] == ["dct-p0-seed0", "dct-p0-seed1", "dct_spatial-p0-seed0", "dct_spatial-p0-seed1"]
     assert keys[6] == "dct-p0.3-seed0" and keys[-1] == "dct_spatial-p1-seed1"
     assert len(plan) == 2 * (1 + 6 + 5)
-    only = plan_runs(config, ["spatial"], p_values=["0.999"])
+    only = plan_runs(config, ["spatial"], p_values=[0.999])
     assert [s.key for s in only] == ["dct_spatial-p0.999-seed0", "dct_spatial-p0.999-seed1"]
 
 
@@ -83,7 +83,7 @@ def test_finished_runs_are_skipped(rng, tmp_path):
     config = _config("problem3_autoencoder1", epochs=1, runs=1)
     data = prepare_data(config, _tiny_dataset(rng, n_train=4))
     logs = []
-    plan = [RunSpec("cnn", None, 0)]
+    plan = [RunSpec("plain", None, 0)]
     Runner(config, data, tmp_path, verbose=0, log=logs.append).run_all(plan)
     Runner(config, data, tmp_path, verbose=0, log=logs.append).run_all(plan)
     assert any("skipped" in line for line in logs)
@@ -103,3 +103,97 @@ def test_training_under_mirrored_strategy(rng, tmp_path):
     runner = Runner(config, data, tmp_path, strategy=strategy, verbose=0, log=lambda *_: None)
     row = runner.run(RunSpec("dct", 0.5, 0, "all"))
     assert row["epochs_done"] == 1 and np.isfinite(row["metric"])
+
+
+def test_other_data_or_budget_never_reuses_rows(rng, tmp_path):
+    config = _config("problem3_autoencoder1", epochs=1, runs=1)
+    data = prepare_data(config, _tiny_dataset(rng, n_train=4))
+    Runner(config, data, tmp_path, verbose=0, log=lambda *_: None).run_all([RunSpec("plain", None, 0)])
+    assert Runner(config, data, tmp_path, log=None).finished_keys() == {"plain-seed0"}
+    other = prepare_data(config, _tiny_dataset(np.random.default_rng(7), n_train=4))
+    assert Runner(config, other, tmp_path, log=None).finished_keys() == set()  # same shapes, other pixels
+    assert Runner(dict(config, epochs=2), data, tmp_path, log=None).finished_keys() == set()
+    assert Runner(dict(config, runs=5), data, tmp_path, log=None).finished_keys() == {"plain-seed0"}  # runs: not per-row
+
+
+class _Crash(BaseException):
+    """Stands for the process being killed at an I/O step."""
+
+
+def _tiny_model_fn(config, spec, data):
+    keras.utils.set_random_seed(spec.seed)
+    model = keras.Sequential([keras.Input(data.x_train.shape[1:]), keras.layers.Flatten(),
+                              keras.layers.Dense(3, kernel_initializer="orthogonal"),
+                              keras.layers.Dense(int(np.prod(data.x_train.shape[1:]))),
+                              keras.layers.Reshape(data.x_train.shape[1:])])
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse", metrics=["mse"])
+    return model
+
+
+def _run_with_crash(config, data, out, plan, crash_at, monkeypatch):
+    """Runs the plan, raising `_Crash` at the ``crash_at``-th I/O step (None:
+    never); returns the number of steps seen."""
+    import shutil
+
+    from dct_keras.experiment import results as results_module
+
+    seen = [0]
+    real = {"replace": os.replace, "fsync": os.fsync, "remove": os.remove, "rmtree": shutil.rmtree,
+            "partial": lambda path, row: None}
+
+    def step(name):
+        def wrapped(*args, **kwargs):
+            seen[0] += 1
+            if seen[0] == crash_at:
+                if name == "replace" and str(args[1]).endswith("results.jsonl"):
+                    with open(args[1], "a") as f:  # killed mid-write by a non-atomic writer: half a row
+                        f.write('{"run": "plain-seed1", "metr')
+                raise _Crash(name)
+            return real[name](*args, **kwargs)
+        return wrapped
+
+    with monkeypatch.context() as patch:
+        for name in ("replace", "fsync", "remove"):
+            patch.setattr(os, name, step(name))
+        patch.setattr(shutil, "rmtree", step("rmtree"))
+        try:
+            Runner(config, data, out, verbose=0, log=lambda *_: None, model_fn=_tiny_model_fn).run_all(plan)
+        except _Crash:
+            pass
+    assert results_module.os is os
+    return seen[0]
+
+
+def test_killed_at_any_io_step_resumes_to_the_uninterrupted_results(rng, tmp_path, monkeypatch):
+    import warnings
+
+    config = _config("problem3_autoencoder1", epochs=2, runs=2)
+    data = prepare_data(config, _tiny_dataset(rng, n_train=8, n_test=4))
+    plan = [RunSpec("plain", None, 0), RunSpec("plain", None, 1)]
+    steps = _run_with_crash(config, data, tmp_path / "clean", plan, None, monkeypatch)
+    clean = {r["run"]: r["metric"] for r in map(json.loads, (tmp_path / "clean" / "results.jsonl").read_text().splitlines())}
+    assert steps >= 20
+    for crash_at in range(1, steps + 1):
+        out = tmp_path / f"crash{crash_at}"
+        _run_with_crash(config, data, out, plan, crash_at, monkeypatch)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Runner(config, data, out, verbose=0, log=lambda *_: None, model_fn=_tiny_model_fn).run_all(plan)
+        lines = [line for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
+        rows = [json.loads(line) for line in lines]  # every line complete
+        assert sorted(r["run"] for r in rows) == sorted(clean), crash_at
+        for row in rows:
+            np.testing.assert_allclose(row["metric"], clean[row["run"]], rtol=1e-5, err_msg=f"crash at step {crash_at}")
+
+
+def test_a_truncated_line_is_skipped_with_a_warning_and_recomputed(rng, tmp_path):
+    config = _config("problem3_autoencoder1", epochs=1, runs=1)
+    data = prepare_data(config, _tiny_dataset(rng, n_train=4))
+    plan = [RunSpec("plain", None, 0)]
+    Runner(config, data, tmp_path, verbose=0, log=lambda *_: None, model_fn=_tiny_model_fn).run_all(plan)
+    path = tmp_path / "results.jsonl"
+    path.write_text(path.read_text()[:40])
+    with pytest.warns(UserWarning, match=r"results.jsonl, line 1: not a complete JSON row"):
+        Runner(config, data, tmp_path, verbose=0, log=lambda *_: None, model_fn=_tiny_model_fn).run_all(plan)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["run"] for r in rows] == ["plain-seed0"]

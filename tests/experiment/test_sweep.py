@@ -91,7 +91,7 @@ def test_grid_sweep_runs_every_setting_once_with_seeded_runs_and_resumes(tmp_pat
     assert {row["seed"] for row in rows} == {0, 1}
     for trial in trials:  # the objective is the mean of its runs' final test MSE
         p, policy = trial.hyperparameters.get("p"), trial.hyperparameters.values.get("switch_off_policy") or "random"
-        mine = [row["metric"] for row in rows if row["p"] == p and row["policy"] == policy]
+        mine = [row["metric"] for row in rows if row["p"] == p and row["switch_off_policy"] == policy]
         assert len(mine) == 2 and trial.score == pytest.approx(np.mean(mine))
     assert {row["block"] for row in rows} == {"all"} and all(row["problem"] == 3 for row in rows)
     # Rerunning resumes: nothing is retrained, no trial is added.
@@ -116,7 +116,7 @@ def test_float_range_is_swept_on_its_steps(tmp_path):
     hypermodel = _hypermodel(tmp_path, p_range=(0.2, 0.6, 0.2), policies=["tail"])
     tuner = _search(hypermodel, tmp_path)
     assert sorted(round(t.hyperparameters.get("p"), 6) for t in _trials(tuner)) == [0.2, 0.4, 0.6]
-    assert {row["policy"] for row in _rows(tmp_path)} == {"tail"}
+    assert {row["switch_off_policy"] for row in _rows(tmp_path)} == {"tail"}
 
 
 def test_freqreg_variant_sweeps_the_kept_fraction(tmp_path):

@@ -21,7 +21,7 @@ def _trainable(report, *names):
 
 @pytest.fixture(scope="module")
 def resnet_report():
-    return count_params(resnet50_cifar("cnn"))
+    return count_params(resnet50_cifar("plain"))
 
 
 # Table I rows: (name, stage, block indices, 3x3 column, 1x1 column). For the
@@ -77,7 +77,7 @@ TABLE_II = [  # (layers, parameters)
 
 
 def test_vgg16_table_ii():
-    report = count_params(vgg16_cifar("cnn"))
+    report = count_params(vgg16_cifar("plain"))
     for names, expected in TABLE_II:
         assert _trainable(report, *names) == expected, names
     batch_norm = sum(c.trainable for n, c in report.layers.items() if n.endswith("_bn"))
@@ -89,7 +89,7 @@ def test_vgg16_table_ii():
 
 
 def test_autoencoder1_table_iii():
-    report = count_params(autoencoder1("cnn"))
+    report = count_params(autoencoder1("plain"))
     rows = [("enc_conv1", 448), ("enc_conv2", 2_320), ("code", 2_097_664), ("dec_dense", 2_101_248), ("dec_deconv1", 2_320), ("dec_deconv2", 435)]
     for name, expected in rows:
         assert report.layers[name].trainable == expected, name
@@ -97,7 +97,7 @@ def test_autoencoder1_table_iii():
 
 
 def test_autoencoder2_table_iv():
-    report = count_params(autoencoder2("cnn"))
+    report = count_params(autoencoder2("plain"))
     expected = [448, 4_640, 18_496, 73_856, 73_792, 18_464, 4_624, 1_160, 1_168, 4_640, 18_496, 73_856, 73_792, 18_464, 4_624, 435]
     assert [c.trainable for c in report.layers.values() if c.trainable] == expected
     assert report.trainable == 390_955
@@ -106,7 +106,7 @@ def test_autoencoder2_table_iv():
 @pytest.mark.parametrize("builder", [resnet50_cifar, vgg16_cifar, autoencoder1, autoencoder2])
 @pytest.mark.parametrize("variant", ["dct", "dct_spatial"])
 def test_variants_keep_counts_and_switch_off(builder, variant):
-    plain = count_params(builder("cnn"))
+    plain = count_params(builder("plain"))
     model = builder(variant, switch_off=0.5, seed=0)
     report = count_params(model)
     assert (report.total, report.trainable) == (plain.total, plain.trainable)
@@ -123,7 +123,7 @@ def test_variants_keep_counts_and_switch_off(builder, variant):
 
 def test_cnn_variant_rejects_switch_off():
     with pytest.raises(ValueError, match="switch_off"):
-        resnet50_cifar("cnn", switch_off=0.5)
+        resnet50_cifar("plain", switch_off=0.5)
 
 
 def test_unknown_variant_is_rejected():
@@ -137,7 +137,7 @@ def test_unknown_variant_is_rejected():
 )
 def test_frequency_regularization_reference_counts(builder, trainable):
     # frequency_regularization.txt: LeNet300 "266K", LeNet5 "431K", ResNet18 11,173,962.
-    assert count_params(builder("cnn")).trainable == trainable
+    assert count_params(builder("plain")).trainable == trainable
 
 
 @pytest.mark.parametrize("builder", [lenet300, lenet5, resnet18_cifar])
@@ -145,7 +145,7 @@ def test_freqreg_variant_replaces_every_conv_and_dense(builder):
     model = builder("freqreg")
     kinds = [type(l).__name__ for l in model.layers if hasattr(l, "kernel_size") or hasattr(l, "units")]
     assert kinds and all(kind.startswith("FreqReg") for kind in kinds)
-    assert count_params(model).trainable == count_params(builder("cnn")).trainable
+    assert count_params(model).trainable == count_params(builder("plain")).trainable
 
 
 def _millions(model):
@@ -154,13 +154,13 @@ def _millions(model):
 
 @pytest.mark.parametrize(
     "variant,levels,millions",
-    [("baseline", None, 36.5), ("harm1", None, 36.5), ("harm", None, 36.5), ("harm", 3, 24.4), ("harm", 2, 12.3), ("progressive", None, 15.7)],
+    [("plain", None, 36.5), ("harm1", None, 36.5), ("harm", None, 36.5), ("harm", 3, 24.4), ("harm", 2, 12.3), ("progressive", None, 15.7)],
 )
 def test_harmonic_wrn_parameters_table_1(variant, levels, millions):
     assert _millions(wide_resnet(variant, levels=levels)) == millions
 
 
-@pytest.mark.parametrize("variant,millions", [("baseline", 25.6), ("harm1", 25.6), ("harm", 25.6), ("progressive", 19.7)])
+@pytest.mark.parametrize("variant,millions", [("plain", 25.6), ("harm1", 25.6), ("harm", 25.6), ("progressive", 19.7)])
 def test_harmonic_resnet50_parameters_table_2(variant, millions):
     assert _millions(harmonic_resnet50(variant)) == millions
 

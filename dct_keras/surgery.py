@@ -7,6 +7,7 @@ import keras
 import numpy as np
 from keras.src.models.functional import Functional
 
+from dct_keras.layers.base import SpectralLayer
 from dct_keras.layers.dct_conv import DCTConv2D
 from dct_keras.layers.dct_conv_transpose import DCTConv2DTranspose
 from dct_keras.spectral.masks import check_probability
@@ -102,8 +103,8 @@ def _rebuild(model, replace, copy):
         return new
 
     new_model = keras.models.clone_model(model, clone_function=clone, recursive=True)
-    old_layers = {layer.name: layer for layer in _leaf_layers(model)}
-    for new in _leaf_layers(new_model):
+    old_layers = {layer.name: layer for layer in walk_layers(model)}
+    for new in walk_layers(new_model):
         old = old_layers[new.name]
         if new.name in replaced:
             copy(old, new)
@@ -112,14 +113,43 @@ def _rebuild(model, replace, copy):
     return new_model
 
 
-def _leaf_layers(model):
-    for layer in model.layers:
+def walk_layers(model):
+    """Every leaf layer of ``model``, depth first: nested models and other
+    layer containers are descended into, a spectral layer is one leaf (its
+    internal sublayers, e.g. a harmonic block's normalization, are its own).
+    """
+    for layer in _children(model):
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        if isinstance(layer, keras.Model):
-            yield from _leaf_layers(layer)
-        else:
+        if _is_spectral(layer) or not _children(layer):
             yield layer
+        else:
+            yield from walk_layers(layer)
+
+
+def spectral_layers(model):
+    """The spectral layers of ``model`` (DCT-Conv, FreqReg, Harmonic, ...) in
+    depth-first order, nested models and layer containers included."""
+    return [layer for layer in walk_layers(model) if _is_spectral(layer)]
+
+
+def spectral_weights(model):
+    """Every `SpectralWeight` of the built spectral layers of ``model``."""
+    return [weight for layer in spectral_layers(model) if layer.built for weight in layer.spectral_weights]
+
+
+def _is_spectral(layer):
+    return isinstance(layer, SpectralLayer)
+
+
+def _children(layer):
+    """Direct sublayers. A Model lists them in ``layers``; other containers
+    (a layer holding layers as attributes) are reached through Keras's layer
+    tracking, which has no public accessor in Keras 3 (``_flatten_layers`` is
+    the one that descends attributes, lists and dicts)."""
+    if isinstance(layer, keras.Model):
+        return list(layer.layers)
+    return list(layer._flatten_layers(include_self=False, recursive=False))
 
 
 @dataclasses.dataclass
@@ -168,8 +198,8 @@ def count_params(model):
     a ``layers`` dict of per-layer `ParamCount`s).
     """
     report = ParamReport()
-    for layer in _leaf_layers(model):
-        spectral = getattr(layer, "spectral_weights", []) if layer.built else []
+    for layer in walk_layers(model):
+        spectral = layer.spectral_weights if _is_spectral(layer) and layer.built else []
         masks = {id(v) for sw in spectral for v in sw.state_variables}
         count = ParamCount()
         for weight in layer.weights:

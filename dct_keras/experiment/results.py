@@ -1,0 +1,108 @@
+"""Crash-safe results files: one JSON object per line.
+
+Every experiment of the package appends its finished runs to a
+``results.jsonl`` through `append_row` and reads them back with `read_rows`.
+
+* Writing is atomic: under an exclusive lock (several tuner workers may share
+  a folder) the valid rows and the new one are written to a temporary file,
+  flushed, fsync'ed and renamed over the old file. A kill at any point leaves
+  either the old file or the new one, never a half row.
+* Reading is tolerant: a line that does not parse (a file written by another
+  tool, cut by a full disk or edited by hand) is skipped with a warning naming
+  the file and the line, and the run it belonged to is simply not finished, so
+  a rerun recomputes it.
+
+This module is pure Python (no Keras import), so command-line tools can use it
+before they load TensorFlow.
+"""
+
+import contextlib
+import json
+import os
+import sys
+import warnings
+
+RESULTS_FILE = "results.jsonl"
+
+
+class ResultsFileWarning(UserWarning):
+    """A results file holds a line that is not a complete JSON row."""
+
+
+def read_rows(path, warn=True):
+    """The rows of a results file (a missing file has none).
+
+    Lines that are not a JSON object are skipped; with ``warn`` each one gives a
+    `ResultsFileWarning` naming ``path`` and the line number.
+    """
+    rows = []
+    if not os.path.exists(path):
+        return rows
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                row = None
+            if not isinstance(row, dict):
+                if warn:
+                    warnings.warn(
+                        f"{path}, line {number}: not a complete JSON row (truncated by a crash?); skipped. "
+                        "The run it belonged to counts as unfinished and a rerun recomputes it.",
+                        ResultsFileWarning, stacklevel=2,
+                    )
+                continue
+            rows.append(row)
+    return rows
+
+
+def append_row(path, row):
+    """Appends ``row`` (a JSON-serializable dict) to ``path`` atomically.
+
+    The file is rewritten as its valid rows plus ``row`` into a temporary file
+    in the same folder, fsync'ed and renamed over ``path``, under a lock file.
+    """
+    line = json.dumps(row, sort_keys=True)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with _locked(path + ".lock"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResultsFileWarning)
+            lines = [json.dumps(r, sort_keys=True) for r in read_rows(path)]
+        temporary = f"{path}.{os.getpid()}.tmp"
+        with open(temporary, "w", encoding="utf-8") as f:
+            f.write("".join(existing + "\n" for existing in lines + [line]))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+        _fsync_folder(folder)
+
+
+@contextlib.contextmanager
+def _locked(lock_path):
+    if sys.platform == "win32":  # no fcntl; a single writer is assumed
+        yield
+        return
+    import fcntl
+
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def _fsync_folder(folder):
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
