@@ -12,11 +12,13 @@ of it into an identically built model. `compression_report` prints the paper's
 
 import dataclasses
 import json
+import zipfile
 
 import numpy as np
 from keras import ops
 
 from dct_keras.surgery import spectral_layers, walk_layers
+from dct_keras.data import describe_npz_error
 from dct_keras.spectral.masks import pack_mask
 
 FORMAT = "dct_keras.compressed/1"
@@ -74,10 +76,18 @@ def save_compressed(model, path, dtype="float16"):
 
 def load_compressed(model, path):
     """Loads a `save_compressed` file into an identically built ``model``."""
-    with np.load(path) as data:
-        index = json.loads(bytes(data["index"]).decode())
-        if index.get("format") != FORMAT:
-            raise ValueError(f"{path} is not a dct_keras compressed model (format {index.get('format')!r}).")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{path} is not a readable dct_keras compressed model ({describe_npz_error(error)}).") from None
+    with data:
+        try:
+            index = json.loads(bytes(data["index"]).decode()) if "index" in data.files else {}
+        except (ValueError, UnicodeDecodeError):
+            index = {}
+        if not isinstance(index, dict) or index.get("format") != FORMAT:
+            raise ValueError(f"{path} is not a dct_keras compressed model (it was not written by save_compressed: "
+                             f"format {index.get('format') if isinstance(index, dict) else None!r}, expected {FORMAT!r}).")
         entries = list(_spectral_entries(model))
         plain = list(_plain_weights(model))
         expected = ([k for k, _, _ in entries], [k for k, _ in plain])

@@ -86,3 +86,74 @@ def test_offline_tfds_fails_fast_with_options(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "_reachable", lambda *args, **kwargs: False)
     with pytest.raises(DatasetUnavailableError, match=r"no local copy of cifar100.*unreachable(.|\n)*--data"):
         load_image_dataset("cifar100", data_dir=str(tmp_path))
+
+
+def _malicious_archive(path, marker):
+    import io
+    import pickle
+    import tarfile
+
+    class Exploit:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    payload = pickle.dumps({b"data": Exploit()})
+    with tarfile.open(path, "w:gz") as archive:
+        for name in ("cifar-100-python/train", "cifar-100-python/test"):
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            archive.addfile(info, io.BytesIO(payload))
+
+
+def test_a_malicious_cifar_archive_runs_nothing(tmp_path):
+    from dct_keras.data import DatasetUnavailableError, load_image_dataset
+
+    marker = tmp_path / "pwned"
+    archive = tmp_path / "cifar-100-python.tar.gz"
+    _malicious_archive(archive, marker)
+    with pytest.raises(DatasetUnavailableError, match=r"refused to load `(posix|nt|os)\.system`"):
+        load_image_dataset(path=archive)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content,reason", [(b"", "the file is empty"), (b"PK\x03\x04garbage", "not a valid zip")])
+def test_unreadable_npz_is_named_without_pickle_advice(tmp_path, content, reason):
+    from dct_keras.data import DatasetUnavailableError, load_image_dataset
+
+    path = tmp_path / "bad.npz"
+    path.write_bytes(content)
+    with pytest.raises(DatasetUnavailableError, match=reason) as error:
+        load_image_dataset(path=path)
+    assert "allow_pickle" not in str(error.value)
+
+
+def test_pickled_arrays_in_npz_are_refused(tmp_path):
+    from dct_keras.data import DatasetUnavailableError, load_image_dataset
+
+    path = tmp_path / "objects.npz"
+    objects = np.array([{"a": 1}], dtype=object)
+    np.savez(path, x_train=objects, y_train=objects, x_test=objects, y_test=objects)
+    with pytest.raises(DatasetUnavailableError, match="pickled Python objects, which are never loaded") as error:
+        load_image_dataset(path=path)
+    assert "allow_pickle" not in str(error.value)
+
+
+def test_image_layout_and_size_checks():
+    from dct_keras.data import DataShapeError, check_image_shape
+
+    with pytest.raises(DataShapeError, match="channels-first"):
+        check_image_shape((10, 3, 32, 32))
+    with pytest.raises(DataShapeError, match=r"at least 16 px that are multiples of 16"):
+        check_image_shape((10, 8, 8, 3), 16, 16, "resnet50")
+    check_image_shape((10, 32, 32, 3), 16, 16, "resnet50")
+
+
+def test_identity_follows_the_arrays_not_the_path():
+    from dct_keras.data import ImageDataset
+
+    x = np.zeros((4, 8, 8, 3), np.uint8)
+    a = ImageDataset(x, np.arange(4), x, np.arange(4), "a.npz")
+    b = ImageDataset(x.copy(), np.arange(4), x, np.arange(4), "elsewhere/b.npz")
+    c = ImageDataset(x + 1, np.arange(4), x, np.arange(4), "a.npz")
+    assert a.identity() == b.identity() != c.identity()
+    assert a.subset(2).identity() != a.identity()

@@ -1,0 +1,109 @@
+"""The command lines: argument checks before TensorFlow loads, one-paragraph
+errors with exit codes 2 (usage) / 1 (data), Ctrl-C -> 130."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPTS = os.path.join(ROOT, "reproductions")
+
+
+def _run(script, *args, timeout=300):
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    return subprocess.run([sys.executable, os.path.join(SCRIPTS, script), *map(str, args)],
+                          capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def _assert_paragraph(result, code, *fragments):
+    assert result.returncode == code, (result.returncode, result.stderr[-3000:])
+    assert result.stderr.startswith("error: "), result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr.replace("\n", " "), result.stderr
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--p", "1.5"], ["--p 1.5", "[0, 1]"]),
+    (["--p", "-0.1"], ["--p -0.1", "[0, 1]"]),
+    (["--p", "abc"], ["--p abc", "plain"]),
+    (["--p", "0.2"], ["--p 0.2", "not in this config's grid [0, 0.3, 0.5, 0.7, 0.9]"]),
+    (["--runs", "0"], ["--runs", ">= 1"]),
+    (["--runs", "-1"], ["--runs", ">= 1"]),
+    (["--epochs", "0"], ["--epochs", ">= 1"]),
+    (["--epochs", "-1"], ["--epochs", ">= 1"]),
+    (["--config", "/nonexistent.json"], ["--config", "does not exist"]),
+    (["--data", "/nonexistent.npz"], ["--data", "does not exist"]),
+    (["--quick", "--budget"], ["not allowed with"]),
+])
+def test_bad_arguments_exit_2_before_tensorflow_loads(args, fragments):
+    result = subprocess.run([sys.executable, "-X", "importtime", os.path.join(SCRIPTS, "problem3_autoencoder1.py"), *args],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    message = "\n".join(line for line in result.stderr.splitlines() if not line.startswith("import time:"))
+    assert message.startswith("error: ") and "Traceback" not in message
+    for fragment in fragments:
+        assert fragment in message.replace("\n", " "), message
+    assert " tensorflow" not in result.stderr and " keras" not in result.stderr  # rejected before any heavy import
+
+
+def test_grid_values_are_compared_as_numbers():
+    from dct_keras.experiment import cli
+
+    assert cli.select_p(["0.50", "plain", "CNN"], [0, 0.3, 0.5]) == [0.5, "plain", "plain"]
+    with pytest.raises(cli.UsageError, match="--p 0.2"):
+        cli.select_p(["0.2"], [0, 0.3, 0.5])
+
+
+@pytest.mark.parametrize("script", ["problem1_resnet50.py", "freqreg_lenet_mnist.py", "harmonic_wrn_cifar.py",
+                                    "sweep_p.py", "report.py"])
+def test_help_loads_no_framework(script):
+    result = subprocess.run([sys.executable, "-X", "importtime", os.path.join(SCRIPTS, script), "--help"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "usage:" in result.stdout
+    assert " tensorflow" not in result.stderr and " keras" not in result.stderr
+
+
+def test_selections_that_leave_nothing_or_name_unknown_items_exit_2():
+    _assert_paragraph(_run("problem1_resnet50.py", "--variant", "spatial", "--p", "0.3"), 2, "--p 0.3")
+    _assert_paragraph(_run("freqreg_lenet_mnist.py", "--models", "lenet7"), 2, "--models lenet7", "lenet300")
+    _assert_paragraph(_run("harmonic_wrn_cifar.py", "--variants", "Nope"), 2, "--variants Nope")
+    _assert_paragraph(_run("sweep_p.py", "--problem", "3", "--variant", "spatial"), 2, "--variant spatial")
+    _assert_paragraph(_run("problem3_autoencoder1.py", "--budget", "--config",
+                           os.path.join(ROOT, "configs", "problem1_resnet50.json")), 2, "--budget", "defines no 'budget'")
+
+
+def test_data_errors_exit_1_with_one_paragraph(tmp_path):
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    _assert_paragraph(_run("problem3_autoencoder1.py", "--quick", "--data", empty, "--out", tmp_path / "o"), 1,
+                      "empty.npz", "the file is empty")
+    first = tmp_path / "channels_first.npz"
+    images = np.zeros((4, 3, 32, 32), np.uint8)
+    np.savez(first, x_train=images, y_train=np.arange(4), x_test=images, y_test=np.arange(4))
+    _assert_paragraph(_run("problem3_autoencoder1.py", "--quick", "--data", first, "--out", tmp_path / "o"), 1,
+                      "channels-first", "np.transpose")
+
+
+def test_ctrl_c_prints_how_to_resume_and_exits_130(tmp_path):
+    data = tmp_path / "data.npz"
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (256, 32, 32, 3), dtype=np.uint8)
+    np.savez(data, x_train=images, y_train=np.arange(256) % 10, x_test=images[:64], y_test=np.arange(64) % 10)
+    process = subprocess.Popen([sys.executable, os.path.join(SCRIPTS, "problem4_autoencoder2.py"), "--data", data,
+                                "--epochs", "50", "--runs", "1", "--p", "plain", "--out", tmp_path / "o"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    for line in process.stdout:
+        if "training" in line or time.time() > deadline:
+            break
+    time.sleep(3)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr[-3000:]
+    assert "interrupted; rerun the same command to resume" in stderr and "Traceback" not in stderr
