@@ -1,5 +1,14 @@
-"""Model surgery: `convert` Keras convolutions to DCT-Conv, `fold` them back,
-and `count_params` (total / trainable / active)."""
+"""Model surgery, one walker for every spectral method.
+
+* `walk_layers` / `spectral_layers` / `spectral_weights`: the layers (and
+  `SpectralWeight`s) of a model, nested models and layer containers included;
+* `convert(model, to=family)`: plain Keras layers -> a spectral family
+  ("dct", "freqreg", "harmonic", or any family a layer registers with
+  `dct_keras.layers.base.register_family`);
+* `fold(model)`: every spectral layer -> the plain Keras layer it stands for,
+  identical outputs, loadable without dct_keras;
+* `count_params`: total / trainable / active parameters.
+"""
 
 import dataclasses
 
@@ -7,80 +16,85 @@ import keras
 import numpy as np
 from keras.src.models.functional import Functional
 
-from dct_keras.layers.base import SpectralLayer
-from dct_keras.layers.dct_conv import DCTConv2D
-from dct_keras.layers.dct_conv_transpose import DCTConv2DTranspose
+# Importing the layers registers their families.
+from dct_keras.layers import DCTConv2D  # noqa: F401
+from dct_keras.layers.base import FAMILIES, SpectralLayer
 from dct_keras.spectral.masks import check_probability
 
-# Plain Keras class -> DCT class. Exact types: DCT layers subclass the Keras ones.
-_TO_DCT = {keras.layers.Conv2D: DCTConv2D, keras.layers.Conv2DTranspose: DCTConv2DTranspose}
-_TO_KERAS = {dct: plain for plain, dct in _TO_DCT.items()}
-_DCT_CONFIG_KEYS = ("switch_off", "switch_off_policy", "mask_seed", "pointwise", "pointwise_block")
 
+def convert(model, to="dct", only_spatial=False, keep_weights=True, seed=None, **options):
+    """Returns a copy of ``model`` with its plain layers replaced by a spectral family.
 
-def convert(model, switch_off=0.0, only_spatial=False, keep_weights=True, seed=None, switch_off_policy="random"):
-    """Returns a copy of ``model`` with its convolutions replaced by DCT-Conv.
-
-    Every `keras.layers.Conv2D` becomes a `DCTConv2D` and every
-    `Conv2DTranspose` a `DCTConv2DTranspose` with the same configuration (1x1
-    kernels use the 16-channel sub-row transform). The other layers are copied
-    with their weights.
+    Every layer whose exact class the family has a version of is replaced (DCT-Conv:
+    `Conv2D` -> `DCTConv2D`, `Conv2DTranspose` -> `DCTConv2DTranspose`;
+    FreqReg: those and `Dense`; harmonic: square, undilated, ungrouped `Conv2D`
+    -> `HarmonicConv`); the other layers are copied with their weights.
 
     Args:
         model: a Functional or Sequential Keras model.
-        switch_off: switch-off probability ``p`` in [0, 1] of every new layer.
-        only_spatial: if True, convert only kernels larger than 1x1 (the
-            "only 3x3 filters" variant of dct_conv.txt, Problem 1).
-        keep_weights: if True, the coefficients are the forward DCT of the
-            existing kernels (then masked) and the biases are copied, so with
-            ``switch_off=0`` the outputs are unchanged. If False, the converted
-            layers are freshly initialized (coefficients with each layer's
-            kernel initializer, as dct_conv.txt §V-G step 2 prescribes).
-        seed: int or None; seeds the per-layer mask seeds (the same seed gives
-            the same masks).
-        switch_off_policy: "random" (the paper) or "tail" (the highest
-            frequencies), see `DCTConv2D`.
+        to: the family: "dct" (dct_conv.txt), "freqreg"
+            (frequency_regularization.txt) or "harmonic" (harmonic_networks.txt).
+        only_spatial: if True, leave 1x1 kernels plain (the "only 3x3 filters"
+            variant of dct_conv.txt, Problem 1) and dense layers too.
+        keep_weights: if True, the new layers express the old weights (the
+            forward DCT of the kernels, masked; the harmonic combination
+            weights of each kernel), so with nothing switched off the outputs
+            are unchanged. If False they are freshly initialized (dct_conv.txt
+            §V-G step 2).
+        seed: int or None; seeds the per-layer DCT-Conv mask seeds.
+        **options: the family's layer arguments, e.g. ``switch_off`` and
+            ``switch_off_policy`` (dct), ``kept_fraction`` (freqreg),
+            ``levels`` / ``normalization`` / ``batch_norm`` (harmonic).
 
     Returns:
         A new, built Keras model.
     """
-    check_probability(switch_off, "switch_off")
+    if to not in FAMILIES:
+        raise ValueError(f"Invalid value for argument `to`: expected one of {sorted(FAMILIES)}, received {to!r}.")
+    targets = FAMILIES[to]
+    if "switch_off" in options:
+        check_probability(options["switch_off"], "switch_off")
     rng = np.random.default_rng(seed)
 
     def replace(layer):
-        target = _TO_DCT.get(type(layer))
-        if target is None or (only_spatial and all(k == 1 for k in layer.kernel_size)):
+        target = targets.get(type(layer))
+        if target is None or (only_spatial and all(k == 1 for k in getattr(layer, "kernel_size", (1,)))):
             return None
-        config = layer.get_config()
-        config.update(switch_off=switch_off, switch_off_policy=switch_off_policy, mask_seed=int(rng.integers(0, 2**31 - 1)))
-        return target.from_config(config)
+        layer_options = dict(options)
+        if to == "dct":
+            layer_options["mask_seed"] = int(rng.integers(0, 2**31 - 1))
+        if to == "harmonic":
+            try:
+                return target.from_config(target.config_from_plain(layer, **layer_options))
+            except ValueError:
+                return None  # a convolution no harmonic block expresses stays plain
+        return target.from_config(target.config_from_plain(layer, **layer_options))
 
     def copy(old, new):
         if keep_weights:
-            new.set_kernel(keras.ops.convert_to_numpy(old.kernel))
-            if old.use_bias:
-                new.bias.assign(old.bias)
+            new.set_from_plain(old)
 
     return _rebuild(model, replace, copy)
 
 
 def fold(model):
-    """Returns a plain-Keras copy of ``model`` with every DCT layer materialized.
+    """Returns a plain-Keras copy of ``model`` with every spectral layer materialized.
 
-    Each `DCTConv2D` / `DCTConv2DTranspose` becomes a `Conv2D` /
-    `Conv2DTranspose` whose kernel is the DCT layer's ``kernel``; outputs are
-    unchanged and the result loads without dct_keras installed.
+    Each spectral layer becomes the Keras layer it stands for (its
+    `plain_class`), with its materialized kernel and bias: DCT-Conv and
+    FreqReg layers their ``IDCT(coefficients * mask)``, harmonic blocks their
+    merged kernel (batch normalization, if any, folded in with its running
+    statistics: the inference-mode function). Outputs are unchanged (inference
+    mode) and the result loads without dct_keras installed.
     """
 
     def replace(layer):
-        target = _TO_KERAS.get(type(layer))
-        if target is None:
+        if not _is_spectral(layer):
             return None
-        config = {k: v for k, v in layer.get_config().items() if k not in _DCT_CONFIG_KEYS}
-        return target.from_config(config)
+        return layer.plain_class().from_config(layer.plain_config())
 
     def copy(old, new):
-        new.set_weights([keras.ops.convert_to_numpy(old.kernel)] + ([old.bias.numpy()] if old.use_bias else []))
+        new.set_weights(old.plain_weights())
 
     return _rebuild(model, replace, copy)
 

@@ -17,31 +17,71 @@ A concrete layer combines this mixin, a spectral family (which implements
 may override `_build_bias` to keep it in the frequency domain too.
 """
 
-from keras import layers
+from keras import layers, ops
 
 from dct_keras.spectral.weight import SpectralWeight
 
 
+# family name -> {plain Keras layer class: spectral layer class}; filled by
+# `register_family`, read by `dct_keras.convert` and the models' `LayerFactory`.
+FAMILIES = {}
+
+
+def register_family(family):
+    """Class decorator: ``cls`` is ``family``'s spectral version of its
+    `plain_class` (what `convert(model, to=family)` turns that class into)."""
+
+    def decorate(cls):
+        FAMILIES.setdefault(family, {})[cls.plain_class()] = cls
+        cls.family = family
+        return cls
+
+    return decorate
+
+
 class SpectralLayer:
     """What every spectral layer of the library is: the model walker
-    (`dct_keras.spectral_layers`) finds layers by this base, and `fold`
-    turns each into the plain Keras layer it stands for.
+    (`dct_keras.spectral_layers`) finds layers by this base, `fold` turns
+    each into the plain Keras layer it stands for and `convert` builds it
+    from one. A layer declares this once:
 
-    A spectral layer provides ``spectral_weights`` (its `SpectralWeight`s;
-    none for a fixed basis) and ``plain_layer()``, a built plain Keras layer
-    with the same name and identical outputs.
+    * `plain_class` – the Keras layer it stands for (default: the first
+      Keras layer class it derives from);
+    * `plain_config` / `plain_weights` – that layer's config and weights,
+      with identical outputs (fold);
+    * `config_from_plain` / `set_from_plain` – the reverse (convert);
+    * ``spectral_weights`` – its `SpectralWeight`s (none for a fixed basis).
     """
+
+    family = None
+
+    @classmethod
+    def plain_class(cls):
+        return next(c for c in cls.__mro__ if c.__module__.startswith("keras.") and c.__name__ != "Layer")
 
     @property
     def spectral_weights(self):
         return []
 
-    def plain_layer(self):
+    def plain_config(self):
+        raise NotImplementedError
+
+    def plain_weights(self):
+        raise NotImplementedError
+
+    @classmethod
+    def config_from_plain(cls, layer, **options):
+        raise NotImplementedError
+
+    def set_from_plain(self, layer):
         raise NotImplementedError
 
 
 class SpectralKernelLayer(SpectralLayer):
     """Mixin: a Keras layer whose kernel is the IDCT of masked coefficients."""
+
+    # Config keys the plain Keras layer does not have (dropped by `fold`).
+    spectral_config_keys = ()
 
     def _kernel_transform(self, kernel_shape):
         """The `SpectralTransform` from coefficients to kernel."""
@@ -110,6 +150,26 @@ class SpectralKernelLayer(SpectralLayer):
         """Sets the coefficients to the (masked) forward DCT of ``kernel``."""
         self._require_built("set_kernel")
         self.spectral_kernel.assign_spatial(kernel)
+
+    def set_bias(self, bias):
+        """Sets the bias from its spatial values."""
+        self.bias.assign(bias)
+
+    def plain_config(self):
+        return {k: v for k, v in self.get_config().items() if k not in self.spectral_config_keys}
+
+    def plain_weights(self):
+        self._require_built("plain_weights")
+        return [ops.convert_to_numpy(self.kernel)] + ([ops.convert_to_numpy(self.bias)] if self.use_bias else [])
+
+    @classmethod
+    def config_from_plain(cls, layer, **options):
+        return {**layer.get_config(), **options}
+
+    def set_from_plain(self, layer):
+        self.set_kernel(ops.convert_to_numpy(layer.kernel))
+        if self.use_bias:
+            self.set_bias(ops.convert_to_numpy(layer.bias))
 
     def _require_built(self, what):
         if not self.built:

@@ -2,11 +2,13 @@
 
 import keras
 
+from dct_keras.layers.base import register_family
 from dct_keras.layers.dct_conv_base import DCTConvBase
 from dct_keras.layers.geometry import Conv2DGeometry
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
+@register_family("dct")
 class DCTConv2D(DCTConvBase, Conv2DGeometry, keras.layers.Conv2D):
     """2D convolution layer with filters defined by trained DCT coefficients.
 

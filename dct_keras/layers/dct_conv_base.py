@@ -29,6 +29,8 @@ class DCTConvBase(SpectralKernelLayer):
     a geometry mixin of `dct_keras.layers.geometry`.
     """
 
+    spectral_config_keys = ("switch_off", "switch_off_policy", "mask_seed", "pointwise", "pointwise_block")
+
     def __init__(
         self,
         filters,

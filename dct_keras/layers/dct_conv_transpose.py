@@ -2,11 +2,13 @@
 
 import keras
 
+from dct_keras.layers.base import register_family
 from dct_keras.layers.dct_conv_base import DCTConvBase
 from dct_keras.layers.geometry import Conv2DTransposeGeometry
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
+@register_family("dct")
 class DCTConv2DTranspose(DCTConvBase, Conv2DTransposeGeometry, keras.layers.Conv2DTranspose):
     """2D transposed convolution with filters defined by trained DCT coefficients.
 

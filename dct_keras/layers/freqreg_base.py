@@ -23,6 +23,8 @@ class FreqRegBase(SpectralKernelLayer):
     training (dynamic tail-dropout).
     """
 
+    spectral_config_keys = ("kept_fraction", "transform_axes", "spectral_bias")
+
     def __init__(self, *args, kept_fraction=1.0, transform_axes=None, spectral_bias=True, **kwargs):
         check_probability(kept_fraction, "kept_fraction")
         if transform_axes is not None and (
@@ -79,6 +81,12 @@ class FreqRegBase(SpectralKernelLayer):
         if self._bias_weight is not None:
             return self._bias_weight.value()
         return self._plain_bias_variable
+
+    def set_bias(self, bias):
+        if self._bias_weight is not None:
+            self._bias_weight.assign_spatial(bias)
+        else:
+            self._plain_bias_variable.assign(bias)
 
     @property
     def spectral_weights(self):

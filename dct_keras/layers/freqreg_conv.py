@@ -2,11 +2,13 @@
 
 import keras
 
+from dct_keras.layers.base import register_family
 from dct_keras.layers.freqreg_base import FreqRegBase
 from dct_keras.layers.geometry import Conv2DGeometry
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
+@register_family("freqreg")
 class FreqRegConv2D(FreqRegBase, Conv2DGeometry, keras.layers.Conv2D):
     """`keras.layers.Conv2D` whose kernel and bias live in the frequency domain.
 

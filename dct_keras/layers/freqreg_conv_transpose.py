@@ -2,11 +2,13 @@
 
 import keras
 
+from dct_keras.layers.base import register_family
 from dct_keras.layers.freqreg_base import FreqRegBase
 from dct_keras.layers.geometry import Conv2DTransposeGeometry
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
+@register_family("freqreg")
 class FreqRegConv2DTranspose(FreqRegBase, Conv2DTransposeGeometry, keras.layers.Conv2DTranspose):
     """2D transposed convolution with Frequency Regularization.
 

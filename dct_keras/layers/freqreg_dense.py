@@ -2,11 +2,13 @@
 
 import keras
 
+from dct_keras.layers.base import register_family
 from dct_keras.layers.freqreg_base import FreqRegBase
 from dct_keras.layers.geometry import DenseGeometry
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
+@register_family("freqreg")
 class FreqRegDense(FreqRegBase, DenseGeometry, keras.layers.Dense):
     """Densely-connected layer with Frequency Regularization.
 

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 from keras import activations, constraints, initializers, layers, ops, regularizers
 
-from dct_keras.layers.base import SpectralLayer
+from dct_keras.layers.base import SpectralLayer, register_family
 from dct_keras.spectral.bases import dct_matrix
 from dct_keras.spectral.masks import level_mask, zigzag_order
 
@@ -33,6 +33,7 @@ def harmonic_filter_bank(kernel_size, levels=None, normalization="ortho"):
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
+@register_family("harmonic")
 class HarmonicConv(SpectralLayer, layers.Layer):
     """Harmonic block: fixed DCT filter bank, optional BN, learned 1x1 combination.
 
@@ -219,6 +220,56 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         self.pointwise_kernel.assign(weights.reshape(1, 1, channels * self.frequencies, filters).astype("float32"))
 
     @classmethod
+    def plain_class(cls):
+        return layers.Conv2D
+
+    def plain_config(self):
+        """A `Conv2D` computing this block (inference mode): the merged kernel,
+        and with batch normalization its running statistics folded in, which
+        needs a bias even when the block has none."""
+        return {
+            "name": self.name, "filters": self.filters, "kernel_size": self.kernel_size, "strides": self.strides,
+            "padding": self.padding, "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias or self.batch_norm, "dtype": self.dtype_policy.name,
+        }
+
+    def plain_weights(self):
+        """Kernel (and bias) of `plain_config`'s `Conv2D`. The normalization is
+        a per-response affine map ``r -> r * s + t`` (inference mode), so
+        ``sum w (r s + t) = conv(x, sum_f psi_f s w) + sum w t`` exactly."""
+        channels = self.pointwise_kernel.shape[2] // self.frequencies
+        weights = ops.convert_to_numpy(self.pointwise_kernel).reshape(channels * self.frequencies, self.filters).astype("float64")
+        bias = ops.convert_to_numpy(self.bias).astype("float64") if self.use_bias else np.zeros(self.filters)
+        if self.batch_norm:
+            norm = self.response_norm
+            scale = 1.0 / np.sqrt(ops.convert_to_numpy(norm.moving_variance).astype("float64") + norm.epsilon)
+            shift = -ops.convert_to_numpy(norm.moving_mean).astype("float64") * scale
+            if self.batch_norm_affine:
+                gamma = ops.convert_to_numpy(norm.gamma).astype("float64")
+                scale, shift = scale * gamma, shift * gamma + ops.convert_to_numpy(norm.beta)
+            bias = bias + shift @ weights
+            weights = weights * scale[:, None]
+        weights = weights.reshape(channels, self.frequencies, self.filters)
+        kernel = np.einsum("ijf,nfm->ijnm", self.filter_bank, weights)
+        return [kernel.astype("float32")] + ([bias.astype("float32")] if self.use_bias or self.batch_norm else [])
+
+    @classmethod
+    def config_from_plain(cls, layer, **options):
+        height, width = layer.kernel_size
+        if height != width or layer.dilation_rate != (1, 1) or layer.groups != 1 or layer.data_format != "channels_last":
+            raise ValueError(f"A harmonic block needs a square, undilated, ungrouped, channels_last Conv2D; "
+                             f"{layer.name} is not one.")
+        config = dict(filters=layer.filters, kernel_size=height, strides=layer.strides, padding=layer.padding,
+                      activation=activations.serialize(layer.activation), use_bias=layer.use_bias, name=layer.name)
+        config.update(options)
+        return config
+
+    def set_from_plain(self, layer):
+        self.set_from_kernel(ops.convert_to_numpy(layer.kernel))
+        if layer.use_bias and self.use_bias:
+            self.bias.assign(layer.bias)
+
+    @classmethod
     def from_conv2d(cls, conv, **kwargs):
         """A built `HarmonicConv` expressing a trained square `Conv2D`.
 
@@ -227,19 +278,9 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         and bias come from ``conv``. Exact (outputs within float error) with
         the full bank; the least-squares projection with ``levels``.
         """
-        height, width = conv.kernel_size
-        if height != width or conv.dilation_rate != (1, 1) or conv.groups != 1 or conv.data_format != "channels_last":
-            raise ValueError("from_conv2d needs a square, undilated, ungrouped, channels_last Conv2D.")
-        config = dict(
-            filters=conv.filters, kernel_size=height, strides=conv.strides, padding=conv.padding,
-            activation=conv.activation, use_bias=conv.use_bias, name=conv.name + "_harmonic",
-        )
-        config.update(kwargs)
-        block = cls(**config)
+        block = cls(**cls.config_from_plain(conv, **{"name": conv.name + "_harmonic", **kwargs}))
         block.build((None, None, None, conv.kernel.shape[2]))
-        block.set_from_kernel(ops.convert_to_numpy(conv.kernel))
-        if conv.use_bias:
-            block.bias.assign(conv.bias)
+        block.set_from_plain(conv)
         return block
 
     def get_config(self):

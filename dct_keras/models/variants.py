@@ -22,11 +22,8 @@ import warnings
 import keras
 import numpy as np
 
-from dct_keras.layers.dct_conv import DCTConv2D
-from dct_keras.layers.dct_conv_transpose import DCTConv2DTranspose
-from dct_keras.layers.freqreg_conv import FreqRegConv2D
-from dct_keras.layers.freqreg_conv_transpose import FreqRegConv2DTranspose
-from dct_keras.layers.freqreg_dense import FreqRegDense
+import dct_keras.layers  # noqa: F401 - registers the spectral families
+from dct_keras.layers.base import FAMILIES
 from dct_keras.spectral.masks import check_probability
 
 from dct_keras.experiment.plans import PLAIN
@@ -44,7 +41,6 @@ def canonical_variant(variant, choices=VARIANTS):
     if variant not in choices:
         raise ValueError(f"Invalid value for argument `variant`: expected one of {tuple(choices)}, received {variant!r}.")
     return variant
-_FREQREG = {keras.layers.Conv2D: FreqRegConv2D, keras.layers.Conv2DTranspose: FreqRegConv2DTranspose, keras.layers.Dense: FreqRegDense}
 
 
 class LayerFactory:
@@ -71,23 +67,23 @@ class LayerFactory:
         self._rng = np.random.default_rng(seed)
 
     def conv(self, filters, kernel_size, **kwargs):
-        return self._make(keras.layers.Conv2D, DCTConv2D, filters, kernel_size, kwargs)
+        return self._make(keras.layers.Conv2D, filters, kernel_size, kwargs)
 
     def conv_transpose(self, filters, kernel_size, **kwargs):
-        return self._make(keras.layers.Conv2DTranspose, DCTConv2DTranspose, filters, kernel_size, kwargs)
+        return self._make(keras.layers.Conv2DTranspose, filters, kernel_size, kwargs)
 
     def dense(self, units, **kwargs):
         kwargs.setdefault("kernel_initializer", self.kernel_initializer)
-        return (FreqRegDense if self.variant == "freqreg" else keras.layers.Dense)(units, **kwargs)
+        return (FAMILIES["freqreg"][keras.layers.Dense] if self.variant == "freqreg" else keras.layers.Dense)(units, **kwargs)
 
-    def _make(self, plain_cls, dct_cls, filters, kernel_size, kwargs):
+    def _make(self, plain_cls, filters, kernel_size, kwargs):
         kwargs.setdefault("kernel_initializer", self.kernel_initializer)
         if self.variant == "freqreg":
-            return _FREQREG[plain_cls](filters, kernel_size, **kwargs)
+            return FAMILIES["freqreg"][plain_cls](filters, kernel_size, **kwargs)
         pointwise = all(k == 1 for k in np.atleast_1d(kernel_size))
         if self.variant == PLAIN or (self.variant == "dct_spatial" and pointwise):
             return plain_cls(filters, kernel_size, **kwargs)
         seed = int(self._rng.integers(0, 2**31 - 1))
-        return dct_cls(
+        return FAMILIES["dct"][plain_cls](
             filters, kernel_size, switch_off=self.switch_off, switch_off_policy=self.switch_off_policy, mask_seed=seed, **kwargs
         )
