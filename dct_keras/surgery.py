@@ -17,7 +17,7 @@ import numpy as np
 from keras.src.models.functional import Functional
 
 # Importing the layers registers their families.
-from dct_keras.layers import DCTConv2D  # noqa: F401
+import dct_keras.layers  # noqa: F401
 from dct_keras.layers.base import FAMILIES, SpectralLayer
 from dct_keras.spectral.masks import check_probability
 
@@ -74,7 +74,7 @@ def convert(model, to="dct", only_spatial=False, keep_weights=True, seed=None, *
         if keep_weights:
             new.set_from_plain(old)
 
-    return _rebuild(model, replace, copy)
+    return replace_layers(model, replace, copy)
 
 
 def fold(model):
@@ -96,10 +96,10 @@ def fold(model):
     def copy(old, new):
         new.set_weights(old.plain_weights())
 
-    return _rebuild(model, replace, copy)
+    return replace_layers(model, replace, copy)
 
 
-def _rebuild(model, replace, copy):
+def replace_layers(model, replace, copy):
     """Clones ``model``, letting ``replace(layer)`` swap layers (None keeps the
     layer's class) and ``copy(old, new)`` set the swapped layers' weights."""
     if not isinstance(model, (keras.Sequential, Functional)):

@@ -159,3 +159,39 @@ def test_convert_sequential(rng):
     converted = convert(model)
     assert isinstance(converted.layers[0], DCTConv2D)
     np.testing.assert_allclose(_np(converted(x)), _np(model(x)), atol=1e-5)
+
+
+@pytest.mark.parametrize("family,options", [("freqreg", {}), ("harmonic", {}), ("dct", {"switch_off": 0.0})])
+def test_convert_to_every_family_keeps_outputs_and_folds_back(family, options, model, x):
+    converted = convert(model, to=family, **options)
+    expected = {"freqreg": "FreqReg", "harmonic": "HarmonicConv", "dct": "DCTConv2D"}[family]
+    assert any(type(layer).__name__.startswith(expected) for layer in dct_keras.spectral_layers(converted))
+    np.testing.assert_allclose(_np(converted(x)), _np(model(x)), atol=1e-4, rtol=1e-4)
+    folded = fold(converted)
+    assert not dct_keras.spectral_layers(folded)
+    np.testing.assert_allclose(_np(folded(x)), _np(model(x)), atol=1e-4, rtol=1e-4)
+
+
+def test_convert_rejects_an_unknown_family(model):
+    with pytest.raises(ValueError, match="`to`.*dct"):
+        convert(model, to="wavelet")
+
+
+def test_walker_descends_nested_models_and_containers(rng):
+    class Container(keras.layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.inner = [DCTConv2D(3, 3, padding="same", switch_off=0.5), keras.layers.ReLU()]
+
+        def call(self, x):
+            for layer in self.inner:
+                x = layer(x)
+            return x
+
+    inner = keras.Sequential([keras.Input((8, 8, 3)), dct_keras.FreqRegConv2D(3, 3, padding="same")], name="inner")
+    inputs = keras.Input((8, 8, 3))
+    outputs = Container()(inner(inputs))
+    model = keras.Model(inputs, dct_keras.HarmonicConv(2, 3)(outputs))
+    kinds = [type(layer).__name__ for layer in dct_keras.spectral_layers(model)]
+    assert kinds == ["FreqRegConv2D", "DCTConv2D", "HarmonicConv"]
+    assert len(dct_keras.spectral_weights(model)) == 3  # FreqReg kernel + bias, DCT-Conv kernel; harmonic has none

@@ -6,8 +6,10 @@ from dct_keras.layers.freqreg_conv import FreqRegConv2D
 from dct_keras.layers.freqreg_conv_transpose import FreqRegConv2DTranspose
 from dct_keras.layers.freqreg_dense import FreqRegDense
 from dct_keras.layers.harmonic import HarmonicConv, harmonic_filter_bank
+from dct_keras.layers.reorder_dct_conv import ReorderDCTConv2D
+from dct_keras.layers.reorder_dct_dense import ReorderDCTDense
 
 __all__ = [
     "DCTConv2D", "DCTConv2DTranspose", "FreqRegConv2D", "FreqRegConv2DTranspose", "FreqRegDense", "HarmonicConv",
-    "harmonic_filter_bank",
+    "ReorderDCTConv2D", "ReorderDCTDense", "harmonic_filter_bank",
 ]

@@ -8,7 +8,8 @@ from keras import activations, constraints, initializers, layers, ops, regulariz
 
 from dct_keras.layers.base import SpectralLayer, register_family
 from dct_keras.spectral.bases import dct_matrix
-from dct_keras.spectral.masks import level_mask, zigzag_order
+from dct_keras.spectral.masks import level_mask
+from dct_keras.spectral.orders import zigzag_order
 
 NORMALIZATIONS = ("ortho", "l1")
 

@@ -54,11 +54,10 @@ class LayerFactory:
         kernel_initializer: initializer of every filter / coefficient tensor.
     """
 
-    def __init__(self, variant="plain", switch_off=0.0, seed=None, kernel_initializer="orthogonal", switch_off_policy="random"):
-        if variant not in VARIANTS:
-            raise ValueError(f"Invalid value for argument `variant`: expected one of {VARIANTS}, received {variant!r}.")
+    def __init__(self, variant=PLAIN, switch_off=0.0, seed=None, kernel_initializer="orthogonal", switch_off_policy="random"):
+        variant = canonical_variant(variant)
         check_probability(switch_off, "switch_off")
-        if variant in ("cnn", "freqreg") and switch_off:
+        if variant in (PLAIN, "freqreg") and switch_off:
             raise ValueError(f"Invalid value for argument `switch_off`: the {variant!r} variant has no random switch-off.")
         self.variant = variant
         self.switch_off = switch_off

@@ -27,6 +27,8 @@ import math
 import numpy as np
 from keras import ops
 
+from dct_keras.spectral.orders import index_level
+
 
 def dct_matrix(n):
     """Orthonormal DCT-II matrix of size ``n x n`` (float64 NumPy array).
@@ -106,6 +108,74 @@ class _Factor:
 
 # Largest merged axis length of a Kronecker factor (its matrix is length^2).
 _MAX_MERGED = 256
+# From this length on an unblocked axis is transformed by FFT (O(n log n), no
+# basis matrix: a 512 x 512 float32 matrix is 1 MB, a 4096 one 64 MB).
+FFT_MIN_LENGTH = 512
+
+
+class _FFTFactor:
+    """The orthonormal DCT-II along one long axis by FFT (Makhoul 1980).
+
+    Forward: ``v = x`` reordered (even entries, then the odd ones reversed),
+    ``X_k = Re(exp(-i pi k / 2N) FFT(v)_k)``, scaled to orthonormal. Inverse:
+    the half spectrum ``exp(i pi k / 2N) (X_k - i X_{N-k})`` through an
+    inverse real FFT gives ``v`` back. With ``rows < length`` the inverse reads
+    only the first ``rows`` coefficients (the others are zero) and pads them.
+    Host-side constants only (O(N)); `keras.ops` FFTs, differentiable on every
+    backend.
+    """
+
+    def __init__(self, axis, length, rows=None):
+        self.axes = (axis,)
+        self.length = n = int(length)
+        self.rows = n if rows is None else int(rows)
+        half = n // 2 + 1
+        k = np.arange(n)
+        self.cos, self.sin = np.cos(np.pi * k / (2 * n)), np.sin(np.pi * k / (2 * n))
+        self.scale = np.full(n, math.sqrt(2.0 / n))
+        self.scale[0] = math.sqrt(1.0 / n)
+        evens = np.arange(0, n, 2)
+        odds = np.arange(1, n, 2)[::-1]
+        self.permutation = np.concatenate([evens, odds]).astype("int32")
+        self.unscramble = np.argsort(self.permutation).astype("int32")
+        self.half = half
+        self.mirror = (n - np.arange(1, half)).astype("int32")  # X_{N-k}, k = 1 .. half-1
+
+    @property
+    def growth(self):
+        return self.length / self.rows
+
+    def _constant(self, values, dtype):
+        return ops.convert_to_tensor(np.asarray(values, dtype="float64"), dtype=dtype)
+
+    def apply(self, x, inverse):
+        axis = self.axes[0]
+        last = len(x.shape) - 1
+        if axis != last:
+            x = ops.moveaxis(x, axis, last)
+        y = self._inverse(x) if inverse else self._forward(x)
+        return ops.moveaxis(y, last, axis) if axis != last else y
+
+    def _forward(self, x):
+        dtype = x.dtype
+        v = ops.take(x, ops.convert_to_tensor(self.permutation), axis=-1)
+        real, imag = ops.fft((v, ops.zeros_like(v)))
+        coefficients = real * self._constant(self.cos, dtype) + imag * self._constant(self.sin, dtype)
+        return coefficients * self._constant(self.scale, dtype)
+
+    def _inverse(self, coefficients):
+        dtype = coefficients.dtype
+        n, rows = self.length, coefficients.shape[-1]
+        if rows < n:
+            pad = [(0, 0)] * (len(coefficients.shape) - 1) + [(0, n - rows)]
+            coefficients = ops.pad(coefficients, pad)
+        x = coefficients / self._constant(self.scale, dtype)
+        head = x[..., : self.half]
+        mirrored = ops.take(x, ops.convert_to_tensor(self.mirror), axis=-1)
+        mirrored = ops.concatenate([ops.zeros_like(x[..., :1]), mirrored], axis=-1)
+        cos, sin = self._constant(self.cos[: self.half], dtype), self._constant(self.sin[: self.half], dtype)
+        v = ops.irfft((cos * head + sin * mirrored, sin * head - cos * mirrored), fft_length=n)
+        return ops.take(v, ops.convert_to_tensor(self.unscramble), axis=-1)
 
 
 def _kron_dct(lengths):
@@ -189,6 +259,9 @@ class SpectralTransform:
             if axis in self.block_sizes:
                 close_run()
                 factors.append(_Factor([axis], [size], self.block_sizes[axis]))
+            elif size >= FFT_MIN_LENGTH:
+                close_run()
+                factors.append(_FFTFactor(axis, size, rows=extents[axis]))
             elif extents[axis] < size:
                 close_run()
                 factors.append(_Factor([axis], [size], rows=extents[axis]))
@@ -244,15 +317,7 @@ class SpectralTransform:
     def frequency_level(self):
         """Per entry, the L1 norm of its frequency index over the transformed
         axes (within-block index along blocked axes): the zigzag key."""
-        level = np.zeros(self.shape, dtype=np.int64)
-        for axis in self.axes:
-            index = np.arange(self.shape[axis])
-            if axis in self.block_sizes:
-                index = index % self.block_sizes[axis]
-            view = [1] * len(self.shape)
-            view[axis] = self.shape[axis]
-            level = level + index.reshape(view)
-        return level
+        return index_level(self.shape, self.axes, self.block_sizes)
 
     def _check_shape(self, x, expected=None):
         x = ops.convert_to_tensor(x)

@@ -12,7 +12,7 @@ Three policies cover the papers:
   exact count, reproducible from a seed. Its ``"tail"`` policy switches off
   the same count from the end of the zigzag order instead (the highest
   frequencies), a structured alternative to sweep against the paper's one.
-* `zigzag_order` / `tail_mask`: frequency_regularization.txt. Coefficients are
+* `tail_mask` (on `dct_keras.spectral.orders.zigzag_order`): frequency_regularization.txt. Coefficients are
   ordered by the L1 norm of their index vector over the transformed axes (the
   N-D zigzag), ties broken by the flat (row-major) index, an exact integer key;
   a tail mask keeps the first ``kept`` of that order.
@@ -29,6 +29,8 @@ import numbers
 
 import numpy as np
 from keras import ops
+
+from dct_keras.spectral.orders import index_level
 
 _BIT_VALUES = (1 << np.arange(8)).astype(np.uint8)
 SWITCH_OFF_POLICIES = ("random", "tail")
@@ -76,29 +78,6 @@ def switch_off_mask(shape, p, seed, policy="random", level=None):
     mask = np.ones(size, dtype=bool)
     mask[order[:off]] = False
     return mask.reshape(shape)
-
-
-def index_level(shape, axes=None):
-    """L1 norm of every entry's index vector over ``axes`` (all by default)."""
-    axes = range(len(shape)) if axes is None else axes
-    level = np.zeros(shape, dtype=np.int64)
-    for axis in axes:
-        view = [1] * len(shape)
-        view[axis] = shape[axis]
-        level = level + np.arange(shape[axis]).reshape(view)
-    return level
-
-
-def zigzag_order(shape, axes=None, level=None):
-    """Flat indices of a tensor of ``shape`` in N-D zigzag order.
-
-    The key is the L1 norm of the index vector over ``axes`` (all axes by
-    default) — or a given ``level`` array, e.g. a transform's
-    `frequency_level` — with ties broken by the flat row-major index: an exact
-    integer ordering, identical on every machine and for tensors of any size.
-    """
-    level = (index_level(tuple(shape), axes) if level is None else np.asarray(level)).ravel()
-    return np.lexsort((np.arange(level.size), level))
 
 
 def tail_mask(shape, kept, axes=None, level=None):

@@ -95,33 +95,3 @@ def test_conversion_onto_a_truncated_basis_is_the_least_squares_projection(rng):
     np.testing.assert_allclose(projected, expected, atol=1e-5)
     residual = (kernel - projected).reshape(9, -1)
     assert np.abs(block.filter_bank.reshape(9, -1).T @ residual).max() < 1e-5  # orthogonal to the kept span
-
-
-def test_batch_norm_block_trains_and_round_trips(rng, tmp_path):
-    model = keras.Sequential([
-        keras.Input((8, 8, 3)),
-        HarmonicConv(4, 3, padding="same", batch_norm=True, activation="relu"),
-        HarmonicConv(4, 3, levels=2, merged=True, normalization="l1"),
-        keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2),
-    ])
-    model.compile("adam", "mse")
-    x = rng.standard_normal((8, 8, 8, 3)).astype("float32")
-    model.fit(x, rng.standard_normal((8, 2)).astype("float32"), epochs=1, verbose=0)
-    model.save(tmp_path / "h.keras")
-    loaded = keras.models.load_model(tmp_path / "h.keras")
-    np.testing.assert_allclose(_np(loaded(x)), _np(model(x)), atol=1e-6)
-    assert loaded.layers[0].get_config() == model.layers[0].get_config()
-
-
-@pytest.mark.parametrize(
-    "kwargs,argument",
-    [
-        (dict(levels=0), "levels"), (dict(levels=1.5), "levels"), (dict(kernel_size=0), "kernel_size"),
-        (dict(kernel_size="3"), "kernel_size"), (dict(normalization="l2"), "normalization"),
-        (dict(padding="causal"), "padding"), (dict(batch_norm=True, merged=True), "merged"),
-    ],
-)
-def test_bad_arguments_are_rejected(kwargs, argument):
-    kwargs = {"filters": 4, "kernel_size": 3, **kwargs}
-    with pytest.raises(ValueError, match=f"`{argument}`"):
-        HarmonicConv(**kwargs)

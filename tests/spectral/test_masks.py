@@ -123,3 +123,51 @@ def test_pack_unpack_round_trip(shape):
     assert packed.dtype == np.uint8 and packed.size == -(-mask.size // 8)
     unpacked = ops.convert_to_numpy(unpack_mask(ops.convert_to_tensor(packed), shape))
     np.testing.assert_array_equal(unpacked, mask.astype("float32"))
+
+
+def _brute_force_greedy(vectors, distance):
+    """Alg. 1 written out literally, with Python loops."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    n = len(vectors)
+
+    def dist(a, b):
+        if distance == "euclidean":
+            return float(((a - b) ** 2).sum())
+        na, nb = np.linalg.norm(a), np.linalg.norm(b)
+        return 1.0 if na == 0 or nb == 0 else 1.0 - float(a @ b) / (na * nb)
+
+    start = max(range(n), key=lambda i: (np.linalg.norm(vectors[i]), -i))
+    order, left = [start], set(range(n)) - {start}
+    while left:
+        last = vectors[order[-1]]
+        nearest = min(sorted(left), key=lambda j: dist(last, vectors[j]))
+        order.append(nearest)
+        left.remove(nearest)
+    return order
+
+
+@pytest.mark.parametrize("distance", ["euclidean", "cosine"])
+@pytest.mark.parametrize("n,d", [(1, 3), (7, 1), (30, 4), (50, 16)])
+def test_greedy_order_matches_brute_force(distance, n, d):
+    from dct_keras.spectral import greedy_order
+
+    rng = np.random.default_rng(n * 100 + d)
+    vectors = rng.normal(size=(n, d))
+    assert greedy_order(vectors, distance).tolist() == _brute_force_greedy(vectors, distance)
+
+
+def test_greedy_order_ties_go_to_the_lowest_index():
+    from dct_keras.spectral import greedy_order
+
+    vectors = np.array([[0.0, 0.0], [1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [1.0, 0.0]])
+    order = greedy_order(vectors)
+    assert order.tolist() == _brute_force_greedy(vectors, "euclidean") == [3, 0, 1, 4, 2]
+    with pytest.raises(ValueError, match="distance"):
+        greedy_order(vectors, "manhattan")
+
+
+def test_frequency_level_is_index_level_with_blocks():
+    from dct_keras.spectral import SpectralTransform, index_level
+
+    transform = SpectralTransform((3, 3, 20, 4), (0, 1, 2), {2: 16})
+    np.testing.assert_array_equal(transform.frequency_level(), index_level((3, 3, 20, 4), (0, 1, 2), {2: 16}))

@@ -1,0 +1,8 @@
+"""Post-training compression of trained Keras models (reorder-DCT)."""
+
+from dct_keras.compression.reorder import (
+    STRATEGIES, LayerPlan, compress, compression_table, l1_prune, layer_nsse, nsse, plan_compression,
+)
+
+__all__ = ["STRATEGIES", "LayerPlan", "compress", "compression_table", "l1_prune", "layer_nsse", "nsse",
+           "plan_compression"]
