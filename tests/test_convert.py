@@ -183,6 +183,10 @@ def test_walker_descends_nested_models_and_containers(rng):
             super().__init__(**kwargs)
             self.inner = [DCTConv2D(3, 3, padding="same", switch_off=0.5), keras.layers.ReLU()]
 
+        def build(self, input_shape):
+            for layer in self.inner:
+                layer.build(input_shape)
+
         def call(self, x):
             for layer in self.inner:
                 x = layer(x)

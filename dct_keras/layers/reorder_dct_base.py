@@ -63,17 +63,15 @@ class ReorderDCTBase(SpectralLayer):
         if self.use_bias:
             self.bias = self.add_weight(name="bias", shape=(self.kernel_shape[self._output_axis],),
                                         initializer=self.bias_initializer, regularizer=self.bias_regularizer, dtype=self.dtype)
-        self._refresh_inverse()
         self.built = True
-
-    def _refresh_inverse(self):
-        self._inverse_order = np.argsort(ops.convert_to_numpy(self.order)).astype("int32")
 
     @property
     def kernel(self):
         """Alg. 3: truncated IDCT of the rows, inverse ordering, reshape."""
         rows = self.transform.inverse(ops.convert_to_tensor(self.coefficients), extents=(self.rows, self.kept))
-        rows = ops.take(rows, ops.convert_to_tensor(self._inverse_order), axis=1)
+        # Inverse ordering: column j of the result is column s^-1(j) of the rows
+        # (computed from the saved order on every call, so it never goes stale).
+        rows = ops.take(rows, ops.argsort(self.order), axis=1)
         paper_shape = tuple(self.kernel_shape[a] for a in self._paper_axes)
         return ops.transpose(ops.reshape(rows, paper_shape), tuple(np.argsort(self._paper_axes)))
 
@@ -88,9 +86,15 @@ class ReorderDCTBase(SpectralLayer):
         rows = self.paper_rows(np.asarray(kernel, dtype="float64"))
         order = greedy_order(rows.T, distance) if reorder else np.arange(self.columns)
         coefficients = ops.convert_to_numpy(self.transform.forward(rows[:, order].astype("float32")))
-        self.order.assign(order.astype("int32"))
+        self.set_order(order)
         self.coefficients.assign(coefficients[:, : self.kept])
-        self._refresh_inverse()
+
+    def set_order(self, order):
+        """Sets the column order ``s`` (a permutation of the columns)."""
+        order = np.asarray(order)
+        if order.shape != (self.columns,) or not np.array_equal(np.sort(order), np.arange(self.columns)):
+            raise ValueError(f"`order` must be a permutation of range({self.columns}), got shape {order.shape}.")
+        self.order.assign(order.astype("int32"))
 
     # The wrapped Keras layers save a materialized kernel; this layer saves
     # what it owns: coefficients, bias and order.
@@ -99,7 +103,6 @@ class ReorderDCTBase(SpectralLayer):
 
     def load_own_variables(self, store):
         layers.Layer.load_own_variables(self, store)
-        self._refresh_inverse()
 
     def plain_config(self):
         return {k: v for k, v in self.get_config().items() if k not in self.spectral_config_keys}

@@ -24,6 +24,8 @@ def _perturb(model, rng):
     """Moves every weight off its initial value (masked coefficients stay
     zero), so a round trip that loses state cannot pass by chance."""
     for layer in dct_keras.spectral_layers(model):
+        if hasattr(layer, "set_order"):
+            layer.set_order(rng.permutation(layer.columns))
         masked = {id(w.coefficients): w for w in layer.spectral_weights}
         state = {id(v) for w in layer.spectral_weights for v in w.state_variables}
         for variable in layer.weights:

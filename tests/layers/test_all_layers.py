@@ -4,7 +4,8 @@
 import pytest
 
 from dct_keras import (
-    DCTConv2D, DCTConv2DTranspose, FreqRegConv2D, FreqRegConv2DTranspose, FreqRegDense, HarmonicConv,
+    DCTConv2D, DCTConv2DTranspose, FreqRegConv2D, FreqRegConv2DTranspose, FreqRegDense, HarmonicConv, ReorderDCTConv2D,
+    ReorderDCTDense,
 )
 from tests.layers.harness import run_layer_test
 
@@ -25,6 +26,8 @@ HARMONIC_BAD = [
     (dict(kernel_size="3"), "kernel_size"), (dict(normalization="l2"), "normalization"),
     (dict(padding="causal"), "padding"), (dict(batch_norm=True, merged=True), "merged"),
 ]
+
+REORDER_BAD = [(dict(rows=0), "rows"), (dict(rows=2.5), "rows"), (dict(kept=0), "kept"), (dict(kept="all"), "kept")]
 
 
 def _make(cls, **defaults):
@@ -49,6 +52,9 @@ CASES = {
     "HarmonicConv-bn": (_make(HarmonicConv, filters=6, kernel_size=3, padding="same", batch_norm=True), (8, 8, 4), HARMONIC_BAD),
     "HarmonicConv-bn-affine": (_make(HarmonicConv, filters=6, kernel_size=3, batch_norm=True, batch_norm_affine=True,
                                      use_bias=False, normalization="l1"), (8, 8, 4), HARMONIC_BAD),
+    "ReorderDCTConv2D": (_make(ReorderDCTConv2D, filters=6, kernel_size=3, padding="same", rows=4, kept=9), (8, 8, 4),
+                         REORDER_BAD),
+    "ReorderDCTDense": (_make(ReorderDCTDense, units=5, rows=2, kept=7), (12,), REORDER_BAD),
 }
 
 
