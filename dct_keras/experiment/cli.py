@@ -9,7 +9,7 @@ that leaves nothing to run), 1 for a data or results error found while
 running, 130 after Ctrl-C.
 """
 
-import argparse
+import argparse  # noqa: F401 - re-exported for the scripts (cli.argparse)
 import contextlib
 import math
 import os
