@@ -83,9 +83,9 @@ def main(argv=None):
     reorder.run_grid(model, settings, data, args.out, identity, finetune_epochs=0 if args.no_finetune else 1)
     rows = [row for row in read_rows(os.path.join(args.out, "results.jsonl"))
             if all(row.get(k) == v for k, v in identity.items())]
-    header = (f"# Reorder-DCT compression of ResNet-18-CIFAR ({args.train_epochs} training epochs on "
-              f"{len(data.x_train):,} images of {os.path.basename(str(args.data))}; test: {len(data.x_test):,} images)\n\n")
-    table = header + reorder.render_table(rows, accuracy, params)
+    title = (f"Reorder-DCT compression of ResNet-18-CIFAR ({args.train_epochs} training epochs on "
+             f"{len(data.x_train):,} images of {os.path.basename(str(args.data))}; test: {len(data.x_test):,} images)")
+    table = reorder.render_table(rows, accuracy, params, title)
     with open(os.path.join(args.out, "table.md"), "w") as f:
         f.write(table)
     reorder.render_plots(rows, accuracy, params, args.out)

@@ -20,6 +20,7 @@ from dct_keras.callbacks import TailDropout
 from dct_keras.experiment.plans import PLAIN, RunSpec
 from dct_keras.experiment.results import RESULTS_FILE, read_rows
 from dct_keras.experiment.runner import make_optimizer
+from dct_keras.experiment.tables import SHORT_BUDGET_NOTE, epochs_cell, markdown_table
 from dct_keras.models import BUILDERS
 
 
@@ -90,14 +91,12 @@ def min_kept_of(tail):
 def render_table(config, out_dir, model_names, full_epochs, hashes=None):
     """The markdown table of the runs in ``out_dir`` (only those of the
     experiment identities ``hashes`` when given)."""
-    lines = [f"# {config['title']}", "",
-             "| model | setting | ours: accuracy | float16 accuracy | kept kernel params | compress rate | epochs | wall time | paper: accuracy | paper: params |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    header = ["model", "setting", "ours: accuracy", "float16 accuracy", "kept kernel params", "compress rate", "epochs",
+              "wall time", "paper: accuracy", "paper: params"]
+    table = []
     for model_name in model_names:
         path = os.path.join(out_dir, model_name, RESULTS_FILE)
-        if not os.path.exists(path):
-            continue
-        rows = [r for r in read_rows(path) if r.get("config_hash") in hashes] if hashes else read_rows(path)
+        rows = [r for r in read_rows(path) if not hashes or r.get("config_hash") in hashes]
         groups = collections.defaultdict(list)
         for row in rows:
             groups[row["block"]].append(row)
@@ -107,7 +106,6 @@ def render_table(config, out_dir, model_names, full_epochs, hashes=None):
             if not runs:
                 continue
             paper = reference if setting == "ref" else config["models"][model_name]["settings"][setting]["paper"]
-            accuracy = np.mean([r["metric"] for r in runs])
             if setting == "ref":
                 kept, rate, half = runs[0]["params_trainable"], "100% (1x)", "—"
             else:
@@ -115,16 +113,11 @@ def render_table(config, out_dir, model_names, full_epochs, hashes=None):
                 total = runs[0]["kernel_parameters"]
                 rate = f"{100 * kept / total:.3g}% ({total / max(kept, 1):.0f}x)"
                 half = f"{np.mean([r['accuracy_float16'] for r in runs]):.4f}"
-            short = any(r["epochs_done"] < full_epochs for r in runs)
-            epochs = ",".join(sorted({str(r["epochs_done"]) for r in runs})) + (" ⚠" if short else "")
-            wall = sum(r["wall_time_s"] for r in runs)
-            lines.append(
-                f"| {model_name} | {setting} | {accuracy:.4f} (n={len(runs)}) | {half} | {kept:,} | {rate} | {epochs} | {wall:.0f} s "
-                f"| {paper['accuracy']:.4f} | {paper['parameters']:,} |"
-            )
-    lines += ["", "⚠: fewer epochs than the full protocol (`--quick`), so the schedule did not reach the paper's budget; "
-              "kept kernel params count non-zero kernel coefficients (biases excluded, as in the paper)."]
-    text = "\n".join(lines) + "\n"
+            table.append([model_name, setting, f"{np.mean([r['metric'] for r in runs]):.4f} (n={len(runs)})", half,
+                          f"{kept:,}", rate, epochs_cell(runs, full_epochs), f"{sum(r['wall_time_s'] for r in runs):.0f} s",
+                          f"{paper['accuracy']:.4f}", f"{paper['parameters']:,}"])
+    text = markdown_table(header, table, config["title"], notes=[
+        SHORT_BUDGET_NOTE + " Kept kernel params count non-zero kernel coefficients (biases excluded, as in the paper)."])
     with open(os.path.join(out_dir, "table.md"), "w") as f:
         f.write(text)
     return text

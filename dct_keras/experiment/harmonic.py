@@ -10,6 +10,7 @@ import numpy as np
 from dct_keras.experiment.results import RESULTS_FILE, read_rows
 from dct_keras.experiment.plans import RunSpec
 from dct_keras.experiment.runner import make_optimizer
+from dct_keras.experiment.tables import SHORT_BUDGET_NOTE, epochs_cell, markdown_table
 from dct_keras.models.harmonic_nets import wide_resnet
 
 
@@ -38,20 +39,16 @@ def render_table(config, out_dir, full_epochs, num_classes, hashes=None):
     groups = collections.defaultdict(list)
     for row in rows:
         groups[row["block"]].append(row)
-    lines = [f"# {config['title']} — WRN-{config['depth']}-{config['width']}, {column}", "",
-             "| variant | ours: median error % | n | parameters | epochs | wall time | paper: median error % (WRN-28-10) |",
-             "|---|---|---|---|---|---|---|"]
+    header = ["variant", "ours: median error %", "n", "parameters", "epochs", "wall time", "paper: median error % (WRN-28-10)"]
+    table = []
     for name, setting in config["variants"].items():
         runs = groups.get(name, [])
-        if not runs:
-            continue
-        error = 100 * (1 - np.median([r["metric"] for r in runs]))
-        epochs = ",".join(sorted({str(r["epochs_done"]) for r in runs}))
-        short = " ⚠" if any(r["epochs_done"] < full_epochs for r in runs) else ""
-        lines.append(f"| {name} | {error:.2f} | {len(runs)} | {runs[0]['params_trainable']:,} | {epochs}{short} "
-                     f"| {sum(r['wall_time_s'] for r in runs):.0f} s | {setting['paper'][column]:.2f} |")
-    lines += ["", "⚠: fewer epochs than the full protocol (`--quick`); not comparable with the paper."]
-    text = "\n".join(lines) + "\n"
+        if runs:
+            table.append([name, f"{100 * (1 - np.median([r['metric'] for r in runs])):.2f}", len(runs),
+                          f"{runs[0]['params_trainable']:,}", epochs_cell(runs, full_epochs),
+                          f"{sum(r['wall_time_s'] for r in runs):.0f} s", f"{setting['paper'][column]:.2f}"])
+    text = markdown_table(header, table, f"{config['title']} — WRN-{config['depth']}-{config['width']}, {column}",
+                          notes=[SHORT_BUDGET_NOTE])
     with open(os.path.join(out_dir, "table.md"), "w") as f:
         f.write(text)
     return text

@@ -21,6 +21,7 @@ import numpy as np
 
 from dct_keras.compression import compress, compression_table, l1_prune, plan_compression
 from dct_keras.experiment.results import RESULTS_FILE, append_row, read_rows
+from dct_keras.experiment.tables import markdown_table
 
 FINETUNE_BASE_RATE = 0.001  # x batch size / 256 (§4.2)
 
@@ -131,20 +132,19 @@ def run_grid(model, settings, data, out_dir, identity, batch_size=64, finetune_e
         append_row(path, {**identity, **row})
 
 
-def render_table(rows, reference_accuracy, reference_params):
+def render_table(rows, reference_accuracy, reference_params, title=None):
     """Markdown: one line per setting, the uncompressed model first."""
-    lines = ["| setting | method | params (incl. order) | % of original | trainable | nSSE | accuracy compressed "
-             "| after 1-epoch fine-tune |", "|---|---|---|---|---|---|---|---|",
-             f"| uncompressed | — | {reference_params:,} | 100 % | {reference_params:,} | 0 | {reference_accuracy:.4f} | — |"]
+    header = ["setting", "method", "params (incl. order)", "% of original", "trainable", "nSSE", "accuracy compressed",
+              "after 1-epoch fine-tune"]
+    table = [["uncompressed", "—", f"{reference_params:,}", "100 %", f"{reference_params:,}", "0", f"{reference_accuracy:.4f}", "—"]]
     for row in sorted(rows, key=lambda r: (r["method"], r["strategy"], r["groups"], r.get("rate") or 0, r.get("r0") or 0)):
         budget = f"g={row['groups']}, " + (f"r={row['rate']:g}" if row.get("r0") is None else f"r0={row['r0']:g}")
-        trainable = "—" if row.get("trainable") is None else f"{row['trainable']:,}"
-        error = "—" if row.get("nsse") is None else f"{row['nsse']:.4f}"
-        tuned = f"{row['accuracy_finetuned']:.4f}" if "accuracy_finetuned" in row else "—"
-        lines.append(f"| {row['strategy']} {budget} | {row['method']} | {row['params']:,} | "
-                     f"{100 * row['params'] / reference_params:.1f} % | {trainable} | {error} | "
-                     f"{row['accuracy_compressed']:.4f} | {tuned} |")
-    return "\n".join(lines) + "\n"
+        table.append([f"{row['strategy']} {budget}", row["method"], f"{row['params']:,}",
+                      f"{100 * row['params'] / reference_params:.1f} %",
+                      "—" if row.get("trainable") is None else f"{row['trainable']:,}",
+                      "—" if row.get("nsse") is None else f"{row['nsse']:.4f}", f"{row['accuracy_compressed']:.4f}",
+                      f"{row['accuracy_finetuned']:.4f}" if "accuracy_finetuned" in row else "—"])
+    return markdown_table(header, table, title)
 
 
 def render_plots(rows, reference_accuracy, reference_params, folder):

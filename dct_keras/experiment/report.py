@@ -19,6 +19,7 @@ import numpy as np
 from dct_keras.experiment.config import load_config
 from dct_keras.experiment.plans import PLAIN
 from dct_keras.experiment.results import RESULTS_FILE, read_rows
+from dct_keras.experiment.tables import markdown_table
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "configs")
 def read_results(paths):
@@ -124,27 +125,25 @@ def _full_budget(config, row):
 
 
 def render_markdown(tables):
-    lines = ["# Table V of dct_conv.txt: reproduction beside the paper", ""]
+    sections = ["# Table V of dct_conv.txt: reproduction beside the paper\n"]
+    header = ["setting", "ours (mean ± std)", "n (seeds)", "epochs", "active params", "wall time", "ours / plain", "paper",
+              "paper / plain"]
     for table in tables:
         precision = 4 if table["metric"] == "accuracy" else 5
-        lines += [f"## {table['title']} — {table['metric']}", "", f"Ours: {table['budget']}.", ""]
-        lines += ["| setting | ours (mean ± std) | n (seeds) | epochs | active params | wall time | ours / plain | paper | paper / plain |",
-                  "|---|---|---|---|---|---|---|---|---|"]
         plain = table["cells"][0]
+        rows = []
         for c in table["cells"]:
             ours = "—" if c["mean"] is None else f"{c['mean']:.{precision}f} ± {c['std']:.{precision}f}"
             epochs = ",".join(map(str, c["epochs"])) + (" ⚠ below full budget" if c["short"] else "")
-            paper = "—" if c["paper"] is None else f"{c['paper']:.{precision}f}"
-            active = "—" if c["active"] is None else f"{c['active']:,}"
-            setting = "CNN (plain)" if c["setting"] == PLAIN else f"p = {c['setting']}"
-            seeds = f"{c['n']} ({','.join(map(str, c['seeds']))})" if c["n"] else "0"
-            ratio = _ratio(c["mean"], plain["mean"])
-            paper_ratio = _ratio(c["paper"], plain["paper"])
-            lines.append(f"| {setting} | {ours} | {seeds} | {epochs or '—'} | {active} | {c['wall_time_s']:.0f} s | {ratio} "
-                         f"| {paper} | {paper_ratio} |")
-        lines.append("")
-    lines.append("⚠ marks runs trained for fewer epochs than the full protocol (e.g. `--quick`): not comparable with the paper.")
-    return "\n".join(lines) + "\n"
+            rows.append([
+                "CNN (plain)" if c["setting"] == PLAIN else f"p = {c['setting']}", ours,
+                f"{c['n']} ({','.join(map(str, c['seeds']))})" if c["n"] else "0", epochs or "—",
+                "—" if c["active"] is None else f"{c['active']:,}", f"{c['wall_time_s']:.0f} s", _ratio(c["mean"], plain["mean"]),
+                "—" if c["paper"] is None else f"{c['paper']:.{precision}f}", _ratio(c["paper"], plain["paper"]),
+            ])
+        sections.append(markdown_table(header, rows, f"{table['title']} — {table['metric']}", 2, table["budget"]))
+    sections.append("⚠ marks runs trained for fewer epochs than the full protocol (e.g. `--quick`): not comparable with the paper.\n")
+    return "\n".join(sections)
 
 
 def _ratio(value, plain):

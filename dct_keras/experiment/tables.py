@@ -1,0 +1,28 @@
+"""The one table renderer of every experiment: markdown with a title, an
+optional budget line, a header, rows of formatted cells and notes. Each method
+(`report` for Table V, `freqreg`, `harmonic`, `reorder`) chooses its columns and
+cells; this module lays them out."""
+
+
+def markdown_table(header, rows, title=None, level=1, budget=None, notes=()):
+    """A markdown section: ``title`` (a heading of ``level``), ``budget``
+    ("Ours: ..." line), the table of ``header`` / ``rows`` (strings), notes."""
+    lines = []
+    if title:
+        lines += ["#" * level + " " + title, ""]
+    if budget:
+        lines += [f"Ours: {budget}.", ""]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    if notes:
+        lines += [""] + list(notes)
+    return "\n".join(lines) + "\n"
+
+
+def epochs_cell(runs, full_epochs, flag=" ⚠"):
+    """The distinct epoch counts of ``runs``, flagged when below the full budget."""
+    epochs = ",".join(sorted({str(r["epochs_done"]) for r in runs}))
+    return epochs + (flag if any(r["epochs_done"] < full_epochs for r in runs) else "")
+
+
+SHORT_BUDGET_NOTE = "⚠: fewer epochs than the full protocol (`--quick` / `--budget`): not comparable with the paper."
