@@ -54,6 +54,8 @@ class SpectralLayer:
     """
 
     family = None
+    # Config keys the plain Keras layer does not have (dropped by `fold`).
+    spectral_config_keys = ()
 
     @classmethod
     def plain_class(cls):
@@ -63,25 +65,37 @@ class SpectralLayer:
     def spectral_weights(self):
         return []
 
+    # Defaults for a layer that wraps its plain Keras layer (same config less
+    # `spectral_config_keys`, a ``kernel`` property and a ``bias``).
     def plain_config(self):
-        raise NotImplementedError
+        return {k: v for k, v in self.get_config().items() if k not in self.spectral_config_keys}
 
     def plain_weights(self):
-        raise NotImplementedError
+        if not self.built:
+            raise AttributeError("You must build the layer before accessing `plain_weights`.")
+        return [ops.convert_to_numpy(self.kernel)] + ([ops.convert_to_numpy(self.bias)] if self.use_bias else [])
 
     @classmethod
     def config_from_plain(cls, layer, **options):
-        raise NotImplementedError
+        return {**layer.get_config(), **options}
 
     def set_from_plain(self, layer):
         raise NotImplementedError
 
+    # The wrapped Keras layers save their materialized kernel; a spectral
+    # layer saves the variables it owns (coefficients, masks, orders, bias).
+    def save_own_variables(self, store):
+        layers.Layer.save_own_variables(self, store)
+
+    def load_own_variables(self, store):
+        layers.Layer.load_own_variables(self, store)
+
+    def enable_lora(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not support LoRA.")
+
 
 class SpectralKernelLayer(SpectralLayer):
     """Mixin: a Keras layer whose kernel is the IDCT of masked coefficients."""
-
-    # Config keys the plain Keras layer does not have (dropped by `fold`).
-    spectral_config_keys = ()
 
     def _kernel_transform(self, kernel_shape):
         """The `SpectralTransform` from coefficients to kernel."""
@@ -155,17 +169,6 @@ class SpectralKernelLayer(SpectralLayer):
         """Sets the bias from its spatial values."""
         self.bias.assign(bias)
 
-    def plain_config(self):
-        return {k: v for k, v in self.get_config().items() if k not in self.spectral_config_keys}
-
-    def plain_weights(self):
-        self._require_built("plain_weights")
-        return [ops.convert_to_numpy(self.kernel)] + ([ops.convert_to_numpy(self.bias)] if self.use_bias else [])
-
-    @classmethod
-    def config_from_plain(cls, layer, **options):
-        return {**layer.get_config(), **options}
-
     def set_from_plain(self, layer):
         self.set_kernel(ops.convert_to_numpy(layer.kernel))
         if self.use_bias:
@@ -175,15 +178,7 @@ class SpectralKernelLayer(SpectralLayer):
         if not self.built:
             raise AttributeError(f"You must build the layer before accessing `{what}`.")
 
-    # The wrapped Keras layers save their materialized kernel; a spectral layer
-    # saves what it owns: coefficients, bias and the packed mask.
-    def save_own_variables(self, store):
-        layers.Layer.save_own_variables(self, store)
-
     def load_own_variables(self, store):
-        layers.Layer.load_own_variables(self, store)
+        super().load_own_variables(store)
         for spectral_weight in self.spectral_weights:
             spectral_weight.refresh_extents()
-
-    def enable_lora(self, *args, **kwargs):
-        raise NotImplementedError(f"{type(self).__name__} does not support LoRA.")

@@ -18,7 +18,7 @@ rows of its basis), inverse ordering, reshape, transpose to the Keras layout.
 import numbers
 
 import numpy as np
-from keras import layers, ops
+from keras import ops
 
 from dct_keras.layers.base import SpectralLayer
 from dct_keras.spectral.bases import SpectralTransform
@@ -96,24 +96,6 @@ class ReorderDCTBase(SpectralLayer):
             raise ValueError(f"`order` must be a permutation of range({self.columns}), got shape {order.shape}.")
         self.order.assign(order.astype("int32"))
 
-    # The wrapped Keras layers save a materialized kernel; this layer saves
-    # what it owns: coefficients, bias and order.
-    def save_own_variables(self, store):
-        layers.Layer.save_own_variables(self, store)
-
-    def load_own_variables(self, store):
-        layers.Layer.load_own_variables(self, store)
-
-    def plain_config(self):
-        return {k: v for k, v in self.get_config().items() if k not in self.spectral_config_keys}
-
-    def plain_weights(self):
-        return [ops.convert_to_numpy(self.kernel)] + ([ops.convert_to_numpy(self.bias)] if self.use_bias else [])
-
-    @classmethod
-    def config_from_plain(cls, layer, **options):
-        return {**layer.get_config(), **options}
-
     def set_from_plain(self, layer):
         self.set_compressed(ops.convert_to_numpy(layer.kernel))
         if self.use_bias:
@@ -122,5 +104,3 @@ class ReorderDCTBase(SpectralLayer):
     def get_config(self):
         return {**super().get_config(), "rows": self.rows, "kept": self.kept}
 
-    def enable_lora(self, *args, **kwargs):
-        raise NotImplementedError(f"{type(self).__name__} does not support LoRA.")
