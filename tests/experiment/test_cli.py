@@ -107,3 +107,16 @@ def test_ctrl_c_prints_how_to_resume_and_exits_130(tmp_path):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr[-3000:]
     assert "interrupted; rerun the same command to resume" in stderr and "Traceback" not in stderr
+
+
+def test_tensorboard_event_files_hold_loss_metrics_and_learning_rate(tmp_path):
+    data = tmp_path / "data.npz"
+    images = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3), dtype=np.uint8)
+    np.savez(data, x_train=images, y_train=np.arange(16) % 10, x_test=images[:8], y_test=np.arange(8) % 10)
+    result = _run("problem3_autoencoder1.py", "--data", data, "--epochs", "1", "--runs", "1", "--p", "plain",
+                  "--out", tmp_path / "o", "--tensorboard", tmp_path / "tb")
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = [p for p in (tmp_path / "tb").rglob("events.out.tfevents.*")]
+    assert events, list((tmp_path / "tb").rglob("*"))
+    content = b"".join(p.read_bytes() for p in events)
+    assert b"learning_rate" in content and b"loss" in content and b"mse" in content
