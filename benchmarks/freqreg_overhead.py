@@ -19,14 +19,14 @@ import keras  # noqa: E402
 import ab_timing  # noqa: E402
 from ab_timing import compare  # noqa: E402
 
+import dct_keras  # noqa: E402
 from dct_keras.models import resnet18_cifar  # noqa: E402
 from dct_keras.spectral.masks import kept_count  # noqa: E402
 
 
 def with_kept_fraction(model, fraction):
-    for layer in model.layers:
-        for weight in getattr(layer, "spectral_weights", []):
-            weight.set_mask(weight.zigzag_mask(kept_count(weight.size, fraction, 1)), kept_fraction=fraction)
+    for weight in dct_keras.spectral_weights(model):
+        weight.set_mask(weight.zigzag_mask(kept_count(weight.size, fraction, 1)), kept_fraction=fraction)
     return model
 
 

@@ -14,6 +14,8 @@ import dataclasses
 
 import keras
 import numpy as np
+# Keras 3 exports no public name for a graph (functional) model; `clone_model`
+# can rebuild layer by layer only those and Sequential ones, so that is the check.
 from keras.src.models.functional import Functional
 
 # Importing the layers registers their families.

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+import dct_keras
 from dct_keras import DCTConv2D, FreqRegConv2D, FreqRegDense
 from dct_keras.callbacks import TailDropout
 
@@ -22,7 +23,7 @@ def _data(rng):
 
 
 def _fractions(model):
-    return [float(w.kept_fraction) for layer in model.layers for w in getattr(layer, "spectral_weights", [])]
+    return [float(w.kept_fraction) for w in dct_keras.spectral_weights(model)]
 
 
 def test_schedule_follows_the_formula_and_converges(rng):
@@ -35,15 +36,13 @@ def test_schedule_follows_the_formula_and_converges(rng):
         beta = beta - gamma * (beta - epsilon)
     np.testing.assert_allclose(_fractions(model), beta, rtol=1e-6)
     assert abs(beta - epsilon) < 0.02
-    for layer in model.layers:
-        for w in getattr(layer, "spectral_weights", []):
-            assert w.active_count() == max(int(np.floor(beta * w.size + 0.5)), 1)
-            np.testing.assert_array_equal(w.mask_numpy(), w.zigzag_mask(w.active_count()))
-            np.testing.assert_array_equal(ops.convert_to_numpy(w.coefficients)[~w.mask_numpy()], 0.0)
+    for w in dct_keras.spectral_weights(model):
+        assert w.active_count() == max(int(np.floor(beta * w.size + 0.5)), 1)
+        np.testing.assert_array_equal(w.mask_numpy(), w.zigzag_mask(w.active_count()))
+        np.testing.assert_array_equal(ops.convert_to_numpy(w.coefficients)[~w.mask_numpy()], 0.0)
     model.fit(*_data(rng), epochs=2, batch_size=8, verbose=0)  # Adam's momentum of dropped entries is stale
-    for layer in model.layers:
-        for w in getattr(layer, "spectral_weights", []):
-            np.testing.assert_array_equal(ops.convert_to_numpy(w.coefficients)[~w.mask_numpy()], 0.0)
+    for w in dct_keras.spectral_weights(model):
+        np.testing.assert_array_equal(ops.convert_to_numpy(w.coefficients)[~w.mask_numpy()], 0.0)
     logged = history.history["kept_fraction/" + model.layers[0].name]
     assert len(logged) == 12 and logged[0] > logged[-1]
     assert history.history["nonzero"][-1] < history.history["nonzero"][0]
@@ -53,7 +52,7 @@ def test_min_kept_floor(rng):
     model = _model()
     model.compile("sgd", "mse")
     model.fit(*_data(rng), epochs=3, batch_size=8, verbose=0, callbacks=[TailDropout(1.0, 0.0, min_kept=2)])
-    counts = [w.active_count() for layer in model.layers for w in getattr(layer, "spectral_weights", [])]
+    counts = [w.active_count() for w in dct_keras.spectral_weights(model)]
     assert counts and all(c == 2 for c in counts)
 
 
@@ -88,7 +87,7 @@ def test_static_and_random_schedules_apply_epsilon_from_the_start(schedule, rng)
     model = _model()
     model.compile("sgd", "mse")
     model.fit(*_data(rng), epochs=2, verbose=0, callbacks=[TailDropout(epsilon=0.25, schedule=schedule, seed=3)])
-    weights = [w for layer in model.layers for w in getattr(layer, "spectral_weights", [])]
+    weights = dct_keras.spectral_weights(model)
     for w in weights:
         assert w.active_count() == max(int(np.floor(0.25 * w.size + 0.5)), 1)
         assert float(w.kept_fraction) == 0.25
@@ -115,3 +114,16 @@ def test_callback_needs_spectral_layers(rng):
 def test_bad_arguments_are_rejected(kwargs, argument):
     with pytest.raises(ValueError, match=f"`{argument}`"):
         TailDropout(**kwargs)
+
+
+def test_per_layer_kind_floors(rng):
+    model = _model()
+    model.compile("adam", "mse")
+    floors = {"conv": 20, "dense": 30}
+    model.fit(*_data(rng), epochs=1, verbose=0, callbacks=[TailDropout(gamma=1.0, epsilon=0.0, min_kept=floors)])
+    conv, dct, _, dense = model.layers
+    assert conv.spectral_kernel.active_count() == 20 and dct.spectral_kernel.active_count() == 20
+    assert dense.spectral_kernel.active_count() == 30
+    assert conv._bias_weight.active_count() == 4  # a floor above the size keeps everything
+    with pytest.raises(ValueError, match="min_kept"):
+        TailDropout(min_kept={"lstm": 3})
