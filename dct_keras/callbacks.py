@@ -1,4 +1,5 @@
-"""Mask schedules applied by a Keras callback: dynamic tail-dropout and friends."""
+"""Schedules applied by Keras callbacks: dynamic tail-dropout (FreqReg) and the
+H.265 rate proxy's warm-up (CTNet)."""
 
 import numbers
 import warnings
@@ -145,3 +146,64 @@ class TailDropout(keras.callbacks.Callback):
             self.model.make_train_function(force=True)
             self.model.make_test_function(force=True)
             self.model.make_predict_function(force=True)
+
+
+class RateWarmup(keras.callbacks.Callback):
+    """Warm-up and logging of the H.265 rate proxies of a model (ctnet_h265.txt).
+
+    At the start of epoch ``e`` (0-based) every `H265RateProxy` used as a
+    spectral layer's ``kernel_regularizer`` gets the factor
+    ``min(1, (e + 1) / warmup_epochs)`` (a 5-epoch ramp by default). The factor
+    follows from the epoch index alone, so a run resumed at epoch ``e``
+    (``fit(initial_epoch=e)``) continues the ramp exactly. At each epoch end
+    it logs, per layer and in total, ``rate/<layer>`` (the proxy's bits,
+    before lambda) and ``quantized_nonzero/<layer>`` (coefficients with
+    ``|w| >= q / 2``, non-zero after rounding to the step ``q``), which the
+    History and a `keras.callbacks.TensorBoard` placed after it record.
+
+    Args:
+        warmup_epochs: int >= 1, the length E of the ramp.
+    """
+
+    def __init__(self, warmup_epochs=5):
+        super().__init__()
+        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, numbers.Integral) or warmup_epochs < 1:
+            raise ValueError(f"Invalid value for argument `warmup_epochs`: expected an integer >= 1, received {warmup_epochs!r}.")
+        self.warmup_epochs = int(warmup_epochs)
+
+    def proxies(self):
+        """(layer, proxy, spectral weight) of every rate-regularized layer."""
+        from dct_keras.regularizers import H265RateProxy
+
+        found = [(layer, layer.kernel_regularizer, layer.spectral_kernel) for layer in spectral_layers(self.model)
+                 if isinstance(getattr(layer, "kernel_regularizer", None), H265RateProxy)]
+        if not found:
+            raise ValueError("RateWarmup found no spectral layer with an H265RateProxy kernel_regularizer in this model.")
+        return found
+
+    def on_epoch_begin(self, epoch, logs=None):
+        factor = min(1.0, (epoch + 1) / self.warmup_epochs)
+        changed = False
+        for _, proxy, _ in self.proxies():
+            changed |= float(keras.ops.convert_to_numpy(proxy.warmup)) != factor
+            proxy.warmup.assign(factor)
+        # The factor is not a model variable: a jit-compiled JAX train step
+        # holds the value it was traced with, so it is traced again.
+        if changed and keras.backend.backend() == "jax":
+            self.model.make_train_function(force=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self.rate_logs())
+
+    def rate_logs(self):
+        logs, total_rate, total_nonzero = {}, 0.0, 0
+        for layer, proxy, weight in self.proxies():
+            coefficients = keras.ops.convert_to_numpy(weight.coefficients) * weight.mask_numpy()
+            rate = float(keras.ops.convert_to_numpy(proxy.rate(coefficients)))
+            nonzero = int((np.abs(coefficients) >= proxy.q / 2).sum())
+            logs[f"rate/{layer.name}"], logs[f"quantized_nonzero/{layer.name}"] = rate, nonzero
+            total_rate += rate
+            total_nonzero += nonzero
+        logs["rate"], logs["quantized_nonzero"] = total_rate, total_nonzero
+        return logs

@@ -1,0 +1,93 @@
+"""CTNet's H.265 rate proxy against a NumPy reference: value, gradient, warm-up."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+import dct_keras
+from dct_keras.callbacks import RateWarmup
+from dct_keras.regularizers import H265RateProxy, jpeg_zigzag_index, position_weights
+
+
+def _reference(w, q=0.1, s=10.0, block=16):
+    """Rate and its gradient in plain NumPy (float64)."""
+    a = np.abs(w) / q
+    sig = 1.0 / (1.0 + np.exp(-s * (a - 0.5)))
+    level = 1.0 + np.log2(1.0 + a)
+    pos = position_weights(w.shape, block)
+    rate = float((sig * level * pos).sum())
+    derivative = (s * sig * (1 - sig) * level + sig / ((1.0 + a) * math.log(2.0))) / q
+    return rate, np.sign(w) * derivative * pos
+
+
+def _gradient(fn, x):
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.Variable(x)
+        with tf.GradientTape() as tape:
+            y = fn(x)
+        return tape.gradient(y, x).numpy()
+    if backend == "jax":
+        import jax
+
+        return np.asarray(jax.grad(fn)(x))
+    import torch
+
+    x = torch.tensor(x, requires_grad=True)
+    fn(x).backward()
+    return x.grad.numpy()
+
+
+def test_jpeg_zigzag_matches_the_standard_8x8_scan():
+    standard = [0, 1, 5, 6, 14, 15, 27, 28]  # first row of the JPEG zigzag table
+    np.testing.assert_array_equal(jpeg_zigzag_index(8, 8)[0], standard)
+    np.testing.assert_array_equal(jpeg_zigzag_index(3, 3), [[0, 1, 5], [2, 4, 6], [3, 7, 8]])
+
+
+@pytest.mark.parametrize("shape", [(3, 3, 4, 5), (1, 1, 20, 40), (33, 17)])
+def test_rate_value_and_gradient_match_numpy(shape, rng):
+    w = (rng.standard_normal(shape) * 0.2).astype("float32")
+    proxy = H265RateProxy(strength=1e-3, q=0.1)
+    rate, gradient = _reference(w.astype("float64"))
+    assert float(keras.ops.convert_to_numpy(proxy.rate(w))) == pytest.approx(rate, rel=1e-4)
+    assert float(keras.ops.convert_to_numpy(proxy(w))) == pytest.approx(1e-3 * rate, rel=1e-4)
+    np.testing.assert_allclose(_gradient(lambda x: proxy.rate(x), w), gradient, rtol=2e-3, atol=1e-3)
+
+
+def test_channel_block_positions():
+    weights = position_weights((1, 1, 20, 40), block=16)
+    assert weights[0, 0, 0, 0] == 1.0 and weights[0, 0, 15, 15] == 3.0 and weights[0, 0, 16, 16] == 1.0
+    assert weights[0, 0, 3, 0] == pytest.approx(1 + 3 / 15)
+
+
+def test_warmup_ramps_and_logs_per_layer(rng):
+    proxy = H265RateProxy(1e-4)
+    model = keras.Sequential([keras.Input((8, 8, 2)), dct_keras.DCTConv2D(4, 3, kernel_regularizer=proxy),
+                              keras.layers.Flatten(), keras.layers.Dense(2)])
+    model.compile("adam", "mse")
+    seen = []
+    probe = keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: seen.append(float(proxy.warmup.numpy()
+                                           if hasattr(proxy.warmup, "numpy") else keras.ops.convert_to_numpy(proxy.warmup))))
+    x, y = rng.standard_normal((8, 8, 8, 2)).astype("float32"), rng.standard_normal((8, 2)).astype("float32")
+    history = model.fit(x, y, epochs=3, verbose=0, callbacks=[RateWarmup(warmup_epochs=2), probe])
+    assert seen == [0.5, 1.0, 1.0]
+    name = model.layers[0].name
+    assert len(history.history[f"rate/{name}"]) == 3 and history.history["quantized_nonzero"][-1] >= 0
+    model.fit(x, y, epochs=2, initial_epoch=0, verbose=0, callbacks=[RateWarmup(warmup_epochs=4)])
+    assert float(keras.ops.convert_to_numpy(proxy.warmup)) == 0.5  # epoch 1 of a 4-epoch ramp: from the index alone
+
+
+def test_serialization_and_bad_arguments(tmp_path, rng):
+    model = keras.Sequential([keras.Input((8, 8, 2)), dct_keras.DCTConv2D(4, 3, kernel_regularizer=H265RateProxy(2e-5, q=0.05))])
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.layers[0].kernel_regularizer.get_config() == H265RateProxy(2e-5, q=0.05).get_config()
+    for kwargs, name in [(dict(q=0), "q"), (dict(strength=-1), "strength"), (dict(block=0), "block"), (dict(sharpness="x"), "sharpness")]:
+        with pytest.raises(ValueError, match=f"`{name}`"):
+            H265RateProxy(**kwargs)
+    with pytest.raises(ValueError, match="warmup_epochs"):
+        RateWarmup(0)
