@@ -42,8 +42,11 @@ class DCTConv2D(DCTConvBase, Conv2DGeometry, keras.layers.Conv2D):
             from NumPy's global generator; it is recorded in `get_config()`.
         pointwise: for 1x1 kernels, `"channel_dct"` (1-D IDCT over consecutive
             sub-rows of `pointwise_block` input channels, paper §IV-A; a
-            shorter last block gets its own DCT) or `"none"` (plain weights).
-        pointwise_block: int >= 1, the sub-row length for `"channel_dct"`.
+            shorter last block gets its own DCT), `"channel_block_dct2d"`
+            (CTNet's form: 2-D IDCT over (input, output) channels in
+            `pointwise_block` x `pointwise_block` blocks) or `"none"` (plain
+            weights).
+        pointwise_block: int >= 1, the sub-row / block length.
 
     Input shape:
         4D tensor ``(batch, rows, cols, channels)`` for `"channels_last"`, or

@@ -8,7 +8,7 @@ from dct_keras.layers.base import SpectralKernelLayer
 from dct_keras.spectral.bases import SpectralTransform
 from dct_keras.spectral.masks import SWITCH_OFF_POLICIES, check_probability, switch_off_mask
 
-POINTWISE_MODES = ("channel_dct", "none")
+POINTWISE_MODES = ("channel_dct", "channel_block_dct2d", "none")
 
 
 class DCTConvBase(SpectralKernelLayer):
@@ -22,6 +22,10 @@ class DCTConvBase(SpectralKernelLayer):
       sub-rows of ``pointwise_block`` input channels of each filter. When the
       number of input channels is not a multiple of the block, the last block
       is shorter and gets its own orthonormal DCT of that length;
+    * 1x1 kernels with ``pointwise="channel_block_dct2d"`` (CTNet's channel
+      form, ctnet_h265.txt): 2-D DCT over (input, output) channels in
+      ``pointwise_block x pointwise_block`` blocks (shorter blocks at the
+      ends get their own DCT);
     * 1x1 kernels with ``pointwise="none"``: no transform (the coefficients
       are the weights; the switch-off mask still applies).
 
@@ -83,6 +87,9 @@ class DCTConvBase(SpectralKernelLayer):
         if self.pointwise == "channel_dct":
             axis = self._input_channel_axis
             return SpectralTransform(kernel_shape, (axis,), {axis: self.pointwise_block})
+        if self.pointwise == "channel_block_dct2d":
+            block = self.pointwise_block
+            return SpectralTransform(kernel_shape, (2, 3), {2: block, 3: block})
         return SpectralTransform(kernel_shape, ())
 
     def _initial_kernel_mask(self, transform):

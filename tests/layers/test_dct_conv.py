@@ -186,3 +186,21 @@ def test_kernel_before_build_is_a_clear_error():
 def test_lora_is_refused():
     with pytest.raises(NotImplementedError):
         _built(DCTConv2D).enable_lora(2)
+
+
+@pytest.mark.parametrize("cls", LAYERS)
+@pytest.mark.parametrize("channels,filters,block", [(32, 48, 16), (20, 7, 16), (12, 12, 4)])
+def test_pointwise_channel_block_dct2d_is_blockwise_idctn(cls, channels, filters, block):
+    import scipy.fft
+
+    layer = cls(filters, 1, pointwise="channel_block_dct2d", pointwise_block=block, switch_off=0.0)
+    layer.build((None, 4, 4, channels))
+    coefficients = np.random.default_rng(0).standard_normal(layer.coefficients.shape).astype("float32")
+    layer.coefficients.assign(coefficients)
+    expected = np.zeros_like(coefficients, dtype="float64")
+    rows, columns = coefficients.shape[2], coefficients.shape[3]
+    for r in range(0, rows, block):
+        for c in range(0, columns, block):
+            expected[0, 0, r:r + block, c:c + block] = scipy.fft.idctn(
+                coefficients[0, 0, r:r + block, c:c + block].astype("float64"), norm="ortho")
+    np.testing.assert_allclose(_np(layer.kernel), expected, atol=1e-5)
