@@ -1,0 +1,23 @@
+"""What ships: compressed files of spectral models.
+
+* `npz` – `save_compressed` / `load_compressed`: the kept coefficients
+  (float16 / float32) in an ``.npz``, the masks as bits or implied by a count;
+  `compression_report`.
+* `h265` – `export_h265` / `load_h265`: CTNet's export, coefficient tensors as
+  an H.265 video plus raw small tensors and a JSON manifest.
+"""
+
+from dct_keras.export.npz import (
+    CompressionRow, compression_report, format_compression_report, load_compressed, save_compressed,
+)
+
+__all__ = ["CompressionRow", "compression_report", "format_compression_report", "load_compressed", "save_compressed",
+           "export_h265", "load_h265"]
+
+
+def __getattr__(name):  # the H.265 export needs PyAV; loaded on first use
+    if name in ("export_h265", "load_h265"):
+        from dct_keras.export import h265
+
+        return getattr(h265, name)
+    raise AttributeError(f"module 'dct_keras.export' has no attribute {name!r}")

@@ -1,0 +1,92 @@
+"""CTNet's H.265 export (ctnet_h265.txt §4): round trips, bounds, refusals."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import dct_keras
+
+av = pytest.importorskip("av")
+
+from dct_keras.export.h265 import H265FormatError, _decode_pixels, export_h265, load_h265, quantize  # noqa: E402
+
+
+def _model(rng):
+    inputs = keras.Input((12, 12, 3))
+    x = dct_keras.DCTConv2D(16, 3, padding="same", switch_off=0.3, mask_seed=3)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU()(x)
+    x = dct_keras.DCTConv2D(40, 1, pointwise="channel_block_dct2d", pointwise_block=16)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(5)(x))
+    model.compile("adam", "mse")
+    model.fit(rng.random((8, 12, 12, 3)), rng.random((8, 5)), epochs=2, verbose=0)
+    bn = model.layers[2]
+    bn.moving_variance.assign(np.full(16, 1e-4, "float32"))  # tiny variances: must never decode negative
+    return model
+
+
+def test_lossless_export_is_bit_exact(rng, tmp_path):
+    model = _model(rng)
+    export_h265(model, tmp_path, bit_depth=8, progress=False)
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    _, frame_map, pixels = quantize(model, 8, 128)
+    decoded = _decode_pixels(str(tmp_path / "coefficients.hevc"), manifest)
+    assert len(decoded) == len(pixels) and all(np.array_equal(a, b) for a, b in zip(decoded, pixels))
+    loaded = load_h265(tmp_path, progress=False)
+    again = load_h265(tmp_path, progress=False)
+    x = rng.random((3, 12, 12, 3)).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(again(x)))
+    for old, new in zip(model.weights, loaded.weights):  # raw tensors exact, coefficients within half a step
+        old, new = keras.ops.convert_to_numpy(old), keras.ops.convert_to_numpy(new)
+        if old.dtype != np.float32 or old.shape != new.shape:
+            np.testing.assert_array_equal(old, new)
+    for layer, original in zip(dct_keras.spectral_layers(loaded), dct_keras.spectral_layers(model)):
+        mask = original.spectral_kernel.mask_numpy()
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.coefficients)[~mask], 0.0)
+        difference = np.abs(keras.ops.convert_to_numpy(layer.coefficients) - keras.ops.convert_to_numpy(original.coefficients))
+        steps = max(e["step"] for e in frame_map if e["tensor"] == dct_keras.spectral_layers(model).index(original))
+        assert difference.max() <= steps / 2 + 1e-6  # the 8-bit quantization bound
+    assert (keras.ops.convert_to_numpy(loaded.layers[2].moving_variance) >= 0).all()
+
+
+def test_refuses_mismatched_truncated_or_unknown(rng, tmp_path):
+    model = _model(rng)
+    export_h265(model, tmp_path, progress=False)
+    manifest_path = tmp_path / "manifest.json"
+    original = manifest_path.read_text()
+
+    manifest = json.loads(original)
+    manifest["format"] = "dct_keras.h265/99"
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(H265FormatError, match="unknown format"):
+        load_h265(tmp_path, progress=False)
+
+    manifest = json.loads(original)
+    for layer in manifest["model"]["config"]["layers"]:
+        if layer["config"].get("pointwise") == "channel_block_dct2d":
+            layer["config"]["pointwise_block"] = 8
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(H265FormatError, match="wrong block size"):
+        load_h265(tmp_path, progress=False)
+
+    manifest_path.write_text(original)
+    video = tmp_path / "coefficients.hevc"
+    video.write_bytes(video.read_bytes()[: video.stat().st_size // 2])
+    with pytest.raises(H265FormatError, match="truncated|checksum"):
+        load_h265(tmp_path, progress=False)
+
+    raw = tmp_path / "raw.npz"
+    export_h265(model, tmp_path / "other", progress=False)
+    raw.write_bytes((tmp_path / "other" / "raw.npz").read_bytes() + b"x")
+    with pytest.raises(H265FormatError, match="do not belong together"):
+        load_h265(tmp_path, progress=False)
+
+
+def test_bad_arguments(rng, tmp_path):
+    model = _model(rng)
+    for kwargs, name in [(dict(bit_depth=9), "bit_depth"), (dict(lossless=False), "crf"), (dict(dither=2), "dither")]:
+        with pytest.raises(ValueError, match=f"`{name}`"):
+            export_h265(model, tmp_path, progress=False, **kwargs)
