@@ -84,7 +84,7 @@ def _main(config_name, argv, variants):
     dataset = load_dataset(config, args)
     data = prepare_data(config, dataset)
     strategy = make_strategy(args.strategy)
-    print(f"{config['title']}: {len(plan)} runs, {config['epochs']} epochs each ({config['tier']} budget), data {dataset.source} "
+    print(f"{config['title']}: {len(plan)} runs, {config['epochs']} epochs each ({config['tier']} tier), data {dataset.source} "
           f"({len(dataset.x_train)} train / {len(dataset.x_test)} test, {dataset.num_classes} classes), results in {args.out}")
     runner = Runner(config, data, args.out, strategy=strategy, session_epochs=args.session_epochs,
                     verbose=fit_verbosity(), tensorboard_dir=args.tensorboard)

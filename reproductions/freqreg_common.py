@@ -48,7 +48,7 @@ def _main(config_name, argv):
     from dct_keras.experiment.runner import Runner, prepare_data
 
     dataset = load_dataset(config, args)
-    print(f"{config['title']}: models {model_names}, {config['epochs']} epochs ({config['tier']} budget), gamma "
+    print(f"{config['title']}: models {model_names}, {config['epochs']} epochs ({config['tier']} tier), gamma "
           f"{config['tail_dropout']['gamma']}, data {dataset.source}, results in {args.out}")
     hashes = set()
     for model_name in model_names:

@@ -33,7 +33,7 @@ def main(argv=None):
 
     dataset = load_dataset(config, args)
     data = prepare_data(config, dataset, "wide_resnet")
-    print(f"{config['title']}: WRN-{config['depth']}-{config['width']}, {config['epochs']} epochs ({config['tier']} budget), "
+    print(f"{config['title']}: WRN-{config['depth']}-{config['width']}, {config['epochs']} epochs ({config['tier']} tier), "
           f"data {dataset.source}, results in {args.out}")
     runner = Runner(config, data, args.out, session_epochs=args.session_epochs, verbose=fit_verbosity(),
                     model_fn=harmonic.model_fn, tensorboard_dir=args.tensorboard)

@@ -113,7 +113,7 @@ def _tables_of(rows, problem, config, several):
 def _budget_text(row):
     """What a table's runs were trained on and for."""
     examples = f"{row.get('train_examples', '?')} train / {row.get('test_examples', '?')} test"
-    return (f"{row.get('tier', 'full')} budget: {row['epochs_budget']} epochs, batch {row.get('batch_size', '?')}, "
+    return (f"{row.get('tier', 'full')} tier: {row['epochs_budget']} epochs, batch {row.get('batch_size', '?')}, "
             f"{examples} images of {os.path.basename(str(row.get('data', '?')).split(' (first')[0])}, config {row.get('config_hash', '?')}")
 
 
