@@ -178,3 +178,17 @@ def test_distribution_strategy_builds_and_trains_each_trial_under_it(tmp_path):
     (row,) = _rows(tmp_path)
     assert row["metric"] == pytest.approx(_rows(tmp_path / "plain")[0]["metric"], rel=1e-4)
     assert len(plain.oracle.trials) == 1
+
+
+def test_selecting_searches_report_the_test_set_beside_a_validation_objective(tmp_path):
+    x_train, x_test = _data()
+    x_validation = x_train[-4:]
+    hypermodel = _hypermodel(tmp_path, p_values=[0.5], policies=["random"], test_data=(x_test, x_test),
+                             data_identity={"sha256": "synthetic"})
+    tuner = make_tuner("random", hypermodel, str(tmp_path / "sweep"), max_trials=1, executions_per_trial=1)
+    tuner.search(x_train[:-4], x_train[:-4], validation_data=(x_validation, x_validation), verbose=0)
+    (row,) = _rows(tmp_path)
+    assert row["metric_split"] == "validation" and row["test_examples"] == len(x_validation)
+    assert row["test_metric"] != row["metric"]  # selected on the validation split, the test set only reported
+    trial = next(iter(tuner.oracle.trials.values()))
+    assert trial.score == pytest.approx(row["metric"])
