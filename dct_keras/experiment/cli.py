@@ -38,7 +38,8 @@ class Parser(argparse.ArgumentParser):
 
 def fail(message, code):
     """Prints ``error: message`` as one wrapped paragraph and exits."""
-    text = textwrap.fill(f"error: {message}", width=100, break_long_words=False, break_on_hyphens=False)
+    lines = f"error: {message}".splitlines()  # a paragraph, then any list the message ends with, line by line
+    text = "\n".join([textwrap.fill(lines[0], width=100, break_long_words=False, break_on_hyphens=False)] + lines[1:])
     print(text, file=sys.stderr)
     sys.exit(code)
 
