@@ -2,7 +2,7 @@
 
     python reproductions/reorder_resnet18_cifar.py [--data PATH.npz] [--train-epochs N] [--groups 4 8]
         [--rates 2 4 8 16 32] [--r0 0.125 0.25 0.5 1] [--methods reorder no-reorder l1] [--no-finetune]
-        [--quick] [--out DIR]
+        [--quick] [--out DIR] [--tensorboard DIR]
 
 The paper compresses an ImageNet-trained ResNet-50; no pretrained weights can
 be downloaded here, so this trains its own model first and caches it:
@@ -38,6 +38,7 @@ def main(argv=None):
     parser.add_argument("--no-finetune", action="store_true", help="skip the one-epoch fine-tuning")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1,024 / 512 images, 1 training epoch, g=4, r in {4, 16}")
     parser.add_argument("--out", help="results folder (default: results/reorder_resnet18_cifar[-quick])")
+    parser.add_argument("--tensorboard", metavar="DIR", help="TensorBoard event files of the training run under DIR")
     args = parser.parse_args(argv)
     if any(rate < 1 for rate in args.rates):
         raise cli.UsageError(f"--rates {' '.join(f'{r:g}' for r in args.rates)}: a compression rate must be >= 1")
@@ -60,7 +61,7 @@ def main(argv=None):
     config = apply_overrides(load_config(config_path("freqreg_cifar10")), epochs=args.train_epochs, runs=1)
     data = prepare_data(config, dataset, "resnet18")
     trainer = Runner(config, data, os.path.join(args.out, "trained"), verbose=fit_verbosity(),
-                     model_fn=freqreg.model_fn("resnet18"))
+                     model_fn=freqreg.model_fn("resnet18"), tensorboard_dir=args.tensorboard)
     cache = os.path.join(args.out, "trained", f"resnet18-{trainer.hash}.keras")
     if os.path.exists(cache):
         model = keras.models.load_model(cache)
