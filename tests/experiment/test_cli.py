@@ -120,3 +120,26 @@ def test_tensorboard_event_files_hold_loss_metrics_and_learning_rate(tmp_path):
     assert events, list((tmp_path / "tb").rglob("*"))
     content = b"".join(p.read_bytes() for p in events)
     assert b"learning_rate" in content and b"loss" in content and b"mse" in content
+
+
+def test_reorder_compress_cli_writes_model_and_report(tmp_path):
+    import json
+
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x))
+    model.save(tmp_path / "m.keras")
+    images = np.random.default_rng(0).integers(0, 256, (32, 8, 8, 3), dtype=np.uint8)
+    np.savez(tmp_path / "d.npz", x_train=images, y_train=np.arange(32) % 4, x_test=images[:8], y_test=np.arange(8) % 4)
+    result = _run("reorder_compress.py", "--model", tmp_path / "m.keras", "--strategy", "progressive-r", "--r0", "0.5",
+                  "--finetune-data", tmp_path / "d.npz", "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["layers"][-1]["layer"] == "TOTAL" and 0 <= report["accuracy_finetuned"] <= 1
+    assert (tmp_path / "out" / "compressed.keras").exists() and "nSSE" in (tmp_path / "out" / "report.md").read_text()
+    _assert_paragraph(_run("reorder_compress.py", "--model", tmp_path / "m.keras", "--strategy", "progressive-r"), 2,
+                      "--r0")
