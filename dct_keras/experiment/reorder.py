@@ -161,13 +161,8 @@ def render_plots(rows, reference_accuracy, reference_params, folder):
         tuned = method != "l1"
         axis.plot(*zip(*points), style, label=f"{method} {strategy} g={groups}" + (" (fine-tuned)" if tuned else ""))
     axis.axhline(reference_accuracy, color="k", lw=0.8, ls=":", label="uncompressed")
-    axis.set_xscale("log")
-    axis.set_xlabel("parameters (incl. order vectors)")
-    axis.set_ylabel("test accuracy")
-    axis.legend(fontsize=6)
-    figure.tight_layout()
-    figure.savefig(os.path.join(folder, "accuracy_vs_params.png"), dpi=120)
-    plt.close(figure)
+    _finish(plt, figure, axis, "parameters (incl. order vectors)", "test accuracy", {"value": "log"},
+            os.path.join(folder, "accuracy_vs_params.png"))
 
     figure, axis = plt.subplots(figsize=(6.5, 4.2))
     for (method, strategy, groups), style in _series(rows):
@@ -176,12 +171,17 @@ def render_plots(rows, reference_accuracy, reference_params, folder):
         points = sorted((r["rate"], r["nsse"]) for r in rows if (r["method"], r["strategy"], r["groups"]) ==
                         (method, strategy, groups))
         axis.plot(*zip(*points), style, label=f"{method} g={groups}")
-    axis.set_xscale("log", base=2)
-    axis.set_xlabel("compression rate r")
-    axis.set_ylabel("nSSE (all compressed layers)")
-    axis.legend(fontsize=7)
+    _finish(plt, figure, axis, "compression rate r", "nSSE (all compressed layers)", {"value": "log", "base": 2},
+            os.path.join(folder, "nsse_vs_rate.png"))
+
+
+def _finish(plt, figure, axis, xlabel, ylabel, xscale, path):
+    axis.set_xscale(**xscale)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.legend(fontsize=6)
     figure.tight_layout()
-    figure.savefig(os.path.join(folder, "nsse_vs_rate.png"), dpi=120)
+    figure.savefig(path, dpi=120)
     plt.close(figure)
 
 
