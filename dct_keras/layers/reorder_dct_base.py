@@ -7,8 +7,10 @@ as not to clash with Keras's grouped-convolution ``groups``). The layer stores
 
 * ``coefficients`` – trainable, ``(g, t)``: the ``t`` lowest DCT frequencies
   of every row of the column-reordered matrix;
-* ``order`` – non-trainable int32, ``(c,)``: the column order ``s`` of Alg. 1
-  (saved with the model, fixed during fine-tuning).
+* ``inverse_order`` – non-trainable int32, ``(c,)``: the inverse ``s^-1`` of
+  the column order ``s`` of Alg. 1 (the same information as ``s``, stored in
+  the form Alg. 3 reads, so no step recomputes it; saved with the model,
+  fixed during fine-tuning). ``order`` gives ``s`` back.
 
 and decompresses on use (Alg. 3, differentiable): truncated inverse DCT of
 the rows (the spectral core's `SpectralTransform`, reading ``t`` of ``c``
@@ -57,8 +59,10 @@ class ReorderDCTBase(SpectralLayer):
         self.coefficients = self.add_weight(name="coefficients", shape=(self.rows, self.kept), initializer="zeros",
                                             regularizer=self.kernel_regularizer, trainable=True, dtype=self.dtype)
         columns = self.columns
-        self.order = self.add_weight(name="order", shape=(columns,), trainable=False, dtype="int32", autocast=False,
-                                     initializer=lambda shape, dtype: ops.arange(columns, dtype="int32"))
+        self.inverse_order = self.add_weight(
+            name="inverse_order", shape=(columns,), trainable=False, dtype="int32", autocast=False,
+            initializer=lambda shape, dtype: ops.arange(columns, dtype="int32"),
+        )
         self.bias = None
         if self.use_bias:
             self.bias = self.add_weight(name="bias", shape=(self.kernel_shape[self._output_axis],),
@@ -69,9 +73,7 @@ class ReorderDCTBase(SpectralLayer):
     def kernel(self):
         """Alg. 3: truncated IDCT of the rows, inverse ordering, reshape."""
         rows = self.transform.inverse(ops.convert_to_tensor(self.coefficients), extents=(self.rows, self.kept))
-        # Inverse ordering: column j of the result is column s^-1(j) of the rows
-        # (computed from the saved order on every call, so it never goes stale).
-        rows = ops.take(rows, ops.argsort(self.order), axis=1)
+        rows = ops.take(rows, self.inverse_order, axis=1)  # column j comes from column s^-1(j)
         paper_shape = tuple(self.kernel_shape[a] for a in self._paper_axes)
         return ops.transpose(ops.reshape(rows, paper_shape), tuple(np.argsort(self._paper_axes)))
 
@@ -89,12 +91,17 @@ class ReorderDCTBase(SpectralLayer):
         self.set_order(order)
         self.coefficients.assign(coefficients[:, : self.kept])
 
+    @property
+    def order(self):
+        """The column order ``s`` of Alg. 1 (int32 NumPy array)."""
+        return np.argsort(ops.convert_to_numpy(self.inverse_order)).astype("int32")
+
     def set_order(self, order):
         """Sets the column order ``s`` (a permutation of the columns)."""
         order = np.asarray(order)
         if order.shape != (self.columns,) or not np.array_equal(np.sort(order), np.arange(self.columns)):
             raise ValueError(f"`order` must be a permutation of range({self.columns}), got shape {order.shape}.")
-        self.order.assign(order.astype("int32"))
+        self.inverse_order.assign(np.argsort(order).astype("int32"))
 
     def set_from_plain(self, layer):
         self.set_compressed(ops.convert_to_numpy(layer.kernel))
