@@ -130,8 +130,8 @@ def _options(name):
         "  --data PATH/cifar-100-python.tar.gz   the official archive (or cifar-10-python.tar.gz)\n"
         "  --data PATH/cifar-100-python          the extracted archive folder\n"
         "  --data PATH/data.npz                  arrays x_train, y_train, x_test, y_test\n"
-        f"  (no --data)                           tensorflow_datasets '{TFDS_NAMES.get(name, name)}', "
-        "from its cache or by download (needs internet)"
+        "  (no --data)                           tensorflow_datasets"
+        + (f" '{TFDS_NAMES[name]}'" if name in TFDS_NAMES else "") + ", from its cache or by download (needs internet)"
     )
 
 
