@@ -2,6 +2,7 @@
 
     python reproductions/reorder_resnet18_cifar.py [--data PATH.npz] [--train-epochs N] [--groups 4 8]
         [--rates 2 4 8 16 32] [--r0 0.125 0.25 0.5 1] [--methods reorder no-reorder l1] [--no-finetune]
+        [--finetune-images N]
         [--quick] [--out DIR] [--tensorboard DIR]
 
 The paper compresses an ImageNet-trained ResNet-50; no pretrained weights can
@@ -11,7 +12,9 @@ Adam 1e-3, batch 128, no augmentation) on the CIFAR-10 images of ``--data``,
 resumable epoch by epoch. Then every setting of the grid (uniform g x r,
 progressive-r r0 at the first g; reordered, without reordering, and the
 l1-magnitude baseline) is compressed, evaluated, fine-tuned for one epoch (no
-augmentation, lr 0.001 x 64 / 256, §4.2) and evaluated again; one row per
+augmentation, lr 0.001 x 64 / 256, §4.2; ``--finetune-images N`` makes that
+epoch a seeded N-image sample of the training set, to fit a CPU budget) and
+evaluated again; one row per
 setting in ``<out>/results.jsonl`` (rerunning skips finished settings), the
 table in ``<out>/table.md`` and the plots ``accuracy_vs_params.png`` and
 ``nsse_vs_rate.png``.
@@ -36,6 +39,8 @@ def main(argv=None):
     parser.add_argument("--r0", type=cli.positive_float, nargs="+", default=[0.125, 0.25, 0.5, 1], help="progressive-r r0 values")
     parser.add_argument("--methods", nargs="+", choices=["reorder", "no-reorder", "l1"], default=["reorder", "no-reorder", "l1"])
     parser.add_argument("--no-finetune", action="store_true", help="skip the one-epoch fine-tuning")
+    parser.add_argument("--finetune-images", type=cli.positive_int, metavar="N",
+                        help="fine-tune on a seeded N-image sample of the training set (default: all of it)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1,024 / 512 images, 1 training epoch, g=4, r in {4, 16}")
     parser.add_argument("--out", help="results folder (default: results/reorder_resnet18_cifar[-quick])")
     parser.add_argument("--tensorboard", metavar="DIR", help="TensorBoard event files of the training run under DIR")
@@ -78,14 +83,17 @@ def main(argv=None):
     accuracy = reorder.evaluate(model, data.x_test, data.y_test)
     params = model.count_params()
     identity = {"model_sha256": reorder.model_fingerprint(model), "data_sha256": data.identity["sha256"],
-                "train_epochs": args.train_epochs, "finetune_epochs": 0 if args.no_finetune else 1}
+                "train_epochs": args.train_epochs, "finetune_epochs": 0 if args.no_finetune else 1,
+                "finetune_images": None if args.no_finetune else min(args.finetune_images or len(data.x_train), len(data.x_train))}
     print(f"uncompressed: {params:,} parameters, test accuracy {accuracy:.4f} ({len(data.x_test)} test images)")
     settings = reorder.default_grid(tuple(args.groups), tuple(args.rates), tuple(args.r0), tuple(args.methods))
-    reorder.run_grid(model, settings, data, args.out, identity, finetune_epochs=0 if args.no_finetune else 1)
+    reorder.run_grid(model, settings, data, args.out, identity, finetune_epochs=0 if args.no_finetune else 1,
+                     finetune_images=identity["finetune_images"])
     rows = [row for row in read_rows(os.path.join(args.out, "results.jsonl"))
             if all(row.get(k) == v for k, v in identity.items())]
     title = (f"Reorder-DCT compression of ResNet-18-CIFAR ({args.train_epochs} training epochs on "
-             f"{len(data.x_train):,} images of {os.path.basename(str(args.data))}; test: {len(data.x_test):,} images)")
+             f"{len(data.x_train):,} images of {os.path.basename(str(args.data))}; test: {len(data.x_test):,} images"
+             + ("" if args.no_finetune else f"; fine-tune: 1 epoch over {identity['finetune_images']:,} images") + ")")
     table = reorder.render_table(rows, accuracy, params, title)
     with open(os.path.join(args.out, "table.md"), "w") as f:
         f.write(table)

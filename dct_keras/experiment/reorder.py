@@ -64,11 +64,12 @@ def evaluate(model, x, y, batch_size=256):
     return float(model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)["accuracy"])
 
 
-def finetune(model, x, y, batch_size=64, seed=0, verbose=0):
-    """One epoch, no augmentation, SGD momentum 0.9 at lr 0.001 x batch / 256."""
+def finetune(model, x, y, batch_size=64, seed=0, verbose=0, images=None):
+    """One epoch, no augmentation, SGD momentum 0.9 at lr 0.001 x batch / 256;
+    over the first ``images`` of a seeded shuffle of ``x`` (all when None)."""
     model.compile(optimizer=keras.optimizers.SGD(FINETUNE_BASE_RATE * batch_size / 256, momentum=0.9),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    order = np.random.default_rng(seed).permutation(len(x))
+    order = np.random.default_rng(seed).permutation(len(x))[:images]
     model.fit(x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=verbose)
     return model
 
@@ -81,7 +82,7 @@ def saved_bytes(model):
         return os.path.getsize(path)
 
 
-def run_setting(model, setting, data, batch_size=64, finetune_epochs=1, seed=0, log=print):
+def run_setting(model, setting, data, batch_size=64, finetune_epochs=1, seed=0, log=print, finetune_images=None):
     """Compresses ``model`` with ``setting``; returns the result row fields."""
     options = dict(groups=setting.groups, rate=setting.rate or 8, r0=setting.r0, strategy=setting.strategy)
     start = time.perf_counter()
@@ -110,7 +111,7 @@ def run_setting(model, setting, data, batch_size=64, finetune_epochs=1, seed=0, 
                    nsse=None, bytes=None)
     if finetune_epochs and setting.method != "l1":
         start = time.perf_counter()
-        finetune(compressed, data.x_train, data.y_train, batch_size, seed)
+        finetune(compressed, data.x_train, data.y_train, batch_size, seed, images=finetune_images)
         row["finetune_s"] = round(time.perf_counter() - start, 1)
         row["accuracy_finetuned"] = evaluate(compressed, data.x_test, data.y_test)
     log(f"    {setting.key}: params {row['params']:,}, accuracy {row['accuracy_compressed']:.4f}"
@@ -118,7 +119,8 @@ def run_setting(model, setting, data, batch_size=64, finetune_epochs=1, seed=0, 
     return row
 
 
-def run_grid(model, settings, data, out_dir, identity, batch_size=64, finetune_epochs=1, seed=0, log=print):
+def run_grid(model, settings, data, out_dir, identity, batch_size=64, finetune_epochs=1, seed=0, log=print,
+             finetune_images=None):
     """Runs every setting not yet in ``<out_dir>/results.jsonl`` for this
     trained model and data (``identity``: the fields that key a row)."""
     path = os.path.join(out_dir, RESULTS_FILE)
@@ -128,7 +130,7 @@ def run_grid(model, settings, data, out_dir, identity, batch_size=64, finetune_e
             log(f"[{index}/{len(settings)}] {setting.key}: finished earlier, skipped")
             continue
         log(f"[{index}/{len(settings)}] {setting.key}")
-        row = run_setting(model, setting, data, batch_size, finetune_epochs, seed, log)
+        row = run_setting(model, setting, data, batch_size, finetune_epochs, seed, log, finetune_images)
         append_row(path, {**identity, **row})
 
 
