@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "DCTConv2D": "dct_keras.layers",
     "DCTConv2DTranspose": "dct_keras.layers",
+    "DCTDense": "dct_keras.layers",
     "FreqRegConv2D": "dct_keras.layers",
     "FreqRegConv2DTranspose": "dct_keras.layers",
     "FreqRegDense": "dct_keras.layers",
@@ -38,6 +39,7 @@ _EXPORTS = {
     "load_compressed": "dct_keras.export",
     "save_compressed": "dct_keras.export",
     "callbacks": "dct_keras.callbacks",
+    "regularizers": "dct_keras.regularizers",
     "spectral": "dct_keras.spectral",
 }
 

@@ -24,13 +24,14 @@ from dct_keras.layers.base import FAMILIES, SpectralLayer
 from dct_keras.spectral.masks import check_probability
 
 
-def convert(model, to="dct", only_spatial=False, keep_weights=True, seed=None, **options):
+def convert(model, to="dct", only_spatial=False, keep_weights=True, seed=None, dense=None, **options):
     """Returns a copy of ``model`` with its plain layers replaced by a spectral family.
 
     Every layer whose exact class the family has a version of is replaced (DCT-Conv:
-    `Conv2D` -> `DCTConv2D`, `Conv2DTranspose` -> `DCTConv2DTranspose`;
-    FreqReg: those and `Dense`; harmonic: square, undilated, ungrouped `Conv2D`
-    -> `HarmonicConv`); the other layers are copied with their weights.
+    `Conv2D` -> `DCTConv2D`, `Conv2DTranspose` -> `DCTConv2DTranspose` and,
+    with ``dense=True``, `Dense` -> `DCTDense`; FreqReg: those and `Dense`;
+    harmonic: square, undilated, ungrouped `Conv2D` -> `HarmonicConv`); the
+    other layers are copied with their weights.
 
     Args:
         model: a Functional or Sequential Keras model.
@@ -44,6 +45,9 @@ def convert(model, to="dct", only_spatial=False, keep_weights=True, seed=None, *
             are unchanged. If False they are freshly initialized (dct_conv.txt
             §V-G step 2).
         seed: int or None; seeds the per-layer DCT-Conv mask seeds.
+        dense: whether `Dense` layers are converted; None: the family's
+            default (FreqReg yes; DCT no, dct_conv.txt codes filters only;
+            CTNet's channel-form FC is ``to="dct", dense=True``).
         **options: the family's layer arguments, e.g. ``switch_off`` and
             ``switch_off_policy`` (dct), ``kept_fraction`` (freqreg),
             ``levels`` / ``normalization`` / ``batch_norm`` (harmonic).
@@ -61,6 +65,8 @@ def convert(model, to="dct", only_spatial=False, keep_weights=True, seed=None, *
     def replace(layer):
         target = targets.get(type(layer))
         if target is None or (only_spatial and all(k == 1 for k in getattr(layer, "kernel_size", (1,)))):
+            return None
+        if isinstance(layer, keras.layers.Dense) and not (target.convert_by_default if dense is None else dense):
             return None
         layer_options = dict(options)
         if to == "dct":

@@ -2,6 +2,7 @@
 
 from dct_keras.layers.dct_conv import DCTConv2D
 from dct_keras.layers.dct_conv_transpose import DCTConv2DTranspose
+from dct_keras.layers.dct_dense import DCTDense
 from dct_keras.layers.freqreg_conv import FreqRegConv2D
 from dct_keras.layers.freqreg_conv_transpose import FreqRegConv2DTranspose
 from dct_keras.layers.freqreg_dense import FreqRegDense
@@ -10,6 +11,6 @@ from dct_keras.layers.reorder_dct_conv import ReorderDCTConv2D
 from dct_keras.layers.reorder_dct_dense import ReorderDCTDense
 
 __all__ = [
-    "DCTConv2D", "DCTConv2DTranspose", "FreqRegConv2D", "FreqRegConv2DTranspose", "FreqRegDense", "HarmonicConv",
+    "DCTConv2D", "DCTConv2DTranspose", "DCTDense", "FreqRegConv2D", "FreqRegConv2DTranspose", "FreqRegDense", "HarmonicConv",
     "ReorderDCTConv2D", "ReorderDCTDense", "harmonic_filter_bank",
 ]

@@ -54,6 +54,9 @@ class SpectralLayer:
     """
 
     family = None
+    # Whether `convert(model, to=family)` replaces this layer's plain class
+    # unless told otherwise (its ``dense`` argument for `Dense`).
+    convert_by_default = True
     # Config keys the plain Keras layer does not have (dropped by `fold`).
     spectral_config_keys = ()
 

@@ -1,7 +1,9 @@
-"""Arguments and kernel transform shared by the DCT-Conv layers (dct_conv.txt)."""
+"""Arguments and kernel transform shared by the DCT family: `DCTConv2D`,
+`DCTConv2DTranspose` (dct_conv.txt) and `DCTDense` (CTNet's channel form)."""
 
 import numbers
 
+import keras
 import numpy as np
 
 from dct_keras.layers.base import SpectralKernelLayer
@@ -12,42 +14,52 @@ POINTWISE_MODES = ("channel_dct", "channel_block_dct2d", "none")
 
 
 class DCTConvBase(SpectralKernelLayer):
-    """Mixin of `DCTConv2D` and `DCTConv2DTranspose` (see their docstrings).
+    """Mixin of `DCTConv2D`, `DCTConv2DTranspose` and `DCTDense` (see their
+    docstrings).
 
     Kernel transform (dct_conv.txt §IV-A):
 
     * kernels with a spatial extent larger than 1: 2-D IDCT of every
       ``kh x kw`` slice, independently for each (input, output) channel pair;
-    * 1x1 kernels with ``pointwise="channel_dct"``: 1-D IDCT over consecutive
-      sub-rows of ``pointwise_block`` input channels of each filter. When the
-      number of input channels is not a multiple of the block, the last block
-      is shorter and gets its own orthonormal DCT of that length;
-    * 1x1 kernels with ``pointwise="channel_block_dct2d"`` (CTNet's channel
-      form, ctnet_h265.txt): 2-D DCT over (input, output) channels in
+    * 1x1 and dense kernels with ``pointwise="channel_dct"``: 1-D IDCT over
+      consecutive sub-rows of ``pointwise_block`` input channels of each
+      filter. When the number of input channels is not a multiple of the
+      block, the last block is shorter and gets its own orthonormal DCT of
+      that length;
+    * 1x1 and dense kernels with ``pointwise="channel_block_dct2d"`` (CTNet's
+      channel form, ctnet_h265.txt): 2-D DCT over (input, output) channels in
       ``pointwise_block x pointwise_block`` blocks (shorter blocks at the
       ends get their own DCT);
-    * 1x1 kernels with ``pointwise="none"``: no transform (the coefficients
-      are the weights; the switch-off mask still applies).
+    * 1x1 and dense kernels with ``pointwise="none"``: no transform (the
+      coefficients are the weights; the switch-off mask still applies).
 
-    The kernel layout (``_input_channel_axis``, ``_kernel_shape``) comes from
-    a geometry mixin of `dct_keras.layers.geometry`.
+    With ``training_noise=q > 0`` a training call perturbs the kept
+    coefficients by ``u * q``, ``u ~ U(-1/2, 1/2)`` drawn every step (CTNet's
+    differentiable stand-in for rounding to the step ``q``); inference and
+    the saved coefficients are unperturbed.
+
+    The kernel layout (``_input_channel_axis``, ``_output_axis``,
+    ``_kernel_shape``) comes from a geometry mixin of
+    `dct_keras.layers.geometry`.
     """
 
-    spectral_config_keys = ("switch_off", "switch_off_policy", "mask_seed", "pointwise", "pointwise_block")
+    spectral_config_keys = (
+        "switch_off", "switch_off_policy", "mask_seed", "pointwise", "pointwise_block", "training_noise",
+    )
 
     def __init__(
         self,
-        filters,
-        kernel_size,
         *args,
         switch_off=0.0,
         switch_off_policy="random",
         mask_seed=None,
         pointwise="channel_dct",
         pointwise_block=16,
+        training_noise=0.0,
         **kwargs,
     ):
-        _check_kernel_size(kernel_size)
+        if isinstance(self, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+            _check_kernel_size(kwargs["kernel_size"] if "kernel_size" in kwargs else args[1] if len(args) > 1 else None)
         check_probability(switch_off, "switch_off")
         if mask_seed is not None and (
             isinstance(mask_seed, bool) or not isinstance(mask_seed, numbers.Integral) or mask_seed < 0
@@ -71,7 +83,12 @@ class DCTConvBase(SpectralKernelLayer):
                 "Invalid value for argument `pointwise_block`: expected an "
                 f"integer >= 1, received {pointwise_block!r}."
             )
-        super().__init__(filters, kernel_size, *args, **kwargs)
+        if isinstance(training_noise, bool) or not isinstance(training_noise, numbers.Real) or not training_noise >= 0:
+            raise ValueError(
+                "Invalid value for argument `training_noise`: expected a number "
+                f">= 0 (the quantization step q), received {training_noise!r}."
+            )
+        super().__init__(*args, **kwargs)
         self.switch_off = float(switch_off)
         self.switch_off_policy = switch_off_policy
         # An unseeded layer draws its seed now (from NumPy's global generator,
@@ -80,17 +97,39 @@ class DCTConvBase(SpectralKernelLayer):
         self.mask_seed = int(np.random.randint(0, 2**31 - 1)) if mask_seed is None else int(mask_seed)
         self.pointwise = pointwise
         self.pointwise_block = int(pointwise_block)
+        self.training_noise = float(training_noise)
+        self._noise_seed = keras.random.SeedGenerator(self.mask_seed) if self.training_noise else None
+        self._noisy_call = False
 
     def _kernel_transform(self, kernel_shape):
-        if any(size > 1 for size in self.kernel_size):
+        if any(size > 1 for size in getattr(self, "kernel_size", ())):
             return SpectralTransform(kernel_shape, tuple(range(self.rank)))
+        inputs, outputs = self._input_channel_axis, self._output_axis
         if self.pointwise == "channel_dct":
-            axis = self._input_channel_axis
-            return SpectralTransform(kernel_shape, (axis,), {axis: self.pointwise_block})
+            return SpectralTransform(kernel_shape, (inputs,), {inputs: self.pointwise_block})
         if self.pointwise == "channel_block_dct2d":
-            block = self.pointwise_block
-            return SpectralTransform(kernel_shape, (2, 3), {2: block, 3: block})
+            return SpectralTransform(kernel_shape, tuple(sorted((inputs, outputs))),
+                                     {inputs: self.pointwise_block, outputs: self.pointwise_block})
         return SpectralTransform(kernel_shape, ())
+
+    def call(self, inputs, training=None):
+        # The wrapped Keras call reads `kernel`; a training call with
+        # `training_noise` makes that read perturb the coefficients.
+        self._noisy_call = bool(training) and self._noise_seed is not None
+        try:
+            return super().call(inputs)
+        finally:
+            self._noisy_call = False
+
+    @property
+    def kernel(self):
+        """The spatial kernel in Keras layout: ``IDCT(coefficients * mask)``
+        (plus ``u * training_noise`` on the kept coefficients in a training call)."""
+        self._require_built("kernel")
+        if not self._noisy_call:
+            return self.spectral_kernel.value()
+        noise = keras.random.uniform(self.spectral_kernel.shape, -0.5, 0.5, seed=self._noise_seed)
+        return self.spectral_kernel.value(perturbation=noise * self.training_noise)
 
     def _initial_kernel_mask(self, transform):
         return switch_off_mask(
@@ -106,6 +145,7 @@ class DCTConvBase(SpectralKernelLayer):
                 "mask_seed": self.mask_seed,
                 "pointwise": self.pointwise,
                 "pointwise_block": self.pointwise_block,
+                "training_noise": self.training_noise,
             }
         )
         return config

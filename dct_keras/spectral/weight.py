@@ -106,9 +106,13 @@ class SpectralWeight:
         """Number of kept (not switched-off) coefficients."""
         return int(self.mask_numpy().sum())
 
-    def value(self):
-        """The spatial weight ``IDCT(coefficients * mask)`` (differentiable)."""
+    def value(self, perturbation=None):
+        """The spatial weight ``IDCT(coefficients * mask)`` (differentiable);
+        ``IDCT((coefficients + perturbation) * mask)`` with a perturbation
+        tensor of the weight's shape."""
         coefficients = ops.convert_to_tensor(self.coefficients)
+        if perturbation is not None:
+            coefficients = coefficients + ops.cast(perturbation, coefficients.dtype)
         mask = ops.cast(self.mask, coefficients.dtype)
         if self.extents != self.shape:  # only the kept block is read
             box = tuple(slice(0, e) for e in self.extents)

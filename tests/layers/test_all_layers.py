@@ -4,7 +4,7 @@
 import pytest
 
 from dct_keras import (
-    DCTConv2D, DCTConv2DTranspose, FreqRegConv2D, FreqRegConv2DTranspose, FreqRegDense, HarmonicConv, ReorderDCTConv2D,
+    DCTConv2D, DCTConv2DTranspose, DCTDense, FreqRegConv2D, FreqRegConv2DTranspose, FreqRegDense, HarmonicConv, ReorderDCTConv2D,
     ReorderDCTDense,
 )
 from tests.layers.harness import run_layer_test
@@ -15,7 +15,9 @@ DCT_BAD = [
     (dict(kernel_size="3"), "kernel_size"), (dict(pointwise_block=0), "pointwise_block"),
     (dict(pointwise_block=2.5), "pointwise_block"), (dict(pointwise="dct2d"), "pointwise"), (dict(mask_seed=-1), "mask_seed"),
     (dict(switch_off_policy="lowpass"), "switch_off_policy"), (dict(mask_seed="a"), "mask_seed"),
+    (dict(training_noise=-0.1), "training_noise"), (dict(training_noise="q"), "training_noise"),
 ]
+DCT_DENSE_BAD = [(kwargs, name) for kwargs, name in DCT_BAD if "kernel_size" not in kwargs]
 FREQREG_BAD = [
     (dict(kept_fraction=1.2), "kept_fraction"), (dict(kept_fraction="all"), "kept_fraction"),
     (dict(transform_axes="01"), "transform_axes"), (dict(transform_axes=(0.5,)), "transform_axes"),
@@ -40,6 +42,10 @@ def _make(cls, **defaults):
 CASES = {
     "DCTConv2D-3x3": (_make(DCTConv2D, filters=6, kernel_size=3, padding="same", switch_off=0.5, mask_seed=1), (8, 8, 4), DCT_BAD),
     "DCTConv2D-1x1-tail": (_make(DCTConv2D, filters=6, kernel_size=1, switch_off=0.3, switch_off_policy="tail"), (8, 8, 20), DCT_BAD),
+    "DCTConv2D-1x1-block2d-noise": (_make(DCTConv2D, filters=20, kernel_size=1, pointwise="channel_block_dct2d",
+                                          pointwise_block=8, training_noise=0.1, switch_off=0.2), (8, 8, 19), DCT_BAD),
+    "DCTDense": (_make(DCTDense, units=21, pointwise_block=8, switch_off=0.25), (19,), DCT_DENSE_BAD),
+    "DCTDense-channel-dct-noise": (_make(DCTDense, units=5, pointwise="channel_dct", training_noise=0.05), (12,), DCT_DENSE_BAD),
     "DCTConv2DTranspose": (_make(DCTConv2DTranspose, filters=5, kernel_size=3, strides=2, padding="same", switch_off=0.4),
                            (6, 6, 4), DCT_BAD),
     "FreqRegConv2D": (_make(FreqRegConv2D, filters=6, kernel_size=3, kept_fraction=0.3), (8, 8, 4), FREQREG_BAD),
