@@ -134,7 +134,7 @@ def export_h265(model, out_dir, bit_depth=8, lossless=True, crf=None, preset="me
         dither: amplitude, in quantization steps, of a seeded uniform noise
             added before rounding and subtracted after decoding (0: none).
         seed: the dither's seed.
-        progress: print one line per stage.
+        progress: a progress bar over the frames and one line per stage.
     """
     import av  # PyAV bundles libx265
 
@@ -159,10 +159,13 @@ def export_h265(model, out_dir, bit_depth=8, lossless=True, crf=None, preset="me
         stream.pix_fmt = BIT_DEPTHS[bit_depth]
         quality = "lossless=1" if lossless else f"crf={crf}"
         stream.options = {"preset": preset, "x265-params": f"{quality}:keyint=-1:log-level=error"}
-        for number in order:
+        bar = _progress_bar(len(order), progress)
+        for count, number in enumerate(order, start=1):
             frame = pixels[number] if bit_depth > 8 else pixels[number].astype(np.uint8)
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format=BIT_DEPTHS[bit_depth])):
                 container.mux(packet)
+            if bar:
+                bar.update(count)
         for packet in stream.encode():
             container.mux(packet)
         container.close()
@@ -209,13 +212,23 @@ def export_h265(model, out_dir, bit_depth=8, lossless=True, crf=None, preset="me
     return sizes
 
 
-def _decode_pixels(video_path, manifest):
+def _progress_bar(frames, progress):
+    """A per-frame progress bar (None when ``progress`` is off)."""
+    return keras.utils.Progbar(frames, unit_name="frame", interval=0.5) if progress and frames else None
+
+
+def _decode_pixels(video_path, manifest, progress=False):
     import av
 
     fmt = BIT_DEPTHS[manifest["bit_depth"]]
+    bar = _progress_bar(len(manifest["frame_order"]), progress)
+    decoded = []
     try:
         with av.open(video_path, "r", format="hevc") as container:
-            decoded = [frame.to_ndarray(format=fmt) for frame in container.decode(video=0)]
+            for frame in container.decode(video=0):
+                decoded.append(frame.to_ndarray(format=fmt))
+                if bar and len(decoded) <= bar.target:
+                    bar.update(len(decoded))
     except av.error.FFmpegError as error:
         raise H265FormatError(f"{video_path}: the H.265 stream cannot be decoded ({error}).") from None
     if len(decoded) != len(manifest["frame_order"]):
@@ -230,7 +243,12 @@ def _decode_pixels(video_path, manifest):
 def _rebuild(manifest, pixels, raw, source):
     """The Keras model a manifest, its frames and raw tensors describe."""
     model = keras.models.model_from_json(json.dumps(manifest["model"]))
-    variables = {v.path: v for v in model.weights}
+    # Weights match by position: variable paths depend on how a model was
+    # built (a Sequential built in code prefixes its name, one from JSON not).
+    variables = model.weights
+    if len(variables) != len(manifest["weights"]):
+        raise H265FormatError(f"{source}: the manifest lists {len(manifest['weights'])} weights, its architecture "
+                              f"builds {len(variables)} (manifest and files do not match).")
     images = {}
     rng = np.random.default_rng(manifest["seed"])
     levels = 2 ** manifest["bit_depth"] - 1
@@ -247,16 +265,15 @@ def _rebuild(manifest, pixels, raw, source):
     transforms = {}
     for layer in spectral_layers(model):
         for weight in layer.spectral_weights if layer.built else []:
-            transforms[weight.coefficients.path] = weight
-    for entry in manifest["weights"]:
-        variable = variables.get(entry["path"])
-        if variable is None or list(variable.shape) != entry["shape"]:
+            transforms[id(weight.coefficients)] = weight
+    for entry, variable in zip(manifest["weights"], variables):
+        if list(variable.shape) != entry["shape"]:
             raise H265FormatError(f"{source}: weight {entry['path']} {entry['shape']} does not exist in the rebuilt "
                                   "architecture (manifest and files do not match).")
         if entry["storage"] == "raw":
             variable.assign(raw[entry["key"]])
             continue
-        weight = transforms.get(entry["path"])
+        weight = transforms.get(id(variable))
         if weight is None or _transform_signature(weight) != entry["transform"]:
             raise H265FormatError(f"{source}: weight {entry['path']} was exported with the transform {entry['transform']}, "
                                   f"but the manifest's architecture builds {None if weight is None else _transform_signature(weight)} "
@@ -273,8 +290,9 @@ def _rebuild(manifest, pixels, raw, source):
 
 
 def load_h265(out_dir, progress=True):
-    """Rebuilds the Keras model of an `export_h265` folder; raises
-    `H265FormatError` (one paragraph) on anything that does not match."""
+    """Rebuilds the Keras model of an `export_h265` folder (with a per-frame
+    progress bar when ``progress``); raises `H265FormatError` (one
+    paragraph) on anything that does not match."""
     start = time.perf_counter()
     manifest_path = os.path.join(out_dir, MANIFEST)
     try:
@@ -289,7 +307,9 @@ def load_h265(out_dir, progress=True):
         if digest is not None and (not os.path.exists(path) or _sha256(path) != digest):
             raise H265FormatError(f"{path}: missing or changed since export (checksum mismatch): the manifest and the "
                                   "files do not belong together, or the file was truncated.")
-    pixels = _decode_pixels(os.path.join(out_dir, VIDEO), manifest) if manifest["frame_order"] else []
+    if progress:
+        print(f"  h265 load: decoding {len(manifest['frame_order'])} frames", file=sys.stderr, flush=True)
+    pixels = _decode_pixels(os.path.join(out_dir, VIDEO), manifest, progress) if manifest["frame_order"] else []
     try:
         with np.load(os.path.join(out_dir, RAW), allow_pickle=False) as data:
             raw = {key: data[key] for key in data.files}
