@@ -35,6 +35,13 @@ class DatasetUnavailableError(RuntimeError):
     """No source could provide the dataset; the message lists the options."""
 
 
+def _sample(size, count, seed):
+    """Sorted indices of ``count`` of ``size`` items drawn with ``seed`` (all when None or >= size)."""
+    if count is None or count >= size:
+        return np.arange(size)
+    return np.sort(np.random.default_rng(seed).choice(size, count, replace=False))
+
+
 @dataclasses.dataclass
 class ImageDataset:
     """A train / test split of images (uint8, ``N x H x W x C``) and int labels."""
@@ -49,12 +56,14 @@ class ImageDataset:
     def num_classes(self):
         return int(max(self.y_train.max(), self.y_test.max())) + 1
 
-    def subset(self, train=None, test=None):
-        """The first ``train`` / ``test`` examples of each split (None: all)."""
-        x_train, x_test = self.x_train[:train], self.x_test[:test]
+    def subset(self, train=None, test=None, seed=0):
+        """``train`` / ``test`` examples of each split (None or at least the
+        split's size: all of it): a seeded sample kept in file order, so a
+        file sorted by class (Imagenette) still gives every class."""
+        train_index, test_index = _sample(len(self.x_train), train, seed), _sample(len(self.x_test), test, seed + 1)
         return ImageDataset(
-            x_train, self.y_train[:train], x_test, self.y_test[:test],
-            f"{self.source} (first {len(x_train)} train / {len(x_test)} test)",
+            self.x_train[train_index], self.y_train[train_index], self.x_test[test_index], self.y_test[test_index],
+            f"{self.source} ({len(train_index)} train / {len(test_index)} test, sample seed {seed})",
         )
 
     def identity(self):

@@ -19,7 +19,8 @@ SCHEMA = {
     "model": str,
     "task": str,
     "dataset": str,
-    "optimizer": {"name": str, "momentum": _NUMBER, "nesterov": bool, "beta_1": _NUMBER, "beta_2": _NUMBER},
+    "optimizer": {"name": str, "momentum": _NUMBER, "nesterov": bool, "beta_1": _NUMBER, "beta_2": _NUMBER,
+                  "weight_decay": _NUMBER},
     "learning_rate": {"piecewise": list, "halving": {"initial": _NUMBER, "factor": _NUMBER, "every": int}, "constant": _NUMBER},
     "batch_size": int,
     "epochs": int,
@@ -40,7 +41,7 @@ TIERS = ("quick", "budget")
 # Autoencoder inputs: eq. (4) per-channel standardization (dct_conv.txt §V-A) or raw [0, 1] pixels.
 INPUT_NORMALIZATIONS = ("eq4", "unit")
 _OPTIONAL = {
-    "notes", "budget", "input_normalization", "budget.notes", "optimizer.momentum", "optimizer.nesterov", "optimizer.beta_1", "optimizer.beta_2",
+    "notes", "budget", "input_normalization", "budget.notes", "optimizer.momentum", "optimizer.nesterov", "optimizer.beta_1", "optimizer.beta_2", "optimizer.weight_decay",
     "learning_rate.piecewise", "learning_rate.halving", "learning_rate.constant",
     "tail_dropout.min_kept_conv", "tail_dropout.min_kept_dense", "tail_dropout.min_kept_transpose",
     *(f"{tier}.{key}" for tier in TIERS for key in ("train_examples", "test_examples", "batch_size", "gamma", "depth", "width")),
@@ -63,9 +64,20 @@ HARMONIC_SCHEMA = {
     "variants": dict,
 }
 VARIANT_SCHEMA = {"variant": str, "levels": int, "dropout": _NUMBER, "paper": dict}
+# CTNet: DCT ResNet-18 variants with and without the H.265 rate proxy, then the H.265 export.
+CTNET_SCHEMA = {
+    **{k: v for k, v in SCHEMA.items() if k not in ("problem", "blocks")},
+    "problem": str,
+    "rate_proxy": {"strength": _NUMBER, "q": _NUMBER, "sharpness": _NUMBER, "block": int, "l2_ratio": _NUMBER,
+                   "warmup_epochs": int, "training_noise": bool},
+    "export": {"bit_depth": int, "lossless": bool, "preset": str},
+    "variants": dict,
+    "paper": list,
+}
+CTNET_VARIANT_SCHEMA = {"rate_proxy": bool}
 SETTING_SCHEMA = {"epsilon": _NUMBER, "paper": dict}
 TASKS = ("classification", "reconstruction")
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "adamw")
 
 
 class ConfigError(ValueError):
@@ -84,8 +96,14 @@ def load_config(path):
 
 
 def validate_config(config, source="config"):
-    """Checks a DCT-Conv problem config, a FreqReg one (it has ``models``) or a
-    harmonic one (it has ``variants``)."""
+    """Checks a DCT-Conv problem config, a FreqReg one (it has ``models``), a
+    CTNet one (it has ``rate_proxy``) or a harmonic one (it has ``variants``)."""
+    if isinstance(config, dict) and "rate_proxy" in config:
+        _check_section(config, CTNET_SCHEMA, "", source)
+        for name, variant in config["variants"].items():
+            _check_section(variant, CTNET_VARIANT_SCHEMA, f"variants.{name}.", source)
+        _check_common(config, source)
+        return
     if isinstance(config, dict) and "variants" in config:
         _check_section(config, HARMONIC_SCHEMA, "", source)
         for name, variant in config["variants"].items():

@@ -62,7 +62,7 @@ def callbacks_fn(config):
 def row_fn(data, batch_size):
     """Compression numbers and the accuracy after a float16 export round trip."""
 
-    def extra(model):
+    def extra(model, spec=None):
         rows = dct_keras.compression_report(model)
         fields = {"kernel_parameters": rows[-1].total if len(rows) > 1 else None,
                   "kept_kernel_parameters": rows[-1].nonzero if len(rows) > 1 else None}

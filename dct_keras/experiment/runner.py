@@ -104,6 +104,9 @@ def make_optimizer(config):
     rate = learning_rate_fn(config["learning_rate"])(0)
     if spec["name"] == "sgd":
         return keras.optimizers.SGD(rate, momentum=spec.get("momentum", 0.0), nesterov=spec.get("nesterov", False))
+    if spec["name"] == "adamw":
+        return keras.optimizers.AdamW(rate, weight_decay=spec["weight_decay"], beta_1=spec.get("beta_1", 0.9),
+                                      beta_2=spec.get("beta_2", 0.999))
     return keras.optimizers.Adam(rate, beta_1=spec.get("beta_1", 0.9), beta_2=spec.get("beta_2", 0.999))
 
 
@@ -159,7 +162,7 @@ class Runner:
             problems).
         callbacks_fn: ``callbacks_fn(spec)`` returning extra `fit` callbacks
             (e.g. `TailDropout`); their state must live in the model.
-        row_fn: ``row_fn(model)`` returning extra fields for the result row.
+        row_fn: ``row_fn(model, spec)`` returning extra fields for the result row.
         tensorboard_dir: optional folder; each run writes TensorBoard event
             files (loss, metrics, learning rate and whatever mask callbacks
             log, e.g. kept fractions) to ``<tensorboard_dir>/<run key>``.
@@ -169,7 +172,7 @@ class Runner:
                  model_fn=None, callbacks_fn=None, row_fn=None, tensorboard_dir=None):
         self.model_fn = model_fn or _build_for_data
         self.callbacks_fn = callbacks_fn or (lambda spec: [])
-        self.row_fn = row_fn or (lambda model: {})
+        self.row_fn = row_fn or (lambda model, spec: {})
         self.config = config
         self.data = data
         self.out_dir = out_dir
@@ -301,7 +304,9 @@ class Runner:
             "data_sha256": (self.data.identity or {}).get("sha256"),
             "config_hash": self.hash,
             "backend": keras.backend.backend(),
-            **self.row_fn(model),
+            # Per-epoch model-level logs (loss, metrics, kept fraction, rate, ...; per-layer keys left out).
+            "history": [{k: v for k, v in epoch.items() if "/" not in k} for epoch in state["history"]],
+            **self.row_fn(model, spec),
         }
 
 

@@ -178,7 +178,7 @@ class SwitchOffHyperModel(keras_tuner.HyperModel):
             self.log(f"    {spec.key}: finished earlier, reused")
         return {"val_" + row["metric_name"]: row["metric"], "val_loss": row["test_loss"]}
 
-    def _test_fields(self, model):
+    def _test_fields(self, model, spec=None):
         """The held-out test metric, when the objective is on a validation split."""
         if self.test_data is None:
             return {}

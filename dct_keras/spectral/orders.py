@@ -95,17 +95,37 @@ def _brute_walk(vectors, start):
     count = len(vectors)
     taken = np.zeros(count, dtype=bool)
     order = np.empty(count, dtype=np.int64)
+    table = _integer_distance_table(vectors)
     current = start
     for step in range(count):
         order[step] = current
         taken[current] = True
         if step == count - 1:
             break
-        difference = vectors - vectors[current]
-        gaps = np.einsum("ij,ij->i", difference, difference)
+        if table is None:
+            difference = vectors - vectors[current]
+            gaps = np.einsum("ij,ij->i", difference, difference)
+        else:
+            gaps = table[current].copy()
         gaps[taken] = np.inf
         current = int(np.argmin(gaps))  # first minimum: the lowest index on ties
     return order
+
+
+def _integer_distance_table(vectors, max_entries=1 << 24):
+    """All squared distances at once, ``|a|^2 + |b|^2 - 2 a.b`` with one
+    matrix product, when that is exact: integer-valued rows (e.g. the pixel
+    frames of the H.265 export) whose sums stay below 2^53 are added without
+    rounding in float64, so the table equals the row-by-row differences
+    bit for bit. None otherwise (or when the n x n table would be too large)."""
+    count, dimension = vectors.shape
+    if count * count > max_entries or not np.array_equal(vectors, np.rint(vectors)):
+        return None
+    largest = float(np.abs(vectors).max()) if vectors.size else 0.0
+    if 4.0 * largest * largest * dimension >= 2.0 ** 53:
+        return None
+    squares = np.einsum("ij,ij->i", vectors, vectors)
+    return squares[:, None] + squares[None, :] - 2.0 * (vectors @ vectors.T)
 
 
 _WALK = []

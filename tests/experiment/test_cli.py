@@ -61,7 +61,7 @@ def test_grid_values_are_compared_as_numbers():
 
 
 @pytest.mark.parametrize("script", ["problem1_resnet50.py", "freqreg_lenet_mnist.py", "harmonic_wrn_cifar.py",
-                                    "sweep_p.py", "report.py"])
+                                    "sweep_p.py", "report.py", "ctnet_imagenette.py"])
 def test_help_loads_no_framework(script):
     result = subprocess.run([sys.executable, "-X", "importtime", os.path.join(SCRIPTS, script), "--help"],
                             capture_output=True, text=True, timeout=60)
@@ -73,6 +73,7 @@ def test_selections_that_leave_nothing_or_name_unknown_items_exit_2():
     _assert_paragraph(_run("problem1_resnet50.py", "--variant", "spatial", "--p", "0.3"), 2, "--p 0.3")
     _assert_paragraph(_run("freqreg_lenet_mnist.py", "--models", "lenet7"), 2, "--models lenet7", "lenet300")
     _assert_paragraph(_run("harmonic_wrn_cifar.py", "--variants", "Nope"), 2, "--variants Nope")
+    _assert_paragraph(_run("ctnet_imagenette.py", "--variants", "Nope"), 2, "--variants Nope", "CTNet-18")
     _assert_paragraph(_run("sweep_p.py", "--problem", "3", "--variant", "spatial"), 2, "--variant spatial")
     _assert_paragraph(_run("problem3_autoencoder1.py", "--budget", "--config",
                            os.path.join(ROOT, "configs", "problem1_resnet50.json")), 2, "--budget", "defines no 'budget'")

@@ -171,3 +171,17 @@ def test_frequency_level_is_index_level_with_blocks():
 
     transform = SpectralTransform((3, 3, 20, 4), (0, 1, 2), {2: 16})
     np.testing.assert_array_equal(transform.frequency_level(), index_level((3, 3, 20, 4), (0, 1, 2), {2: 16}))
+
+
+@pytest.mark.parametrize("levels", [2, 256, 4096])
+def test_greedy_order_on_integer_frames_uses_an_exact_distance_table(levels):
+    from dct_keras.spectral import greedy_order
+    from dct_keras.spectral.orders import _integer_distance_table
+
+    vectors = np.random.default_rng(levels).integers(0, levels, (40, 300)).astype(np.float64)
+    vectors[7] = vectors[3]  # exact ties
+    table = _integer_distance_table(vectors)
+    assert table is not None
+    np.testing.assert_array_equal(table[5], ((vectors - vectors[5]) ** 2).sum(axis=1))
+    assert greedy_order(vectors).tolist() == _brute_force_greedy(vectors, "euclidean")
+    assert _integer_distance_table(vectors + 0.5) is None  # not integers: the row-by-row path
