@@ -79,38 +79,52 @@ class _Factor:
         return self.length / self.rows
 
     def apply(self, x, inverse):
-        """Applies the factor to ``x`` (its axes moved to the front, flattened)."""
-        count = len(self.axes)
-        moved = self.axes[0] != 0
-        if moved:
-            x = ops.moveaxis(x, list(self.axes), list(range(count)))
-        rest_shape = tuple(x.shape[count:])
-        rest = int(np.prod(rest_shape, dtype=np.int64))
-        x = ops.reshape(x, (self.rows, rest))
-        y = ops.reshape(self._apply_2d(x, inverse), self.lengths + rest_shape)
-        if moved:
-            y = ops.moveaxis(y, list(range(count)), list(self.axes))
-        return y
+        """Applies the factor to ``x`` along its axes, without moving them:
+        ``x`` viewed as ``(before, rows, after)`` (a free reshape), one
+        (batched) matmul, viewed back. No transpose of the tensor is made,
+        forward or backward (they cost more than the matmuls on a CPU)."""
+        shape = tuple(x.shape)
+        first, last = self.axes[0], self.axes[-1]
+        before = int(np.prod(shape[:first], dtype=np.int64))
+        after = int(np.prod(shape[last + 1:], dtype=np.int64))
+        y = self._apply_3d(ops.reshape(x, (before, self.rows, after)), inverse)
+        return ops.reshape(y, shape[:first] + self.lengths + shape[last + 1:])
 
-    def _apply_2d(self, x, inverse):
+    def _apply_3d(self, x, inverse):
         if self.block is None:
-            return _matmul_basis(self.matrix[: self.rows], x, inverse)
+            return _matmul_along(self.matrix[: self.rows], x, inverse)
         block = self.block
-        whole = (self.length // block) * block
-        rest = x.shape[1]
-        head = ops.reshape(x[:whole], (self.length // block, block, rest))
-        head = ops.reshape(_matmul_basis(self.matrix, head, inverse), (whole, rest))
+        before, length, after = x.shape
+        whole = (length // block) * block
+        head = x if whole == length else x[:, :whole]
+        head = _matmul_along(self.matrix, ops.reshape(head, (before * (length // block), block, after)), inverse)
+        head = ops.reshape(head, (before, whole, after))
         if self.tail_matrix is None:
             return head
-        tail = _matmul_basis(self.tail_matrix, x[whole:], inverse)
-        return ops.concatenate([head, tail], axis=0)
+        tail = _matmul_along(self.tail_matrix, x[:, whole:], inverse)
+        return ops.concatenate([head, tail], axis=1)
+
+
+def _matmul_along(matrix, x, inverse):
+    """``C.T`` (inverse; ``matrix`` may hold only the first rows of the basis)
+    or ``C`` (forward) applied along the middle axis of ``x`` (b, n, a), in
+    the dtype of ``x``: one matmul, batched only when both b and a exceed 1."""
+    basis = matrix.T if inverse else matrix
+    batch, _, after = x.shape
+    if after == 1:  # the last axis: x @ basis.T, no batching
+        y = ops.matmul(ops.reshape(x, (batch, -1)), ops.convert_to_tensor(np.ascontiguousarray(basis.T), dtype=x.dtype))
+        return ops.reshape(y, (batch, basis.shape[0], 1))
+    if batch == 1:  # the first axis: basis @ x
+        return ops.reshape(ops.matmul(ops.convert_to_tensor(basis, dtype=x.dtype), ops.reshape(x, (x.shape[1], after))),
+                           (1, basis.shape[0], after))
+    return ops.matmul(ops.convert_to_tensor(basis[None], dtype=x.dtype), x)
 
 
 # Largest merged axis length of a Kronecker factor (its matrix is length^2).
 _MAX_MERGED = 256
 # From this length on an unblocked axis is transformed by FFT (O(n log n), no
 # basis matrix: a 512 x 512 float32 matrix is 1 MB, a 4096 one 64 MB).
-FFT_MIN_LENGTH = 512
+FFT_MIN_LENGTH = 1024
 
 
 class _FFTFactor:
@@ -183,14 +197,6 @@ def _kron_dct(lengths):
     for n in lengths:
         matrix = np.kron(matrix, dct_matrix(n))
     return matrix
-
-
-def _matmul_basis(matrix, x, inverse):
-    """``C.T @ x`` (inverse) or ``C @ x`` (forward) in the dtype of ``x``.
-
-    For the inverse, ``matrix`` may hold only the first rows of the basis."""
-    matrix = matrix.T if inverse else matrix
-    return ops.matmul(ops.convert_to_tensor(matrix, dtype=x.dtype), x)
 
 
 class SpectralTransform:

@@ -20,10 +20,11 @@ class SpectralWeight:
 
     The spatial weight is rebuilt from the bounding box of the kept
     coefficients only (``extents``): with a zigzag tail mask keeping 1 % of a
-    tensor, the truncated bases make the cost follow the kept block. The
-    extents are host-side Python ints, refreshed whenever the mask is set or
-    loaded; a traced train function must be rebuilt when they change (the
-    mask callbacks do this).
+    tensor, the truncated bases make the cost follow the kept block. When
+    every coefficient is kept (``full``) the mask multiply is skipped. The
+    extents and ``full`` are host-side Python values, refreshed whenever the
+    mask is set or loaded; a traced train function must be rebuilt when they
+    change (the mask callbacks do this).
 
     Switched-off coefficients are held at exactly zero in the variable: they
     are zeroed whenever a mask is set, their gradient is zero (the mask
@@ -81,6 +82,7 @@ class SpectralWeight:
         )
         self.coefficients.assign(ops.convert_to_numpy(self.coefficients) * mask)
         self.extents = self.shape
+        self.full = None
         self.refresh_extents()
 
     @property
@@ -113,6 +115,8 @@ class SpectralWeight:
         coefficients = ops.convert_to_tensor(self.coefficients)
         if perturbation is not None:
             coefficients = coefficients + ops.cast(perturbation, coefficients.dtype)
+        if self.full:  # nothing switched off: no mask to apply
+            return self.transform.inverse(coefficients)
         mask = ops.cast(self.mask, coefficients.dtype)
         if self.extents != self.shape:  # only the kept block is read
             box = tuple(slice(0, e) for e in self.extents)
@@ -120,12 +124,15 @@ class SpectralWeight:
         return self.transform.inverse(coefficients * mask, extents=self.extents)
 
     def refresh_extents(self):
-        """Recomputes the kept block from the mask; True if it changed."""
-        box = bounding_extents(self.mask_numpy())
+        """Recomputes the kept block and ``full`` from the mask; True if
+        either changed."""
+        mask = self.mask_numpy()
+        box = bounding_extents(mask)
         cut = self.transform.truncatable_axes()
         extents = tuple(e if axis in cut else n for axis, (e, n) in enumerate(zip(box, self.shape)))
-        changed = extents != self.extents
-        self.extents = extents
+        full = bool(mask.all())
+        changed = extents != self.extents or full != self.full
+        self.extents, self.full = extents, full
         return changed
 
     def set_mask(self, mask, kept_fraction=None, optimizer=None):

@@ -116,3 +116,34 @@ def test_truncated_inverse_rejects_cutting_a_blocked_axis():
     transform = SpectralTransform((1, 1, 32, 4), (2,), {2: 16})
     with pytest.raises(ValueError, match="may only cut"):
         transform.inverse(np.zeros((1, 1, 8, 4), "float32"), extents=(1, 1, 8, 4))
+
+
+@pytest.mark.parametrize("shape,axes,extents", [
+    ((1030, 3), (0, 1), None),            # a long axis first (FFT factor), even length
+    ((2, 1025, 3), (1,), None),           # odd length, in the middle
+    ((3, 1024), (0, 1), (3, 100)),        # truncated inverse along the long axis
+    ((2, 3, 1031), (0, 1, 2), (2, 3, 1)),  # down to one kept row
+])
+def test_long_axes_use_the_fft_factor_and_match_scipy(rng, shape, axes, extents):
+    from dct_keras.spectral.bases import FFT_MIN_LENGTH, _FFTFactor
+
+    transform = SpectralTransform(shape, axes)
+    assert any(isinstance(f, _FFTFactor) for f in transform._factors) and max(shape) >= FFT_MIN_LENGTH
+    x = rng.standard_normal(shape).astype("float32")
+    np.testing.assert_allclose(ops.convert_to_numpy(transform.forward(x)), scipy.fft.dctn(x, axes=axes, norm="ortho"),
+                               atol=1e-4)
+    extents = extents or shape
+    full = np.zeros(shape, "float32")
+    full[tuple(slice(0, e) for e in extents)] = x[tuple(slice(0, e) for e in extents)]
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(transform.inverse(full[tuple(slice(0, e) for e in extents)], extents=extents)),
+        scipy.fft.idctn(full, axes=axes, norm="ortho"), atol=1e-4)
+
+
+def test_no_basis_matrix_above_a_few_megabytes():
+    from dct_keras.spectral.bases import _Factor
+
+    transform = SpectralTransform((4096, 4096), (0, 1))
+    largest = max(f.matrix.size for f in transform._factors if isinstance(f, _Factor)) if any(
+        isinstance(f, _Factor) for f in transform._factors) else 0
+    assert 4 * largest <= 4 * 1024 * 1024  # float32 in the graph
