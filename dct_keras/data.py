@@ -61,6 +61,8 @@ class ImageDataset:
         split's size: all of it): a seeded sample kept in file order, so a
         file sorted by class (Imagenette) still gives every class."""
         train_index, test_index = _sample(len(self.x_train), train, seed), _sample(len(self.x_test), test, seed + 1)
+        if len(train_index) == len(self.x_train) and len(test_index) == len(self.x_test):
+            return self
         return ImageDataset(
             self.x_train[train_index], self.y_train[train_index], self.x_test[test_index], self.y_test[test_index],
             f"{self.source} ({len(train_index)} train / {len(test_index)} test, sample seed {seed})",
