@@ -87,6 +87,8 @@ def main(argv=None):
                 "finetune_images": None if args.no_finetune else min(args.finetune_images or len(data.x_train), len(data.x_train))}
     print(f"uncompressed: {params:,} parameters, test accuracy {accuracy:.4f} ({len(data.x_test)} test images)")
     settings = reorder.default_grid(tuple(args.groups), tuple(args.rates), tuple(args.r0), tuple(args.methods))
+    if not args.no_finetune:
+        reorder.run_reference(model, data, args.out, identity, finetune_images=identity["finetune_images"])
     reorder.run_grid(model, settings, data, args.out, identity, finetune_epochs=0 if args.no_finetune else 1,
                      finetune_images=identity["finetune_images"])
     rows = [row for row in read_rows(os.path.join(args.out, "results.jsonl"))
