@@ -1,6 +1,7 @@
 """Train-step overhead of every spectral method against plain Keras (issue 14).
 
-    python benchmarks/run.py [--quick] [--only NAME ...] [--rounds N] [--json PATH]
+    python benchmarks/run.py [--quick] [--only NAME ...] [--rounds N] [--memory] [--json PATH]
+    python benchmarks/run.py --table      # the README's results table, from the JSON file
 
 Method (the reliable one on a shared 2-core machine): each comparison builds
 its models, warms each up (traced), then runs rounds in which every model does
@@ -25,8 +26,9 @@ Comparisons (targets in brackets):
   random 32x32x3 images, batch 64: the first epoch (tracing included) over
   the median of the later ones  [<= 1.2x]
 
-Writes the table to stdout and a JSON file (``benchmarks/results.json`` by
-default) that the README's results table is made from.
+Writes the table to stdout and updates a JSON file (``benchmarks/results.json``
+by default; each comparison measured replaces its entry, with the date) that
+the README's results table is made from (``--table``).
 """
 
 import argparse
@@ -182,7 +184,12 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, help="rounds (default: 30, 10 with --quick)")
     parser.add_argument("--json", default=os.path.join(ROOT, "benchmarks", "results.json"))
     parser.add_argument("--memory", action="store_true", help="also measure peak-memory growth per model")
+    parser.add_argument("--table", action="store_true", help="print the markdown results table of the JSON file and exit")
     args = parser.parse_args(argv)
+    if args.table:
+        with open(args.json) as f:
+            print(markdown_table(json.load(f)))
+        return
     rounds = args.rounds or (10 if args.quick else 30)
     import keras
 
@@ -191,13 +198,18 @@ def main(argv=None):
     unknown = set(chosen) - set(table) - {"ae1_first_epoch"}
     if unknown:
         parser.error(f"--only {' '.join(sorted(unknown))}: the comparisons are {sorted(table)}")
-    results = {"machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "backend": keras.backend.backend(),
-               "keras": keras.__version__, "rounds": rounds, "method": "per-step interleaving, median of paired ratios",
-               "comparisons": {}}
+    results = {"comparisons": {}}
+    if os.path.exists(args.json):
+        with open(args.json) as f:
+            results = json.load(f)
+    results.update(machine=f"{platform.machine()}, {os.cpu_count()} CPUs", backend=keras.backend.backend(),
+                   keras=keras.__version__, method="per-step interleaving, median of paired ratios")
+    results.setdefault("comparisons", {})
+    today = time.strftime("%Y-%m-%d")
     for name in chosen:
         if name == "ae1_first_epoch":
             measured = first_epoch_cost(args.quick)
-            results["ae1_first_epoch"] = measured
+            results["ae1_first_epoch"] = {**measured, "measured": today}
             print(f"\nae1_first_epoch ({measured['images']:,} images, batch 64): epochs {measured['epoch_s']} s, "
                   f"first / later {measured['first_over_later']:.3f}x")
             keras.backend.clear_session()
@@ -205,7 +217,8 @@ def main(argv=None):
         build, batch, shape = table[name]
         keras.utils.set_random_seed(0)
         measured = interleaved_ratios(build(), batch, shape, rounds)
-        results["comparisons"][name] = {"batch": batch, "input": list(shape), "models": measured}
+        results["comparisons"][name] = {"batch": batch, "input": list(shape), "rounds": rounds, "measured": today,
+                                        "models": measured}
         keras.backend.clear_session()
         if args.memory:
             for label, value in measured.items():
@@ -214,9 +227,34 @@ def main(argv=None):
         for label, value in measured.items():
             memory = f"   peak +{value['peak_growth_mib']:.0f} MiB" if value.get("peak_growth_mib") is not None else ""
             print(f"  {label:>20}: {value['median_s']:.4f} s/step   ratio {value['ratio']:.3f}x{memory}")
+    results.pop("rounds", None)  # per comparison now
     with open(args.json, "w") as f:
         json.dump(results, f, indent=1)
     print(f"\nwrote {args.json}")
+
+
+TARGETS = {"dct_small": "<= 1.03x, folded 1.00x", "dct_resnet50": "<= 1.03x, folded 1.00x",
+           "freqreg_resnet18": "100 % <= 1.05x, 1 % <= 1.02x", "harmonic": "merged <= 1.05x"}
+
+
+def markdown_table(results):
+    """The README's table: one line per comparison, its variants' ratios."""
+    lines = ["| comparison | batch | rounds | baseline | variants: s/step (ratio) | peak-memory growth, 3 steps | target | measured |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, entry in results["comparisons"].items():
+        models = list(entry["models"].items())
+        (base, base_value), variants = models[0], models[1:]
+        cells = "; ".join(f"{label} {v['median_s']:.3f} s ({v['ratio']:.3f}x)" for label, v in variants)
+        memory = ", ".join(f"{label} +{v['peak_growth_mib']:.0f} MiB" for label, v in models if v.get("peak_growth_mib"))
+        lines.append(f"| {name} | {entry['batch']} | {entry.get('rounds', results.get('rounds', '?'))} | {base} "
+                     f"{base_value['median_s']:.3f} s | {cells} | {memory or '—'} | {TARGETS.get(name, '—')} | "
+                     f"{entry.get('measured', '—')} |")
+    first = results.get("ae1_first_epoch")
+    if first:
+        lines.append(f"| ae1_first_epoch | 64 | — | — | FreqReg Autoencoder 1, {first['images']:,} images: epochs "
+                     f"{', '.join(f'{t:.0f}' for t in first['epoch_s'])} s; first / later {first['first_over_later']:.3f}x "
+                     f"| — | <= 1.2x | {first.get('measured', '—')} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
