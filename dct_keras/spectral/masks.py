@@ -134,6 +134,23 @@ def unpack_mask(packed, shape, dtype="float32"):
     return ops.reshape(ops.cast(bits, dtype), shape)
 
 
+def unpack_mask_box(packed, shape, extents, dtype="float32"):
+    """The leading ``extents`` box of the mask `pack_mask` packed for
+    ``shape``, read bit by bit: the cost follows the box, not the tensor
+    (`unpack_mask` of the whole tensor, then a slice, would read it all)."""
+    strides = np.cumprod((tuple(shape[1:]) + (1,))[::-1])[::-1]
+    index_dtype = "int32" if int(np.prod(shape, dtype=np.int64)) < 2**31 else "int64"
+    flat = None
+    for axis, (extent, stride) in enumerate(zip(extents, strides)):
+        view = [1] * len(shape)
+        view[axis] = int(extent)
+        index = ops.reshape(ops.arange(int(extent), dtype=index_dtype) * int(stride), view)
+        flat = index if flat is None else flat + index
+    byte = ops.take(packed, ops.floor_divide(flat, 8))
+    bit = ops.bitwise_and(ops.right_shift(byte, ops.cast(ops.mod(flat, 8), "uint8")), ops.convert_to_tensor(1, "uint8"))
+    return ops.cast(bit, dtype)
+
+
 def check_probability(value, name):
     """Raises ValueError unless ``value`` is a real number in [0, 1]."""
     if (

@@ -3,7 +3,7 @@
 import numpy as np
 from keras import constraints, ops, regularizers
 
-from dct_keras.spectral.masks import bounding_extents, pack_mask, tail_mask, unpack_mask
+from dct_keras.spectral.masks import bounding_extents, pack_mask, tail_mask, unpack_mask, unpack_mask_box
 
 
 class SpectralWeight:
@@ -117,10 +117,11 @@ class SpectralWeight:
             coefficients = coefficients + ops.cast(perturbation, coefficients.dtype)
         if self.full:  # nothing switched off: no mask to apply
             return self.transform.inverse(coefficients)
-        mask = ops.cast(self.mask, coefficients.dtype)
-        if self.extents != self.shape:  # only the kept block is read
-            box = tuple(slice(0, e) for e in self.extents)
-            coefficients, mask = coefficients[box], mask[box]
+        if self.extents == self.shape:
+            return self.transform.inverse(coefficients * ops.cast(self.mask, coefficients.dtype))
+        # Only the kept block is read: coefficients and mask bits of the box.
+        coefficients = coefficients[tuple(slice(0, e) for e in self.extents)]
+        mask = unpack_mask_box(self.mask_bits, self.shape, self.extents, dtype=coefficients.dtype)
         return self.transform.inverse(coefficients * mask, extents=self.extents)
 
     def refresh_extents(self):

@@ -185,3 +185,12 @@ def test_greedy_order_on_integer_frames_uses_an_exact_distance_table(levels):
     np.testing.assert_array_equal(table[5], ((vectors - vectors[5]) ** 2).sum(axis=1))
     assert greedy_order(vectors).tolist() == _brute_force_greedy(vectors, "euclidean")
     assert _integer_distance_table(vectors + 0.5) is None  # not integers: the row-by-row path
+
+
+@pytest.mark.parametrize("shape,extents", [((3, 3, 20, 30), (3, 2, 7, 11)), ((13,), (5,)), ((4, 17), (1, 17))])
+def test_unpack_mask_box_reads_the_leading_box(shape, extents):
+    from dct_keras.spectral.masks import unpack_mask_box
+
+    mask = switch_off_mask(shape, 0.4, seed=5)
+    box = ops.convert_to_numpy(unpack_mask_box(ops.convert_to_tensor(pack_mask(mask)), shape, extents))
+    np.testing.assert_array_equal(box, mask[tuple(slice(0, e) for e in extents)].astype("float32"))
