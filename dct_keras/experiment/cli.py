@@ -13,6 +13,7 @@ import argparse  # noqa: F401 - re-exported for the scripts (cli.argparse)
 import contextlib
 import math
 import os
+import signal
 import sys
 import tempfile
 import textwrap
@@ -53,15 +54,34 @@ def run_main(main, argv=None):
     from dct_keras.data import DataShapeError, DatasetUnavailableError
 
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
+    interrupted = []
+
+    def on_interrupt(signum, frame):
+        # Recorded first: a KeyboardInterrupt raised inside C code (TensorFlow
+        # tracing) can surface as another exception, still a Ctrl-C.
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         return main(argv)
     except KeyboardInterrupt:
-        print("\ninterrupted; rerun the same command to resume", file=sys.stderr)
-        sys.exit(130)
+        _exit_interrupted()
     except UsageError as error:
         fail(str(error), 2)
     except (RunError, ConfigError, DatasetUnavailableError, DataShapeError) as error:
         fail(str(error), 1)
+    except Exception:
+        if interrupted:
+            _exit_interrupted()
+        raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _exit_interrupted():
+    print("\ninterrupted; rerun the same command to resume", file=sys.stderr)
+    sys.exit(130)
 
 
 # Argument types: each names the domain in its error message.
