@@ -30,7 +30,9 @@ def _model(rng):
 
 def test_lossless_export_is_bit_exact(rng, tmp_path):
     model = _model(rng)
-    export_h265(model, tmp_path, bit_depth=8, progress=False)
+    sizes = export_h265(model, tmp_path, bit_depth=8, progress=False)
+    # the ratio's denominator: the plain model's float32 parameters, not the masks' bookkeeping
+    assert sizes["float32"] == 4 * sum(int(np.prod(w.shape)) for w in dct_keras.fold(model).weights)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     _, frame_map, pixels = quantize(model, 8, 128)
     decoded = _decode_pixels(str(tmp_path / "coefficients.hevc"), manifest)
