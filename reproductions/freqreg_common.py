@@ -29,10 +29,7 @@ def _main(config_name, argv):
     parser.add_argument("--gamma", type=cli.probability, help="override the tail-dropout speed gamma, in (0, 1]")
     args = parser.parse_args(argv)
     full, config = cli.load_effective_config(args, ROOT)
-    model_names = args.models or list(config["models"])
-    unknown = sorted(set(model_names) - set(config["models"]))
-    if unknown:
-        raise cli.UsageError(f"--models {' '.join(unknown)}: not in the config; its models are {sorted(config['models'])}")
+    model_names = cli.require_known(args.models, config["models"], "--models", "models") or list(config["models"])
     if args.settings:
         known = {"ref"} | {s for m in model_names for s in config["models"][m]["settings"]}
         bad = sorted(set(args.settings) - known)

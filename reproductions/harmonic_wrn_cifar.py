@@ -23,9 +23,7 @@ def main(argv=None):
     parser.add_argument("--variants", nargs="+", help="subset of the config's variants")
     args = parser.parse_args(argv)
     full, config = cli.load_effective_config(args, ROOT)
-    unknown = sorted(set(args.variants or []) - set(config["variants"]))
-    if unknown:
-        raise cli.UsageError(f"--variants {' '.join(unknown)}: not in the config; its variants are {sorted(config['variants'])}")
+    cli.require_known(args.variants, config["variants"], "--variants", "variants")
 
     cli.import_framework()
     from dct_keras.experiment import harmonic

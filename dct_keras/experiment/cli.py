@@ -180,6 +180,15 @@ def _grid_text(grid):
     return "[" + ", ".join(f"{p:g}" for p in grid) + "]"
 
 
+def require_known(selected, known, argument, noun):
+    """Raises `UsageError` naming the ``selected`` names (a list or None)
+    that ``known`` (the config's section) does not have."""
+    unknown = sorted(set(selected or []) - set(known))
+    if unknown:
+        raise UsageError(f"{argument} {' '.join(unknown)}: not in the config; its {noun} are {sorted(known)}")
+    return selected
+
+
 def require_nonempty(plan, what):
     """Raises `UsageError` when a selection leaves nothing to run."""
     if not plan:
