@@ -8,14 +8,17 @@ its models, warms each up (traced), then runs rounds in which every model does
 ONE `train_on_batch` step, in an order that alternates (A B B A ...); the ratio
 of a variant is the median over rounds of its step time divided by the
 baseline's step time in the same round. Run it with nothing else on the
-machine. With ``--memory``, each model also trains 3 steps in a fresh process
-and the growth of its peak RSS over those steps (tracing included, building
-excluded) is reported.
+machine. With ``--memory``, each model is also built and trained 3 steps in a
+fresh process; the peak RSS of that process above its resident size after the
+imports (weights, optimizer state, traced graph, activations) is reported with
+its ratio to the baseline's.
 
 Comparisons (targets in brackets):
 
 * ``dct_small`` – 5 3x3 conv layers (64-256 filters) on 32x32, batch 64:
   Conv2D vs DCTConv2D p = 0 / p = 0.5 / folded  [<= 1.03x, folded 1.00x]
+* ``dct_small_transpose`` – the same net of stride-1 transposed convolutions:
+  Conv2DTranspose vs DCTConv2DTranspose p = 0.5 / folded  [<= 1.03x, folded 1.00x]
 * ``dct_resnet50`` – ResNet50-CIFAR, batch 128: Conv2D vs DCT-Conv 3x3 vs folded
 * ``freqreg_resnet18`` – ResNet18-CIFAR, batch 64: plain vs FreqReg 100 % / 1 %
   kept  [<= 1.05x / <= 1.02x]
@@ -68,24 +71,30 @@ def _harmonic_net(make):
 
 
 def comparisons(quick):
-    """name -> (builder of {label: model} with the baseline first, batch, input shape)."""
+    """name -> (builders {label: zero-argument model factory} with the baseline
+    first, batch, input shape). Factories, so that a memory probe builds one model."""
     import keras
 
     import dct_keras
     from dct_keras.models import resnet18_cifar, resnet50_cifar
     from dct_keras.spectral.masks import kept_count
 
-    def dct_small():
-        conv = lambda f: keras.layers.Conv2D(f, 3, padding="same", activation="relu")  # noqa: E731
-        dct0 = lambda f: dct_keras.DCTConv2D(f, 3, padding="same", activation="relu", switch_off=0.0)  # noqa: E731
-        dct5 = lambda f: dct_keras.DCTConv2D(f, 3, padding="same", activation="relu", switch_off=0.5)  # noqa: E731
-        p05 = _small_net(dct5)
-        return {"Conv2D": _small_net(conv), "DCTConv2D p=0": _small_net(dct0), "DCTConv2D p=0.5": p05,
-                "folded p=0.5": dct_keras.fold(p05)}
+    def small(plain, dct, switch_offs):
+        """The small net of `plain` layers, of `dct` layers at each switch-off p, and folded at the last p."""
+        def net(**options):
+            layer = dct if options else plain
+            return _small_net(lambda f: layer(f, 3, padding="same", activation="relu", **options))
+
+        builders = {plain.__name__: net}
+        for p in switch_offs:
+            builders[f"{dct.__name__} p={p:g}"] = lambda p=p: net(switch_off=p)
+        builders[f"folded p={switch_offs[-1]:g}"] = lambda: dct_keras.fold(net(switch_off=switch_offs[-1]))
+        return builders
 
     def dct_resnet50():
-        dct = resnet50_cifar("dct_spatial", 0.5, seed=0)
-        return {"Conv2D": resnet50_cifar("plain"), "DCT-Conv 3x3 p=0.5": dct, "folded": dct_keras.fold(dct)}
+        return {"Conv2D": lambda: resnet50_cifar("plain"),
+                "DCT-Conv 3x3 p=0.5": lambda: resnet50_cifar("dct_spatial", 0.5, seed=0),
+                "folded": lambda: dct_keras.fold(resnet50_cifar("dct_spatial", 0.5, seed=0))}
 
     def freqreg_resnet18():
         def kept(fraction):
@@ -94,19 +103,25 @@ def comparisons(quick):
                 weight.set_mask(weight.zigzag_mask(kept_count(weight.size, fraction, 1)), kept_fraction=fraction)
             return model
 
-        return {"plain": resnet18_cifar("plain"), "FreqReg 100 %": kept(1.0), "FreqReg 1 %": kept(0.01)}
+        return {"plain": lambda: resnet18_cifar("plain"), "FreqReg 100 %": lambda: kept(1.0),
+                "FreqReg 1 %": lambda: kept(0.01)}
 
     def harmonic():
-        conv = lambda: keras.layers.Conv2D(64, 3, padding="same", activation="relu")  # noqa: E731
-        return {"Conv2D": _harmonic_net(conv),
-                "merged (default)": _harmonic_net(lambda: dct_keras.HarmonicConv(64, 3, padding="same", activation="relu")),
-                "unmerged": _harmonic_net(lambda: dct_keras.HarmonicConv(64, 3, padding="same", activation="relu", merged=False)),
-                "with BN": _harmonic_net(lambda: dct_keras.HarmonicConv(64, 3, padding="same", activation="relu", batch_norm=True))}
+        def net(**options):
+            if options.pop("plain", False):
+                return _harmonic_net(lambda: keras.layers.Conv2D(64, 3, padding="same", activation="relu"))
+            return _harmonic_net(lambda: dct_keras.HarmonicConv(64, 3, padding="same", activation="relu", **options))
 
-    table = {"dct_small": (dct_small, 64, (32, 32, 3)), "freqreg_resnet18": (freqreg_resnet18, 64, (32, 32, 3)),
-             "harmonic": (harmonic, 64, (32, 32, 64))}
+        return {"Conv2D": lambda: net(plain=True), "merged (default)": net,
+                "unmerged": lambda: net(merged=False), "with BN": lambda: net(batch_norm=True)}
+
+    table = {"dct_small": (small(keras.layers.Conv2D, dct_keras.DCTConv2D, (0.0, 0.5)), 64, (32, 32, 3)),
+             "dct_small_transpose": (small(keras.layers.Conv2DTranspose, dct_keras.DCTConv2DTranspose, (0.5,)),
+                                     64, (32, 32, 3)),
+             "freqreg_resnet18": (freqreg_resnet18(), 64, (32, 32, 3)),
+             "harmonic": (harmonic(), 64, (32, 32, 64))}
     if not quick:
-        table["dct_resnet50"] = (dct_resnet50, 128, (32, 32, 3))
+        table["dct_resnet50"] = (dct_resnet50(), 128, (32, 32, 3))
     return table
 
 
@@ -161,17 +176,18 @@ def first_epoch_cost(quick, epochs=3):
             "first_over_later": seconds[0] / statistics.median(seconds[1:])}
 
 
-def peak_memory_growth(name, label, quick):
-    """MiB by which a fresh process's peak RSS grows over 3 training steps of one model."""
-    # VmHWM (the peak RSS of this process image): ru_maxrss would start at the
-    # forking parent's peak, which hides the growth.
-    code = ("import sys; sys.argv = ['run.py']; import run; "
-            "import numpy as np, keras; "
-            "peak = lambda: int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]); "
-            f"build, batch, shape = run.comparisons({quick})[{name!r}]; model = build()[{label!r}]; "
-            "model.compile(optimizer='sgd', loss='sparse_categorical_crossentropy'); "
+def peak_memory(name, label, quick):
+    """MiB by which a fresh process's peak RSS exceeds its resident size after
+    the imports: building, tracing and 3 training steps of one model."""
+    # VmHWM is the peak RSS of this process image; ru_maxrss would start at
+    # the forking parent's peak.
+    code = ("import sys; sys.argv = ['run.py']; import run; import numpy as np, keras; "
+            "status = lambda key: int(next(l for l in open('/proc/self/status') if l.startswith(key)).split()[1]); "
+            f"builders, batch, shape = run.comparisons({quick})[{name!r}]; "
             "x = np.random.rand(batch, *shape).astype('float32'); y = np.zeros(batch, 'int64'); "
-            "before = peak(); [model.train_on_batch(x, y) for _ in range(3)]; print((peak() - before) / 1024)")
+            f"before = status('VmRSS'); model = builders[{label!r}](); "
+            "model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss='sparse_categorical_crossentropy'); "
+            "[model.train_on_batch(x, y) for _ in range(3)]; print((status('VmHWM') - before) / 1024)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=os.path.dirname(os.path.abspath(__file__)))
     return float(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else None
@@ -183,7 +199,7 @@ def main(argv=None):
     parser.add_argument("--only", nargs="+", help="run only these comparisons")
     parser.add_argument("--rounds", type=int, help="rounds (default: 30, 10 with --quick)")
     parser.add_argument("--json", default=os.path.join(ROOT, "benchmarks", "results.json"))
-    parser.add_argument("--memory", action="store_true", help="also measure peak-memory growth per model")
+    parser.add_argument("--memory", action="store_true", help="also measure each model's training peak memory in a fresh process")
     parser.add_argument("--table", action="store_true", help="print the markdown results table of the JSON file and exit")
     args = parser.parse_args(argv)
     if args.table:
@@ -214,18 +230,21 @@ def main(argv=None):
                   f"first / later {measured['first_over_later']:.3f}x")
             keras.backend.clear_session()
             continue
-        build, batch, shape = table[name]
+        builders, batch, shape = table[name]
         keras.utils.set_random_seed(0)
-        measured = interleaved_ratios(build(), batch, shape, rounds)
+        measured = interleaved_ratios({label: make() for label, make in builders.items()}, batch, shape, rounds)
         results["comparisons"][name] = {"batch": batch, "input": list(shape), "rounds": rounds, "measured": today,
                                         "models": measured}
         keras.backend.clear_session()
         if args.memory:
+            base = None
             for label, value in measured.items():
-                value["peak_growth_mib"] = peak_memory_growth(name, label, args.quick)
+                value["peak_mib"] = peak_memory(name, label, args.quick)
+                base = base or value["peak_mib"]
+                value["peak_ratio"] = value["peak_mib"] / base if value["peak_mib"] and base else None
         print(f"\n{name} (batch {batch}, {rounds} rounds x 1 step, interleaved)")
         for label, value in measured.items():
-            memory = f"   peak +{value['peak_growth_mib']:.0f} MiB" if value.get("peak_growth_mib") is not None else ""
+            memory = f"   peak {value['peak_mib']:.0f} MiB ({value['peak_ratio']:.3f}x)" if value.get("peak_ratio") else ""
             print(f"  {label:>20}: {value['median_s']:.4f} s/step   ratio {value['ratio']:.3f}x{memory}")
     results.pop("rounds", None)  # per comparison now
     with open(args.json, "w") as f:
@@ -233,19 +252,21 @@ def main(argv=None):
     print(f"\nwrote {args.json}")
 
 
-TARGETS = {"dct_small": "<= 1.03x, folded 1.00x", "dct_resnet50": "<= 1.03x, folded 1.00x",
-           "freqreg_resnet18": "100 % <= 1.05x, 1 % <= 1.02x", "harmonic": "merged <= 1.05x"}
+TARGETS = {"dct_small": "<= 1.03x, folded 1.00x; memory <= 1.05x",
+           "dct_small_transpose": "<= 1.03x, folded 1.00x; memory <= 1.05x",
+           "dct_resnet50": "<= 1.03x, folded 1.00x; memory <= 1.05x",
+           "freqreg_resnet18": "100 % <= 1.05x, 1 % <= 1.02x; memory <= 1.05x", "harmonic": "merged <= 1.05x"}
 
 
 def markdown_table(results):
     """The README's table: one line per comparison, its variants' ratios."""
-    lines = ["| comparison | batch | rounds | baseline | variants: s/step (ratio) | peak-memory growth, 3 steps | target | measured |",
+    lines = ["| comparison | batch | rounds | baseline | variants: s/step (ratio) | training peak memory (ratio) | target | measured |",
              "|---|---|---|---|---|---|---|---|"]
     for name, entry in results["comparisons"].items():
         models = list(entry["models"].items())
         (base, base_value), variants = models[0], models[1:]
         cells = "; ".join(f"{label} {v['median_s']:.3f} s ({v['ratio']:.3f}x)" for label, v in variants)
-        memory = ", ".join(f"{label} +{v['peak_growth_mib']:.0f} MiB" for label, v in models if v.get("peak_growth_mib"))
+        memory = ", ".join(f"{label} {v['peak_mib']:.0f} MiB ({v['peak_ratio']:.2f}x)" for label, v in models if v.get("peak_ratio"))
         lines.append(f"| {name} | {entry['batch']} | {entry.get('rounds', results.get('rounds', '?'))} | {base} "
                      f"{base_value['median_s']:.3f} s | {cells} | {memory or '—'} | {TARGETS.get(name, '—')} | "
                      f"{entry.get('measured', '—')} |")
