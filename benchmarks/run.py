@@ -193,6 +193,12 @@ def peak_memory(name, label, quick):
     return float(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else None
 
 
+# Every comparison, in the order a full run measures them (`comparisons` builds
+# all but the last; ``--quick`` leaves out FULL_ONLY).
+NAMES = ("dct_small", "dct_small_transpose", "freqreg_resnet18", "harmonic", "dct_resnet50", "ae1_first_epoch")
+FULL_ONLY = ("dct_resnet50",)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer rounds, no ResNet50")
@@ -206,14 +212,17 @@ def main(argv=None):
         with open(args.json) as f:
             print(markdown_table(json.load(f)))
         return
+    if args.rounds is not None and args.rounds < 1:
+        parser.error(f"--rounds {args.rounds}: needs at least 1 round")
     rounds = args.rounds or (10 if args.quick else 30)
+    names = [n for n in NAMES if not (args.quick and n in FULL_ONLY)]
+    unknown = sorted(set(args.only or ()) - set(names))
+    if unknown:
+        parser.error(f"--only {' '.join(unknown)}: the comparisons{' with --quick' if args.quick else ''} are {', '.join(names)}")
+    chosen = args.only or names
     import keras
 
     table = comparisons(args.quick)
-    chosen = args.only or list(table) + ["ae1_first_epoch"]
-    unknown = set(chosen) - set(table) - {"ae1_first_epoch"}
-    if unknown:
-        parser.error(f"--only {' '.join(sorted(unknown))}: the comparisons are {sorted(table)}")
     results = {"comparisons": {}}
     if os.path.exists(args.json):
         with open(args.json) as f:
