@@ -1,6 +1,6 @@
 """Train-step overhead of every spectral method against plain Keras (issue 14).
 
-    python benchmarks/run.py [--quick] [--only NAME ...] [--rounds N] [--memory] [--json PATH]
+    python benchmarks/run.py [--quick] [--only NAME ...] [--rounds N] [--memory | --memory-only] [--json PATH]
     python benchmarks/run.py --table      # the README's results table, from the JSON file
 
 Method (the reliable one on a shared 2-core machine): each comparison builds
@@ -9,9 +9,13 @@ ONE `train_on_batch` step, in an order that alternates (A B B A ...); the ratio
 of a variant is the median over rounds of its step time divided by the
 baseline's step time in the same round. Run it with nothing else on the
 machine. With ``--memory``, each model is also built and trained 3 steps in a
-fresh process; the peak RSS of that process above its resident size after the
-imports (weights, optimizer state, traced graph, activations) is reported with
-its ratio to the baseline's.
+fresh process, and two peaks are reported with their ratios to the baseline's:
+the process's peak RSS above its resident size after the imports (what the
+machine sees: weights, optimizer state, traced graph, activations, and the
+freed memory the C allocator keeps), and, under TensorFlow, the peak of the
+bytes held in live tensors by its CPU allocator (what the training step
+itself needs). ``--memory-only`` measures just these (memory, unlike time,
+can be measured beside another job) and keeps the file's step times.
 
 Comparisons (targets in brackets):
 
@@ -177,20 +181,39 @@ def first_epoch_cost(quick, epochs=3):
 
 
 def peak_memory(name, label, quick):
-    """MiB by which a fresh process's peak RSS exceeds its resident size after
-    the imports: building, tracing and 3 training steps of one model."""
+    """Training peak of one model in a fresh process (building, tracing and 3
+    steps): ``(rss, tensors)`` in MiB. ``rss``: the process's peak RSS above
+    its resident size after the imports (what the machine sees, allocator
+    retention included). ``tensors``: under TensorFlow, the peak of the bytes
+    its CPU allocator held in live tensors (weights, optimizer state,
+    activations, temporaries: what the step itself needs); None elsewhere."""
     # VmHWM is the peak RSS of this process image; ru_maxrss would start at
     # the forking parent's peak.
-    code = ("import sys; sys.argv = ['run.py']; import run; import numpy as np, keras; "
+    code = ("import sys, json; sys.argv = ['run.py']; import run; import numpy as np, keras; "
             "status = lambda key: int(next(l for l in open('/proc/self/status') if l.startswith(key)).split()[1]); "
             f"builders, batch, shape = run.comparisons({quick})[{name!r}]; "
             "x = np.random.rand(batch, *shape).astype('float32'); y = np.zeros(batch, 'int64'); "
             f"before = status('VmRSS'); model = builders[{label!r}](); "
             "model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss='sparse_categorical_crossentropy'); "
-            "[model.train_on_batch(x, y) for _ in range(3)]; print((status('VmHWM') - before) / 1024)")
+            "[model.train_on_batch(x, y) for _ in range(3)]; "
+            "tf = sys.modules.get('tensorflow') if keras.backend.backend() == 'tensorflow' else None; "
+            "tensors = tf.config.experimental.get_memory_info('CPU:0')['peak'] / 2**20 if tf else None; "
+            "print(json.dumps([(status('VmHWM') - before) / 1024, tensors]))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=os.path.dirname(os.path.abspath(__file__)))
-    return float(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else None
+    return json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else (None, None)
+
+
+def measure_memory(name, labels, quick, models):
+    """Fills ``models[label]`` with the peaks of `peak_memory` and their ratios
+    to the first label's (the baseline)."""
+    base = None
+    for label in labels:
+        rss, tensors = peak_memory(name, label, quick)
+        base = base or (rss, tensors)
+        models.setdefault(label, {}).update(
+            peak_mib=rss, peak_ratio=rss / base[0] if rss and base[0] else None,
+            tensor_peak_mib=tensors, tensor_peak_ratio=tensors / base[1] if tensors and base[1] else None)
 
 
 # Every comparison, in the order a full run measures them (`comparisons` builds
@@ -206,6 +229,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, help="rounds (default: 30, 10 with --quick)")
     parser.add_argument("--json", default=os.path.join(ROOT, "benchmarks", "results.json"))
     parser.add_argument("--memory", action="store_true", help="also measure each model's training peak memory in a fresh process")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="measure only the peak memory (needs no quiet machine), keeping the JSON file's step times")
     parser.add_argument("--table", action="store_true", help="print the markdown results table of the JSON file and exit")
     args = parser.parse_args(argv)
     if args.table:
@@ -232,6 +257,14 @@ def main(argv=None):
     results.setdefault("comparisons", {})
     today = time.strftime("%Y-%m-%d")
     for name in chosen:
+        if args.memory_only:
+            if name in table:
+                entry = results["comparisons"].setdefault(name, {"batch": table[name][1], "models": {}})
+                measure_memory(name, table[name][0], args.quick, entry["models"])
+                entry["memory_measured"] = today
+                print(f"{name}: " + "; ".join(f"{label} peak RSS {v['peak_mib']:.0f} MiB, tensors {v['tensor_peak_mib']:.0f} MiB"
+                                              for label, v in entry["models"].items() if v.get("tensor_peak_mib")))
+            continue
         if name == "ae1_first_epoch":
             measured = first_epoch_cost(args.quick)
             results["ae1_first_epoch"] = {**measured, "measured": today}
@@ -246,14 +279,11 @@ def main(argv=None):
                                         "models": measured}
         keras.backend.clear_session()
         if args.memory:
-            base = None
-            for label, value in measured.items():
-                value["peak_mib"] = peak_memory(name, label, args.quick)
-                base = base or value["peak_mib"]
-                value["peak_ratio"] = value["peak_mib"] / base if value["peak_mib"] and base else None
+            measure_memory(name, builders, args.quick, measured)
         print(f"\n{name} (batch {batch}, {rounds} rounds x 1 step, interleaved)")
         for label, value in measured.items():
-            memory = f"   peak {value['peak_mib']:.0f} MiB ({value['peak_ratio']:.3f}x)" if value.get("peak_ratio") else ""
+            memory = (f"   peak RSS {value['peak_mib']:.0f} MiB ({value['peak_ratio']:.3f}x), tensors "
+                      f"{value['tensor_peak_mib']:.0f} MiB ({value['tensor_peak_ratio']:.3f}x)") if value.get("tensor_peak_ratio") else ""
             print(f"  {label:>20}: {value['median_s']:.4f} s/step   ratio {value['ratio']:.3f}x{memory}")
     results.pop("rounds", None)  # per comparison now
     with open(args.json, "w") as f:
@@ -269,21 +299,23 @@ TARGETS = {"dct_small": "<= 1.03x, folded 1.00x; memory <= 1.05x",
 
 def markdown_table(results):
     """The README's table: one line per comparison, its variants' ratios."""
-    lines = ["| comparison | batch | rounds | baseline | variants: s/step (ratio) | training peak memory (ratio) | target | measured |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| comparison | batch | rounds | baseline | variants: s/step (ratio) | training peak RSS (ratio) "
+             "| peak of live tensors (ratio) | target | measured |", "|---|---|---|---|---|---|---|---|---|"]
     for name, entry in results["comparisons"].items():
         models = list(entry["models"].items())
         (base, base_value), variants = models[0], models[1:]
         cells = "; ".join(f"{label} {v['median_s']:.3f} s ({v['ratio']:.3f}x)" for label, v in variants)
         memory = ", ".join(f"{label} {v['peak_mib']:.0f} MiB ({v['peak_ratio']:.2f}x)" for label, v in models if v.get("peak_ratio"))
+        tensors = ", ".join(f"{label} {v['tensor_peak_mib']:.0f} MiB ({v['tensor_peak_ratio']:.2f}x)"
+                            for label, v in models if v.get("tensor_peak_ratio"))
         lines.append(f"| {name} | {entry['batch']} | {entry.get('rounds', results.get('rounds', '?'))} | {base} "
-                     f"{base_value['median_s']:.3f} s | {cells} | {memory or '—'} | {TARGETS.get(name, '—')} | "
+                     f"{base_value['median_s']:.3f} s | {cells} | {memory or '—'} | {tensors or '—'} | {TARGETS.get(name, '—')} | "
                      f"{entry.get('measured', '—')} |")
     first = results.get("ae1_first_epoch")
     if first:
         lines.append(f"| ae1_first_epoch | 64 | — | — | FreqReg Autoencoder 1, {first['images']:,} images: epochs "
                      f"{', '.join(f'{t:.0f}' for t in first['epoch_s'])} s; first / later {first['first_over_later']:.3f}x "
-                     f"| — | <= 1.2x | {first.get('measured', '—')} |")
+                     f"| — | — | <= 1.2x | {first.get('measured', '—')} |")
     return "\n".join(lines)
 
 

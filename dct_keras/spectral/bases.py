@@ -24,6 +24,7 @@ that length, so the transform stays orthogonal and exactly invertible.
 
 import math
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -66,6 +67,7 @@ class _Factor:
         self.length = int(np.prod(lengths))
         self.rows = self.length if rows is None else rows
         self.block = block if block is not None and block < self.length else None
+        self.constants = _Constants()
         if self.block is None:
             self.matrix = _kron_dct(lengths)
             self.tail_matrix = None
@@ -92,32 +94,62 @@ class _Factor:
 
     def _apply_3d(self, x, inverse):
         if self.block is None:
-            return _matmul_along(self.matrix[: self.rows], x, inverse)
+            return _matmul_along(self.constants, "matrix", self.matrix[: self.rows], x, inverse)
         block = self.block
         before, length, after = x.shape
         whole = (length // block) * block
         head = x if whole == length else x[:, :whole]
-        head = _matmul_along(self.matrix, ops.reshape(head, (before * (length // block), block, after)), inverse)
+        head = _matmul_along(self.constants, "matrix", self.matrix, ops.reshape(head, (before * (length // block), block, after)), inverse)
         head = ops.reshape(head, (before, whole, after))
         if self.tail_matrix is None:
             return head
-        tail = _matmul_along(self.tail_matrix, x[:, whole:], inverse)
+        tail = _matmul_along(self.constants, "tail", self.tail_matrix, x[:, whole:], inverse)
         return ops.concatenate([head, tail], axis=1)
 
 
-def _matmul_along(matrix, x, inverse):
+def _matmul_along(constants, name, matrix, x, inverse):
     """``C.T`` (inverse; ``matrix`` may hold only the first rows of the basis)
     or ``C`` (forward) applied along the middle axis of ``x`` (b, n, a), in
-    the dtype of ``x``: one matmul, batched only when both b and a exceed 1."""
-    basis = matrix.T if inverse else matrix
+    the dtype of ``x``: one matmul, batched only when both b and a exceed 1.
+    ``constants`` holds the basis tensors under ``name``."""
     batch, _, after = x.shape
     if after == 1:  # the last axis: x @ basis.T, no batching
-        y = ops.matmul(ops.reshape(x, (batch, -1)), ops.convert_to_tensor(np.ascontiguousarray(basis.T), dtype=x.dtype))
-        return ops.reshape(y, (batch, basis.shape[0], 1))
+        basis_t = constants.get((name, "right", inverse), lambda: matrix if inverse else matrix.T, x.dtype)
+        y = ops.matmul(ops.reshape(x, (batch, -1)), basis_t)
+        return ops.reshape(y, (batch, basis_t.shape[1], 1))
+    basis = constants.get((name, "left", inverse), lambda: matrix.T if inverse else matrix, x.dtype)
     if batch == 1:  # the first axis: basis @ x
-        return ops.reshape(ops.matmul(ops.convert_to_tensor(basis, dtype=x.dtype), ops.reshape(x, (x.shape[1], after))),
-                           (1, basis.shape[0], after))
-    return ops.matmul(ops.convert_to_tensor(basis[None], dtype=x.dtype), x)
+        return ops.reshape(ops.matmul(basis, ops.reshape(x, (x.shape[1], after))), (1, basis.shape[0], after))
+    return ops.matmul(ops.expand_dims(basis, 0), x)
+
+
+class _Constants:
+    """Backend tensors of a factor's host-side (NumPy) constants, made once
+    per key and dtype.
+
+    Under TensorFlow each is made outside any trace (``tf.init_scope``), so a
+    traced train step captures it by reference: converted inside the trace,
+    every basis matrix is embedded in the graph and copied by each graph pass
+    (for a FreqReg ResNet-18, whose 512 x 512 bases are 1 MB each, that cost
+    about 200 MiB of process peak memory). JAX turns a converted array into a
+    trace constant by itself and PyTorch has no trace: there the tensor is
+    made at each call, as before.
+    """
+
+    def __init__(self):
+        self._tensors = {}
+
+    def get(self, key, make, dtype):
+        """The tensor of ``make()`` (a NumPy array) in ``dtype``."""
+        if keras.backend.backend() != "tensorflow":
+            return ops.convert_to_tensor(np.ascontiguousarray(make()), dtype=dtype)
+        key = key + (str(dtype),)
+        if key not in self._tensors:
+            import tensorflow as tf
+
+            with tf.init_scope():
+                self._tensors[key] = ops.convert_to_tensor(np.ascontiguousarray(make()), dtype=dtype)
+        return self._tensors[key]
 
 
 # Largest merged axis length of a Kronecker factor (its matrix is length^2).
@@ -146,6 +178,7 @@ class _FFTFactor:
         half = n // 2 + 1
         k = np.arange(n)
         self.cos, self.sin = np.cos(np.pi * k / (2 * n)), np.sin(np.pi * k / (2 * n))
+        self.half_cos, self.half_sin = self.cos[:half], self.sin[:half]
         self.scale = np.full(n, math.sqrt(2.0 / n))
         self.scale[0] = math.sqrt(1.0 / n)
         evens = np.arange(0, n, 2)
@@ -154,13 +187,17 @@ class _FFTFactor:
         self.unscramble = np.argsort(self.permutation).astype("int32")
         self.half = half
         self.mirror = (n - np.arange(1, half)).astype("int32")  # X_{N-k}, k = 1 .. half-1
+        self.constants = _Constants()
 
     @property
     def growth(self):
         return self.length / self.rows
 
-    def _constant(self, values, dtype):
-        return ops.convert_to_tensor(np.asarray(values, dtype="float64"), dtype=dtype)
+    def _constant(self, name, dtype):
+        return self.constants.get((name,), lambda: np.asarray(getattr(self, name), dtype="float64"), dtype)
+
+    def _index(self, name):
+        return self.constants.get((name,), lambda: getattr(self, name), "int32")
 
     def apply(self, x, inverse):
         axis = self.axes[0]
@@ -172,10 +209,10 @@ class _FFTFactor:
 
     def _forward(self, x):
         dtype = x.dtype
-        v = ops.take(x, ops.convert_to_tensor(self.permutation), axis=-1)
+        v = ops.take(x, self._index("permutation"), axis=-1)
         real, imag = ops.fft((v, ops.zeros_like(v)))
-        coefficients = real * self._constant(self.cos, dtype) + imag * self._constant(self.sin, dtype)
-        return coefficients * self._constant(self.scale, dtype)
+        coefficients = real * self._constant("cos", dtype) + imag * self._constant("sin", dtype)
+        return coefficients * self._constant("scale", dtype)
 
     def _inverse(self, coefficients):
         dtype = coefficients.dtype
@@ -183,13 +220,13 @@ class _FFTFactor:
         if rows < n:
             pad = [(0, 0)] * (len(coefficients.shape) - 1) + [(0, n - rows)]
             coefficients = ops.pad(coefficients, pad)
-        x = coefficients / self._constant(self.scale, dtype)
+        x = coefficients / self._constant("scale", dtype)
         head = x[..., : self.half]
-        mirrored = ops.take(x, ops.convert_to_tensor(self.mirror), axis=-1)
+        mirrored = ops.take(x, self._index("mirror"), axis=-1)
         mirrored = ops.concatenate([ops.zeros_like(x[..., :1]), mirrored], axis=-1)
-        cos, sin = self._constant(self.cos[: self.half], dtype), self._constant(self.sin[: self.half], dtype)
+        cos, sin = self._constant("half_cos", dtype), self._constant("half_sin", dtype)
         v = ops.irfft((cos * head + sin * mirrored, sin * head - cos * mirrored), fft_length=n)
-        return ops.take(v, ops.convert_to_tensor(self.unscramble), axis=-1)
+        return ops.take(v, self._index("unscramble"), axis=-1)
 
 
 def _kron_dct(lengths):

@@ -126,12 +126,13 @@ def pack_mask(mask):
 
 
 def unpack_mask(packed, shape, dtype="float32"):
-    """Inverse of `pack_mask` with `keras.ops`: a 0/1 tensor of ``shape``."""
+    """Inverse of `pack_mask` with `keras.ops`: a 0/1 tensor of ``shape``
+    (True / False with ``dtype="bool"``)."""
     size = int(np.prod(shape, dtype=np.int64))
     values = ops.convert_to_tensor(_BIT_VALUES, dtype="uint8")
     bits = ops.not_equal(ops.bitwise_and(ops.expand_dims(packed, -1), values), 0)
     bits = ops.reshape(bits, (-1,))[:size]
-    return ops.reshape(ops.cast(bits, dtype), shape)
+    return ops.reshape(bits if dtype == "bool" else ops.cast(bits, dtype), shape)
 
 
 def unpack_mask_box(packed, shape, extents, dtype="float32"):

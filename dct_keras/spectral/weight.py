@@ -117,12 +117,16 @@ class SpectralWeight:
             coefficients = coefficients + ops.cast(perturbation, coefficients.dtype)
         if self.full:  # nothing switched off: no mask to apply
             return self.transform.inverse(coefficients)
+        # `where`, not a multiply by the 0/1 mask: its gradient keeps the
+        # boolean mask (1 byte per coefficient) until the backward pass, where
+        # a multiply would keep the float one.
         if self.extents == self.shape:
-            return self.transform.inverse(coefficients * ops.cast(self.mask, coefficients.dtype))
+            kept = unpack_mask(self.mask_bits, self.shape, dtype="bool")
+            return self.transform.inverse(ops.where(kept, coefficients, ops.zeros_like(coefficients)))
         # Only the kept block is read: coefficients and mask bits of the box.
         coefficients = coefficients[tuple(slice(0, e) for e in self.extents)]
-        mask = unpack_mask_box(self.mask_bits, self.shape, self.extents, dtype=coefficients.dtype)
-        return self.transform.inverse(coefficients * mask, extents=self.extents)
+        kept = unpack_mask_box(self.mask_bits, self.shape, self.extents, dtype="bool")
+        return self.transform.inverse(ops.where(kept, coefficients, ops.zeros_like(coefficients)), extents=self.extents)
 
     def refresh_extents(self):
         """Recomputes the kept block and ``full`` from the mask; True if
