@@ -9,7 +9,7 @@ ONE `train_on_batch` step, in an order that alternates (A B B A ...); the ratio
 of a variant is the median over rounds of its step time divided by the
 baseline's step time in the same round. Run it with nothing else on the
 machine. With ``--memory``, each model is also built and trained 3 steps in a
-fresh process, and two peaks are reported with their ratios to the baseline's:
+fresh process (3 times; the median), and two peaks are reported with their ratios to the baseline's:
 the process's peak RSS above its resident size after the imports (what the
 machine sees: weights, optimizer state, traced graph, activations, and the
 freed memory the C allocator keeps), and, under TensorFlow, the peak of the
@@ -205,11 +205,13 @@ def peak_memory(name, label, quick):
 
 
 def measure_memory(name, labels, quick, models):
-    """Fills ``models[label]`` with the peaks of `peak_memory` and their ratios
-    to the first label's (the baseline)."""
+    """Fills ``models[label]`` with the peaks of `peak_memory` (median of 3
+    processes) and their ratios to the first label's (the baseline)."""
     base = None
     for label in labels:
-        rss, tensors = peak_memory(name, label, quick)
+        # The median of 3 processes: one process's RSS peak varies by ~5 %.
+        probes = [peak_memory(name, label, quick) for _ in range(3)]
+        rss, tensors = (statistics.median(v) if None not in v else None for v in zip(*probes))
         base = base or (rss, tensors)
         models.setdefault(label, {}).update(
             peak_mib=rss, peak_ratio=rss / base[0] if rss and base[0] else None,
@@ -275,11 +277,17 @@ def main(argv=None):
         builders, batch, shape = table[name]
         keras.utils.set_random_seed(0)
         measured = interleaved_ratios({label: make() for label, make in builders.items()}, batch, shape, rounds)
-        results["comparisons"][name] = {"batch": batch, "input": list(shape), "rounds": rounds, "measured": today,
-                                        "models": measured}
+        previous = results["comparisons"].get(name, {})
+        results["comparisons"][name] = entry = {"batch": batch, "input": list(shape), "rounds": rounds, "measured": today,
+                                                "models": measured}
         keras.backend.clear_session()
         if args.memory:
             measure_memory(name, builders, args.quick, measured)
+            entry["memory_measured"] = today
+        elif "memory_measured" in previous:  # keep the earlier memory figures, with their date
+            entry["memory_measured"] = previous["memory_measured"]
+            for label, value in measured.items():
+                value.update({k: v for k, v in previous["models"].get(label, {}).items() if "peak" in k})
         print(f"\n{name} (batch {batch}, {rounds} rounds x 1 step, interleaved)")
         for label, value in measured.items():
             memory = (f"   peak RSS {value['peak_mib']:.0f} MiB ({value['peak_ratio']:.3f}x), tensors "
@@ -308,9 +316,11 @@ def markdown_table(results):
         memory = ", ".join(f"{label} {v['peak_mib']:.0f} MiB ({v['peak_ratio']:.2f}x)" for label, v in models if v.get("peak_ratio"))
         tensors = ", ".join(f"{label} {v['tensor_peak_mib']:.0f} MiB ({v['tensor_peak_ratio']:.2f}x)"
                             for label, v in models if v.get("tensor_peak_ratio"))
+        memory_date = entry.get("memory_measured")
+        measured_memory = f" (memory {memory_date})" if memory_date and memory_date != entry.get("measured") else ""
         lines.append(f"| {name} | {entry['batch']} | {entry.get('rounds', results.get('rounds', '?'))} | {base} "
                      f"{base_value['median_s']:.3f} s | {cells} | {memory or '—'} | {tensors or '—'} | {TARGETS.get(name, '—')} | "
-                     f"{entry.get('measured', '—')} |")
+                     f"{entry.get('measured', '—')}{measured_memory} |")
     first = results.get("ae1_first_epoch")
     if first:
         lines.append(f"| ae1_first_epoch | 64 | — | — | FreqReg Autoencoder 1, {first['images']:,} images: epochs "
