@@ -17,6 +17,7 @@ import signal
 import sys
 import tempfile
 import textwrap
+import threading
 import warnings
 
 from dct_keras.experiment.config import TIERS, ConfigError, apply_overrides, load_config
@@ -62,7 +63,18 @@ def run_main(main, argv=None):
         interrupted.append(signum)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    def on_unraisable(unraisable):
+        # Python ignores (prints and drops) an exception raised where it cannot
+        # propagate, e.g. in a garbage-collection callback: a Ctrl-C landing
+        # there would be lost and training go on. Deliver it again, from a
+        # thread, so that it lands in the main thread's normal code.
+        if interrupted and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            threading.Timer(0.05, signal.raise_signal, [signal.SIGINT]).start()
+            return
+        previous_hook(unraisable)
+
+    previous, previous_hook = signal.signal(signal.SIGINT, on_interrupt), sys.unraisablehook
+    sys.unraisablehook = on_unraisable
     try:
         return main(argv)
     except KeyboardInterrupt:
@@ -77,6 +89,7 @@ def run_main(main, argv=None):
         raise
     finally:
         signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = previous_hook
 
 
 def _exit_interrupted():

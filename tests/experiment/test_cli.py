@@ -110,6 +110,27 @@ def test_ctrl_c_prints_how_to_resume_and_exits_130(tmp_path):
     assert "interrupted; rerun the same command to resume" in stderr and "Traceback" not in stderr
 
 
+def test_ctrl_c_swallowed_by_a_callback_still_stops_the_run():
+    # A Ctrl-C that lands in code whose exceptions Python ignores (here a
+    # __del__, in CI a garbage-collection callback) must still stop the run.
+    code = (
+        "import signal, sys, time\n"
+        "from dct_keras.experiment.cli import run_main\n"
+        "class Finalized:\n"
+        "    def __del__(self):\n"
+        "        signal.raise_signal(signal.SIGINT)\n"
+        "        for _ in range(10000): pass\n"
+        "def main(argv):\n"
+        "    Finalized()\n"
+        "    for _ in range(100): time.sleep(0.05)\n"
+        "    print('finished')\n"
+        "run_main(main)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 130 and "finished" not in result.stdout, (result.stdout, result.stderr[-2000:])
+    assert "interrupted; rerun the same command to resume" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_tensorboard_event_files_hold_loss_metrics_and_learning_rate(tmp_path):
     data = tmp_path / "data.npz"
     images = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3), dtype=np.uint8)
