@@ -7,7 +7,8 @@ Each variant of the config trains ``runs`` times (distinct seeds) under the
 WRN regime (`dct_keras.experiment.harmonic`); each finished run appends a row
 to ``<out>/results.jsonl`` (runs resume and skip as in the other
 reproductions), and ``<out>/table.md`` gives the median test error beside the
-paper's (CIFAR-10 or CIFAR-100 column, following the number of classes).
+paper's (CIFAR-10 or CIFAR-100 column, following the number of classes),
+and ``<out>/curves.png`` each run's training curve and test accuracy.
 """
 
 import os
@@ -37,6 +38,7 @@ def main(argv=None):
                     model_fn=harmonic.model_fn, tensorboard_dir=args.tensorboard)
     runner.run_all(harmonic.plan(config, args.variants))
     print(harmonic.render_table(config, args.out, full["epochs"], data.num_classes, {runner.hash}))
+    print(f"wrote {os.path.join(args.out, 'table.md')} and {harmonic.render_plot(config, args.out, {runner.hash})}")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from dct_keras.callbacks import RateWarmup
 from dct_keras.experiment.plans import RunSpec
 from dct_keras.experiment.results import RESULTS_FILE, read_rows
 from dct_keras.experiment.runner import make_optimizer
-from dct_keras.experiment.tables import SHORT_BUDGET_NOTE, epochs_cell, markdown_table
+from dct_keras.experiment.tables import SHORT_BUDGET_NOTE, epochs_cell, markdown_table, pyplot
 from dct_keras.export.h265 import export_h265, load_h265
 from dct_keras.models.resnet18_cifar import resnet18_cifar
 from dct_keras.regularizers import H265RateProxy
@@ -146,10 +146,7 @@ def render_table(config, out_dir, full_epochs, hashes=None):
 def render_plot(rows, path):
     """Test accuracy vs H.265 size after every epoch, one line per run; the
     decoded final model as a star."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     figure, axis = plt.subplots(figsize=(6.5, 4.2))
     for row in rows:

@@ -10,7 +10,7 @@ import numpy as np
 from dct_keras.experiment.results import RESULTS_FILE, read_rows
 from dct_keras.experiment.plans import RunSpec
 from dct_keras.experiment.runner import make_optimizer
-from dct_keras.experiment.tables import SHORT_BUDGET_NOTE, epochs_cell, markdown_table
+from dct_keras.experiment.tables import SHORT_BUDGET_NOTE, epochs_cell, markdown_table, pyplot
 from dct_keras.models.harmonic_nets import wide_resnet
 
 
@@ -31,11 +31,15 @@ def model_fn(config, spec, data):
     return model
 
 
-def render_table(config, out_dir, full_epochs, num_classes, hashes=None):
-    column = "cifar100" if num_classes == 100 else "cifar10"
+def _rows(out_dir, hashes):
     rows = read_rows(os.path.join(out_dir, RESULTS_FILE))
-    if hashes:
-        rows = [r for r in rows if r.get("config_hash") in hashes]
+    return [r for r in rows if r.get("config_hash") in hashes] if hashes else rows
+
+
+def render_table(config, out_dir, full_epochs, num_classes, hashes=None):
+    """``table.md``: each variant's median test error beside the paper's."""
+    column = "cifar100" if num_classes == 100 else "cifar10"
+    rows = _rows(out_dir, hashes)
     groups = collections.defaultdict(list)
     for row in rows:
         groups[row["block"]].append(row)
@@ -52,3 +56,24 @@ def render_table(config, out_dir, full_epochs, num_classes, hashes=None):
     with open(os.path.join(out_dir, "table.md"), "w") as f:
         f.write(text)
     return text
+
+
+def render_plot(config, out_dir, hashes=None):
+    """``curves.png``: each run's training accuracy per epoch (augmented,
+    dropout on), its final test accuracy as a star at its last epoch."""
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=(6.5, 4.2))
+    for row in _rows(out_dir, hashes):
+        epochs = range(1, len(row["history"]) + 1)
+        line, = axis.plot(epochs, [e["accuracy"] for e in row["history"]], "-o", ms=3,
+                          label=f"{row['block']} (seed {row['seed']}): test {row['metric']:.4f}")
+        axis.plot(row["epochs_done"], row["metric"], "*", ms=12, color=line.get_color())
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("accuracy (line: training; star: test)")
+    axis.set_title(f"{config['title']}: WRN-{config['depth']}-{config['width']}, {config['tier']} tier", fontsize=8)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    path = os.path.join(out_dir, "curves.png")
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

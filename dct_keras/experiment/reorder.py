@@ -21,7 +21,7 @@ import numpy as np
 
 from dct_keras.compression import compress, compression_table, l1_prune, plan_compression
 from dct_keras.experiment.results import RESULTS_FILE, append_row, read_rows
-from dct_keras.experiment.tables import markdown_table
+from dct_keras.experiment.tables import markdown_table, pyplot
 
 FINETUNE_BASE_RATE = 0.001  # x batch size / 256 (§4.2)
 
@@ -176,10 +176,7 @@ def render_table(rows, reference_accuracy, reference_params, title=None):
 
 def render_plots(rows, reference_accuracy, reference_params, folder):
     """``accuracy_vs_params.png`` (Fig. 2) and ``nsse_vs_rate.png`` (§4.1)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     reference = next((r for r in rows if r.get("setting") == UNCOMPRESSED), {})
     rows = [r for r in rows if r.get("setting") != UNCOMPRESSED]

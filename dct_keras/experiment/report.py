@@ -19,7 +19,7 @@ import numpy as np
 from dct_keras.experiment.config import load_config
 from dct_keras.experiment.plans import PLAIN
 from dct_keras.experiment.results import RESULTS_FILE, read_rows
-from dct_keras.experiment.tables import markdown_table
+from dct_keras.experiment.tables import markdown_table, pyplot
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "configs")
 def read_results(paths):
@@ -151,10 +151,7 @@ def _ratio(value, plain):
 
 
 def render_plot(tables, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     columns = min(3, len(tables))
     rows = -(-len(tables) // columns)

@@ -1,7 +1,8 @@
 """The one table renderer of every experiment: markdown with a title, an
 optional budget line, a header, rows of formatted cells and notes. Each method
-(`report` for Table V, `freqreg`, `harmonic`, `reorder`) chooses its columns and
-cells; this module lays them out."""
+(`report` for Table V, `freqreg`, `harmonic`, `reorder`, `ctnet`) chooses its
+columns and cells; this module lays them out, and gives their plots a headless
+matplotlib."""
 
 
 def markdown_table(header, rows, title=None, level=1, budget=None, notes=()):
@@ -26,3 +27,13 @@ def epochs_cell(runs, full_epochs, flag=" ⚠"):
 
 
 SHORT_BUDGET_NOTE = "⚠: fewer epochs than the full protocol (`--quick` / `--budget`): not comparable with the paper."
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

@@ -27,3 +27,5 @@ def test_quick_budget_runs_every_variant_and_renders(rng, tmp_path):
     assert params["Harm-WRN lambda=2"] < params["Harm-WRN lambda=3"] < params["Harm-WRN"]
     table = harmonic_wrn_cifar.render_table(config, tmp_path, 200, 10)
     assert "| Harm-WRN progressive |" in table and "3.93" in table and "⚠" in table
+    with open(harmonic_wrn_cifar.render_plot(config, tmp_path), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
