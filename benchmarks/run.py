@@ -27,7 +27,8 @@ Comparisons (targets in brackets):
 * ``freqreg_resnet18`` – ResNet18-CIFAR, batch 64: plain vs FreqReg 100 % / 1 %
   kept  [<= 1.05x / <= 1.02x]
 * ``harmonic`` – four 3x3/64 layers on 32x32x64, batch 64: Conv2D vs
-  HarmonicConv merged (the default without BN) / unmerged / with BN  [merged <= 1.05x]
+  HarmonicConv merged (the default) / unmerged, and with BN merged (the
+  default) / unmerged  [merged <= 1.05x]
 * ``ae1_first_epoch`` – Autoencoder 1 with FreqReg layers (its FreqRegDense
   has a 4096-long axis), 3 epochs of `fit` on 50,000 (``--quick``: 10,000)
   random 32x32x3 images, batch 64: the first epoch (tracing included) over
@@ -117,7 +118,8 @@ def comparisons(quick):
             return _harmonic_net(lambda: dct_keras.HarmonicConv(64, 3, padding="same", activation="relu", **options))
 
         return {"Conv2D": lambda: net(plain=True), "merged (default)": net,
-                "unmerged": lambda: net(merged=False), "with BN": lambda: net(batch_norm=True)}
+                "unmerged": lambda: net(merged=False), "with BN (merged, default)": lambda: net(batch_norm=True),
+                "with BN, unmerged": lambda: net(batch_norm=True, merged=False)}
 
     table = {"dct_small": (small(keras.layers.Conv2D, dct_keras.DCTConv2D, (0.0, 0.5)), 64, (32, 32, 3)),
              "dct_small_transpose": (small(keras.layers.Conv2DTranspose, dct_keras.DCTConv2DTranspose, (0.5,)),

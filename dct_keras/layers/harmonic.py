@@ -48,7 +48,12 @@ class HarmonicConv(SpectralLayer, layers.Layer):
     Without batch normalization the block is linear, and ``merged=True``
     computes it as a single convolution with kernel ``sum_f w_f psi_f`` (the
     paper's ImageNet optimization): same outputs, same trainable weights, no
-    ``N * F`` intermediate maps.
+    ``N * F`` intermediate maps. With batch normalization it is still one
+    convolution: the normalization maps each response ``r`` to ``r * s + t``
+    (``s``, ``t`` from the batch statistics in training, the moving ones in
+    inference), so the block is ``conv(x, sum_f psi_f s_f w_f) + sum_f t_f
+    w_f`` exactly; training computes the responses only for their mean and
+    variance (no normalized maps, no 1x1 convolution over ``N * F`` channels).
 
     Args:
         filters: int, output channels ``M``.
@@ -62,10 +67,10 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         batch_norm_affine: give that normalization a learned scale and shift.
             False (default) follows eq. (3) and the authors' code
             (``affine=False``): normalization only.
-        merged: compute one merged convolution (requires ``batch_norm=False``).
-            None (default): merged whenever the block is linear (no batch
-            normalization), as harmonic_networks.txt does; False forces the
-            filter bank + 1x1 form (same outputs, more time and memory).
+        merged: compute the block as one convolution (None, the default, is
+            True); False computes the filter bank, the normalization layer and
+            the 1x1 combination one after the other (same outputs, more time
+            and memory).
         activation, use_bias, kernel_initializer, bias_initializer,
         kernel_regularizer, bias_regularizer, kernel_constraint,
         bias_constraint: as in `keras.layers.Conv2D`; the kernel ones act on
@@ -118,8 +123,6 @@ class HarmonicConv(SpectralLayer, layers.Layer):
             raise ValueError(f"Invalid value for argument `normalization`: expected one of {NORMALIZATIONS}, received {normalization!r}.")
         if padding not in ("valid", "same"):
             raise ValueError(f"Invalid value for argument `padding`: expected 'valid' or 'same', received {padding!r}.")
-        if merged and batch_norm:
-            raise ValueError("Invalid value for argument `merged`: a block with `batch_norm=True` is not linear and cannot be merged.")
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
         self.strides = (strides, strides) if isinstance(strides, numbers.Integral) else tuple(strides)
@@ -128,7 +131,7 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         self.normalization = normalization
         self.batch_norm = bool(batch_norm)
         self.batch_norm_affine = bool(batch_norm_affine)
-        self.merged = (not self.batch_norm) if merged is None else bool(merged)
+        self.merged = True if merged is None else bool(merged)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -176,24 +179,64 @@ class HarmonicConv(SpectralLayer, layers.Layer):
     def kernel(self):
         """The equivalent ``K x K x N x M`` convolution kernel ``sum_f w_f psi_f``
         (the block's exact kernel when it has no batch normalization)."""
+        return self._merged_kernel()[0]
+
+    def _merged_kernel(self, mean=None, variance=None):
+        """Kernel and bias (None when the block has neither bias nor
+        normalization) of the one convolution computing the block; with
+        ``mean`` / ``variance`` (length ``N * F``) each response's
+        normalization ``r -> (r - mean) / sqrt(variance + eps) * gamma + beta``
+        folded in."""
         channels = self.pointwise_kernel.shape[2] // self.frequencies
-        weights = ops.reshape(self.pointwise_kernel, (channels, self.frequencies, self.filters))
+        weights = ops.reshape(self.pointwise_kernel, (channels * self.frequencies, self.filters))
+        bias = self.bias if self.use_bias else None
+        if mean is not None:
+            norm = self.response_norm
+            scale = ops.rsqrt(ops.cast(variance, weights.dtype) + norm.epsilon)
+            if self.batch_norm_affine:
+                scale = scale * ops.cast(norm.gamma, weights.dtype)
+            shift = -ops.cast(mean, weights.dtype) * scale
+            if self.batch_norm_affine:
+                shift = shift + ops.cast(norm.beta, weights.dtype)
+            offset = ops.matmul(ops.expand_dims(shift, 0), weights)[0]
+            bias = offset if bias is None else ops.add(bias, offset)
+            weights = weights * ops.expand_dims(scale, 1)
+        weights = ops.reshape(weights, (channels, self.frequencies, self.filters))
         bank = ops.convert_to_tensor(self.filter_bank, dtype=weights.dtype)
-        return ops.einsum("ijf,nfm->ijnm", bank, weights)
+        return ops.einsum("ijf,nfm->ijnm", bank, weights), bias
+
+    def _responses(self, inputs):
+        """The ``N * F`` filter-bank responses (channel-major)."""
+        bank = ops.convert_to_tensor(self.filter_bank[:, :, None, :], dtype=inputs.dtype)
+        bank = ops.tile(bank, (1, 1, inputs.shape[-1], 1))
+        return ops.depthwise_conv(inputs, bank, strides=self.strides, padding=self.padding)
+
+    def _response_statistics(self, inputs, training):
+        """The normalization's mean and variance: of this batch's responses in
+        training (the moving averages updated as `BatchNormalization` does),
+        the moving ones in inference."""
+        norm = self.response_norm
+        if training and norm.trainable:
+            responses = ops.cast(self._responses(inputs), "float32")
+            mean, variance = ops.moments(responses, axes=(0, 1, 2))
+            norm.moving_mean.assign(norm.moving_mean * norm.momentum + mean * (1.0 - norm.momentum))
+            norm.moving_variance.assign(norm.moving_variance * norm.momentum + variance * (1.0 - norm.momentum))
+            return mean, variance
+        return norm.moving_mean, norm.moving_variance
 
     def call(self, inputs, training=None):
         if self.merged:
-            outputs = ops.conv(inputs, self.kernel, strides=self.strides, padding=self.padding)
+            statistics = self._response_statistics(inputs, training) if self.batch_norm else ()
+            kernel, bias = self._merged_kernel(*statistics)
+            outputs = ops.conv(inputs, ops.cast(kernel, inputs.dtype), strides=self.strides, padding=self.padding)
         else:
-            channels = inputs.shape[-1]
-            bank = ops.convert_to_tensor(self.filter_bank[:, :, None, :], dtype=inputs.dtype)
-            bank = ops.tile(bank, (1, 1, channels, 1))
-            responses = ops.depthwise_conv(inputs, bank, strides=self.strides, padding=self.padding)
+            responses = self._responses(inputs)
             if self.response_norm is not None:
                 responses = self.response_norm(responses, training=training)
             outputs = ops.conv(responses, self.pointwise_kernel, strides=1, padding="valid")
-        if self.use_bias:
-            outputs = ops.add(outputs, self.bias)
+            bias = self.bias if self.use_bias else None
+        if bias is not None:
+            outputs = ops.add(outputs, ops.cast(bias, outputs.dtype))
         return self.activation(outputs) if self.activation is not None else outputs
 
     def compute_output_shape(self, input_shape):
@@ -235,24 +278,11 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         }
 
     def plain_weights(self):
-        """Kernel (and bias) of `plain_config`'s `Conv2D`. The normalization is
-        a per-response affine map ``r -> r * s + t`` (inference mode), so
-        ``sum w (r s + t) = conv(x, sum_f psi_f s w) + sum w t`` exactly."""
-        channels = self.pointwise_kernel.shape[2] // self.frequencies
-        weights = ops.convert_to_numpy(self.pointwise_kernel).reshape(channels * self.frequencies, self.filters).astype("float64")
-        bias = ops.convert_to_numpy(self.bias).astype("float64") if self.use_bias else np.zeros(self.filters)
-        if self.batch_norm:
-            norm = self.response_norm
-            scale = 1.0 / np.sqrt(ops.convert_to_numpy(norm.moving_variance).astype("float64") + norm.epsilon)
-            shift = -ops.convert_to_numpy(norm.moving_mean).astype("float64") * scale
-            if self.batch_norm_affine:
-                gamma = ops.convert_to_numpy(norm.gamma).astype("float64")
-                scale, shift = scale * gamma, shift * gamma + ops.convert_to_numpy(norm.beta)
-            bias = bias + shift @ weights
-            weights = weights * scale[:, None]
-        weights = weights.reshape(channels, self.frequencies, self.filters)
-        kernel = np.einsum("ijf,nfm->ijnm", self.filter_bank, weights)
-        return [kernel.astype("float32")] + ([bias.astype("float32")] if self.use_bias or self.batch_norm else [])
+        """Kernel (and bias) of `plain_config`'s `Conv2D`: the merged block in
+        inference mode (normalization by the moving statistics)."""
+        statistics = (self.response_norm.moving_mean, self.response_norm.moving_variance) if self.batch_norm else ()
+        kernel, bias = self._merged_kernel(*statistics)
+        return [ops.convert_to_numpy(kernel)] + ([ops.convert_to_numpy(bias)] if bias is not None else [])
 
     @classmethod
     def config_from_plain(cls, layer, **options):

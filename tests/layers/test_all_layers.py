@@ -26,7 +26,7 @@ FREQREG_BAD = [
 HARMONIC_BAD = [
     (dict(levels=0), "levels"), (dict(levels=1.5), "levels"), (dict(kernel_size=0), "kernel_size"),
     (dict(kernel_size="3"), "kernel_size"), (dict(normalization="l2"), "normalization"),
-    (dict(padding="causal"), "padding"), (dict(batch_norm=True, merged=True), "merged"),
+    (dict(padding="causal"), "padding"),
 ]
 
 REORDER_BAD = [(dict(rows=0), "rows"), (dict(rows=2.5), "rows"), (dict(kept=0), "kept"), (dict(kept="all"), "kept")]
@@ -56,6 +56,8 @@ CASES = {
     "HarmonicConv-merged": (_make(HarmonicConv, filters=6, kernel_size=3, padding="same", levels=2), (8, 8, 4), HARMONIC_BAD),
     "HarmonicConv-unmerged": (_make(HarmonicConv, filters=6, kernel_size=3, strides=2, merged=False), (8, 8, 4), HARMONIC_BAD),
     "HarmonicConv-bn": (_make(HarmonicConv, filters=6, kernel_size=3, padding="same", batch_norm=True), (8, 8, 4), HARMONIC_BAD),
+    "HarmonicConv-bn-unmerged": (_make(HarmonicConv, filters=6, kernel_size=3, strides=2, batch_norm=True, merged=False),
+                                 (8, 8, 4), HARMONIC_BAD),
     "HarmonicConv-bn-affine": (_make(HarmonicConv, filters=6, kernel_size=3, batch_norm=True, batch_norm_affine=True,
                                      use_bias=False, normalization="l1"), (8, 8, 4), HARMONIC_BAD),
     "ReorderDCTConv2D": (_make(ReorderDCTConv2D, filters=6, kernel_size=3, padding="same", rows=4, kept=9), (8, 8, 4),

@@ -72,6 +72,59 @@ def test_block_matches_reference_and_merged_matches_unmerged(rng, strides, paddi
     np.testing.assert_allclose(_np(merged(x)), _np(block(x)), atol=1e-5)
 
 
+def _reference_normalized_block(x, block, gamma=None, beta=None):
+    """Training-mode block with batch normalization, in NumPy on the reference responses."""
+    responses = _reference_block(x, block.filter_bank.astype("float32"), np.eye(x.shape[-1] * block.frequencies)[None, None],
+                                 0.0, block.strides, block.padding)
+    mean, variance = responses.mean(axis=(0, 1, 2)), responses.var(axis=(0, 1, 2))
+    normalized = (responses - mean) / np.sqrt(variance + block.response_norm.epsilon)
+    if gamma is not None:
+        normalized = normalized * gamma + beta
+    bias = _np(block.bias) if block.use_bias else 0.0
+    return np.einsum("bhwk,km->bhwm", normalized, _np(block.pointwise_kernel)[0, 0]) + bias, mean, variance
+
+
+@pytest.mark.parametrize("strides,padding,levels,affine", [(1, "same", None, False), (2, "valid", None, True),
+                                                           (2, "same", 2, False), (1, "valid", 3, True)])
+def test_merged_block_with_batch_norm_is_the_filter_bank_bn_1x1_block(rng, strides, padding, levels, affine):
+    # merged=True (the default) computes the block with BN as one convolution; the filter bank -> BN -> 1x1
+    # form (merged=False) and a NumPy reference give the same training outputs, gradients and moving statistics.
+    x = rng.standard_normal((3, 9, 9, 3)).astype("float32") + 0.5
+    options = dict(strides=strides, padding=padding, levels=levels, batch_norm=True, batch_norm_affine=affine)
+    merged, unmerged = HarmonicConv(5, 3, **options), HarmonicConv(5, 3, merged=False, **options)
+    assert merged.merged
+    for block in (merged, unmerged):
+        block.build(x.shape)
+    merged.bias.assign(rng.standard_normal(5).astype("float32"))
+    if affine:
+        merged.response_norm.gamma.assign(rng.uniform(0.5, 1.5, merged.response_norm.gamma.shape).astype("float32"))
+        merged.response_norm.beta.assign(rng.standard_normal(merged.response_norm.beta.shape).astype("float32"))
+    unmerged.set_weights(merged.get_weights())
+    gamma, beta = (_np(merged.response_norm.gamma), _np(merged.response_norm.beta)) if affine else (None, None)
+    expected, mean, variance = _reference_normalized_block(x, merged, gamma, beta)
+    outputs = {}
+    for name, block in (("merged", merged), ("unmerged", unmerged)):
+        outputs[name] = _np(block(x, training=True))
+        np.testing.assert_allclose(outputs[name], expected, atol=1e-4)
+        momentum = block.response_norm.momentum
+        np.testing.assert_allclose(_np(block.response_norm.moving_mean), (1 - momentum) * mean, atol=1e-5)
+        np.testing.assert_allclose(_np(block.response_norm.moving_variance), momentum + (1 - momentum) * variance, atol=1e-5)
+    np.testing.assert_allclose(outputs["merged"], outputs["unmerged"], atol=1e-5)
+    np.testing.assert_allclose(_np(merged(x)), _np(unmerged(x)), atol=1e-5)  # inference: the moving statistics
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        gradients = []
+        for block in (merged, unmerged):
+            inputs = tf.constant(x)
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                loss = tf.reduce_sum(block(inputs, training=True) ** 3)
+            gradients.append([_np(g) for g in tape.gradient(loss, [inputs] + block.trainable_weights)])
+        for got, want in zip(*gradients):
+            np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3 * np.abs(want).max())
+
+
 @pytest.mark.parametrize("normalization", ["ortho", "l1"])
 def test_conversion_of_a_trained_conv_is_exact_in_the_full_basis(rng, normalization):
     conv = keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu")
