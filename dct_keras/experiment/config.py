@@ -12,6 +12,7 @@ import hashlib
 import json
 
 _NUMBER = (int, float)
+_SCHEDULE_SCHEMA = {"piecewise": list, "halving": {"initial": _NUMBER, "factor": _NUMBER, "every": int}, "constant": _NUMBER}
 # Leaf types; a dict is a nested section; keys in _OPTIONAL may be absent.
 SCHEMA = {
     "problem": int,
@@ -21,7 +22,7 @@ SCHEMA = {
     "dataset": str,
     "optimizer": {"name": str, "momentum": _NUMBER, "nesterov": bool, "beta_1": _NUMBER, "beta_2": _NUMBER,
                   "weight_decay": _NUMBER},
-    "learning_rate": {"piecewise": list, "halving": {"initial": _NUMBER, "factor": _NUMBER, "every": int}, "constant": _NUMBER},
+    "learning_rate": _SCHEDULE_SCHEMA,
     "batch_size": int,
     "epochs": int,
     "l2": _NUMBER,
@@ -33,7 +34,7 @@ SCHEMA = {
     "quick": {"train_examples": int, "test_examples": int, "epochs": int, "runs": int, "batch_size": int, "gamma": _NUMBER,
               "depth": int, "width": int},
     "budget": {"train_examples": int, "test_examples": int, "epochs": int, "runs": int, "batch_size": int, "gamma": _NUMBER,
-               "depth": int, "width": int, "notes": str},
+               "depth": int, "width": int, "learning_rate": _SCHEDULE_SCHEMA, "notes": str},
     "input_normalization": str,
     "notes": str,
 }
@@ -42,7 +43,8 @@ TIERS = ("quick", "budget")
 INPUT_NORMALIZATIONS = ("eq4", "unit")
 _OPTIONAL = {
     "notes", "budget", "input_normalization", "budget.notes", "optimizer.momentum", "optimizer.nesterov", "optimizer.beta_1", "optimizer.beta_2", "optimizer.weight_decay",
-    "learning_rate.piecewise", "learning_rate.halving", "learning_rate.constant",
+    *(f"{section}.{key}" for section in ("learning_rate", "budget.learning_rate") for key in _SCHEDULE_SCHEMA),
+    "budget.learning_rate",
     "tail_dropout.min_kept_conv", "tail_dropout.min_kept_dense", "tail_dropout.min_kept_transpose",
     *(f"{tier}.{key}" for tier in TIERS for key in ("train_examples", "test_examples", "batch_size", "gamma", "depth", "width")),
 }
@@ -143,12 +145,18 @@ def _check_common(config, source):
         raise ConfigError(f"{source}: `task` must be one of {TASKS}, got {config['task']!r}.")
     if config["optimizer"]["name"] not in OPTIMIZERS:
         raise ConfigError(f"{source}: `optimizer.name` must be one of {OPTIMIZERS}, got {config['optimizer']['name']!r}.")
-    schedules = [k for k in ("piecewise", "halving", "constant") if k in config["learning_rate"]]
+    _check_schedule(config["learning_rate"], "learning_rate", source)
+    if "learning_rate" in config.get("budget", {}):
+        _check_schedule(config["budget"]["learning_rate"], "budget.learning_rate", source)
+
+
+def _check_schedule(schedule, path, source):
+    schedules = [k for k in _SCHEDULE_SCHEMA if k in schedule]
     if len(schedules) != 1:
-        raise ConfigError(f"{source}: `learning_rate` needs exactly one of piecewise / halving / constant, got {schedules}.")
-    for pair in config["learning_rate"].get("piecewise", []):
+        raise ConfigError(f"{source}: `{path}` needs exactly one of piecewise / halving / constant, got {schedules}.")
+    for pair in schedule.get("piecewise", []):
         if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], int) and isinstance(pair[1], _NUMBER)):
-            raise ConfigError(f"{source}: `learning_rate.piecewise` entries must be [until_epoch, rate], got {pair!r}.")
+            raise ConfigError(f"{source}: `{path}.piecewise` entries must be [until_epoch, rate], got {pair!r}.")
 
 
 def _check_section(section, schema, prefix, source):
@@ -187,6 +195,7 @@ def apply_overrides(config, tier=None, epochs=None, runs=None, quick=False):
         config["epochs"] = budget["epochs"]
         config["runs"] = budget["runs"]
         config["batch_size"] = budget.get("batch_size", config["batch_size"])
+        config["learning_rate"] = budget.get("learning_rate", config["learning_rate"])
         if "gamma" in budget:
             config["tail_dropout"]["gamma"] = budget["gamma"]
         for key in ("depth", "width"):

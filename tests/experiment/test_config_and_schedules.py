@@ -107,3 +107,17 @@ def test_overrides_and_hash():
     assert quick["epochs"] == config["quick"]["epochs"] and quick["runs"] == config["quick"]["runs"]
     assert apply_overrides(config, epochs=7, runs=2)["epochs"] == 7
     assert config_hash(quick) != config_hash(config) and config_hash(config) == config_hash(copy.deepcopy(config))
+
+
+def test_budget_tier_schedule():
+    # A budget tier may compress the schedule to its epochs; the full protocol keeps the paper's.
+    config = _config("problem2_vgg16")
+    budget = apply_overrides(config, tier="budget")
+    assert budget["learning_rate"] == config["budget"]["learning_rate"] != config["learning_rate"]
+    assert apply_overrides(config)["learning_rate"] == config["learning_rate"] == {"halving": {"initial": 0.1, "factor": 0.5, "every": 20}}
+    rates = [learning_rate_fn(budget["learning_rate"])(epoch) for epoch in range(budget["epochs"])]
+    assert rates[0] == 0.1 and all(later < earlier for earlier, later in zip(rates, rates[1:]))
+    broken = copy.deepcopy(config)
+    broken["budget"]["learning_rate"] = {"constant": 0.1, "halving": {"initial": 0.1, "factor": 0.5, "every": 1}}
+    with pytest.raises(ConfigError, match=r"`budget\.learning_rate` needs exactly one"):
+        validate_config(broken)
