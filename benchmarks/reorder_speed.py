@@ -1,6 +1,6 @@
 """Speed of reorder-DCT compression (reorder_dct_compression.txt Alg. 1-2).
 
-    python benchmarks/reorder_speed.py [--groups 4] [--rate 8] [--distance euclidean] [--workers N]
+    python benchmarks/reorder_speed.py [--rows 4] [--compression-rate 8] [--distance euclidean] [--workers N]
 
 Compresses every Conv2D / Dense of `keras.applications.ResNet50(weights=None)`
 (25.5M weights; the first convolution skipped, as in the paper) and prints the
@@ -22,8 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--groups", type=int, default=4)
-    parser.add_argument("--rate", type=float, default=8)
+    parser.add_argument("--rows", type=int, default=4)
+    parser.add_argument("--compression-rate", type=float, default=8)
     parser.add_argument("--distance", default="euclidean", choices=["euclidean", "cosine"])
     parser.add_argument("--workers", type=int, default=None, help="threads (default: CPU count)")
     args = parser.parse_args()
@@ -33,14 +33,14 @@ def main():
     from dct_keras.compression import compress, plan_compression
     from dct_keras.spectral.orders import greedy_order
 
-    greedy_order(np.random.default_rng(0).random((4096, args.groups)))  # compile / load the numba kernel first
+    greedy_order(np.random.default_rng(0).random((4096, args.rows)))  # compile / load the numba kernel first
     model = keras.applications.ResNet50(weights=None)
-    plans = plan_compression(model, groups=args.groups, rate=args.rate)
+    plans = plan_compression(model, rows=args.rows, compression_rate=args.compression_rate)
     print(f"ResNet50 (weights=None): {model.count_params():,} weights, {len(plans)} layers compressed, "
-          f"{sum(p.size for p in plans):,} of their weights, g={args.groups}, r={args.rate:g}, {args.distance}, "
+          f"{sum(p.size for p in plans):,} of their weights, g={args.rows}, r={args.compression_rate:g}, {args.distance}, "
           f"{args.workers or os.cpu_count()} threads on {os.cpu_count()} CPUs")
     start = time.perf_counter()
-    compress(model, groups=args.groups, rate=args.rate, distance=args.distance, workers=args.workers)
+    compress(model, rows=args.rows, compression_rate=args.compression_rate, distance=args.distance, workers=args.workers)
     print(f"whole model: {time.perf_counter() - start:.1f} s")
 
 

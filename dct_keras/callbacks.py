@@ -1,19 +1,17 @@
-"""Schedules applied by Keras callbacks: dynamic tail-dropout (FreqReg) and the
-H.265 rate proxy's warm-up (CTNet)."""
+"""Schedules applied by Keras callbacks: dynamic tail-dropout (FreqReg), the
+H.265 rate proxy's warm-up (CTNet), and global magnitude pruning (the
+baseline of the accuracy-vs-bytes frontier)."""
 
 import numbers
-import warnings
 
 import keras
 import numpy as np
 
 from dct_keras.spectral.masks import check_probability, kept_count
-from dct_keras.surgery import spectral_layers
+from dct_keras.surgery import is_spectral, spectral_layers, walk_layers
 
 SCHEDULES = ("dynamic", "static", "random")
 LAYER_KINDS = ("conv", "dense", "transpose")
-# Old spelling: `policy=` with "tail" for the dynamic schedule.
-_OLD_SCHEDULE_NAMES = {"tail": "dynamic"}
 
 
 class TailDropout(keras.callbacks.Callback):
@@ -51,15 +49,10 @@ class TailDropout(keras.callbacks.Callback):
         schedule: "dynamic", "static" or "random".
         seed: seed of the "random" schedule.
         layer_names: optional names of the layers to drive (default: all).
-        policy: deprecated spelling of ``schedule`` ("tail" = "dynamic").
     """
 
-    def __init__(self, gamma=0.01, epsilon=0.01, min_kept=1, schedule="dynamic", seed=0, layer_names=None, policy=None):
+    def __init__(self, gamma=0.01, epsilon=0.01, min_kept=1, schedule="dynamic", seed=0, layer_names=None):
         super().__init__()
-        if policy is not None:
-            warnings.warn("TailDropout(policy=...) is deprecated; use schedule='dynamic' | 'static' | 'random'.",
-                          DeprecationWarning, stacklevel=2)
-            schedule = _OLD_SCHEDULE_NAMES.get(policy, policy)
         if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real) or not 0 < gamma <= 1:
             raise ValueError(f"Invalid value for argument `gamma`: expected a number in (0, 1], received {gamma!r}.")
         check_probability(epsilon, "epsilon")
@@ -207,3 +200,66 @@ class RateWarmup(keras.callbacks.Callback):
             total_nonzero += nonzero
         logs["rate"], logs["quantized_nonzero"] = total_rate, total_nonzero
         return logs
+
+
+class MagnitudePruning(keras.callbacks.Callback):
+    """Global magnitude pruning of the plain kernels with a polynomial
+    sparsity schedule (Zhu & Gupta, 2017): the baseline a user would try
+    instead of a frequency-domain method.
+
+    At optimizer step ``t`` (every ``frequency`` steps from ``begin_step``,
+    and at ``end_step``) the kernels of every plain `Conv2D`, `Conv2DTranspose`
+    and `Dense` layer are pruned together to the sparsity
+    ``s_t = s_f + (s_0 - s_f) (1 - (t - begin) / (end - begin))^3`` by
+    zeroing their smallest magnitudes; after every step the pruned entries
+    are zeroed again, so they stay zero. The state is the zeros in the
+    weights themselves (a resumed run reads its mask back from them).
+
+    Args:
+        final_sparsity: ``s_f`` in [0, 1).
+        end_step: the step at which ``s_f`` is reached (then held).
+        begin_step: the first pruning step.
+        frequency: steps between two threshold updates.
+        initial_sparsity: ``s_0``.
+    """
+
+    PRUNABLE = (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.Dense)
+
+    def __init__(self, final_sparsity, end_step, begin_step=0, frequency=100, initial_sparsity=0.0):
+        super().__init__()
+        for value, name in ((final_sparsity, "final_sparsity"), (initial_sparsity, "initial_sparsity")):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+                raise ValueError(f"Invalid value for argument `{name}`: expected a number in [0, 1), received {value!r}.")
+        if not 0 <= begin_step < end_step or frequency < 1:
+            raise ValueError(f"Invalid schedule: expected 0 <= begin_step < end_step and frequency >= 1, received "
+                             f"begin_step={begin_step!r}, end_step={end_step!r}, frequency={frequency!r}.")
+        self.final_sparsity, self.initial_sparsity = float(final_sparsity), float(initial_sparsity)
+        self.begin_step, self.end_step, self.frequency = int(begin_step), int(end_step), int(frequency)
+
+    def sparsity(self, step):
+        """The schedule's target sparsity at optimizer step ``step``."""
+        progress = min(1.0, max(0.0, (step - self.begin_step) / (self.end_step - self.begin_step)))
+        return self.final_sparsity + (self.initial_sparsity - self.final_sparsity) * (1 - progress) ** 3
+
+    def on_train_begin(self, logs=None):
+        self.kernels = [layer.kernel for layer in walk_layers(self.model)
+                        if type(layer) in self.PRUNABLE and not is_spectral(layer)]
+        self.masks = [keras.ops.convert_to_numpy(kernel) != 0 for kernel in self.kernels]
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        values = [keras.ops.convert_to_numpy(kernel) for kernel in self.kernels]
+        due = (step - self.begin_step) % self.frequency == 0 or step == self.end_step
+        if self.begin_step <= step <= self.end_step and due:
+            magnitudes = np.concatenate([np.abs(v).ravel() for v in values])
+            pruned = int(round(self.sparsity(step) * magnitudes.size))
+            if pruned:
+                threshold = np.partition(magnitudes, pruned - 1)[pruned - 1]
+                self.masks = [mask & (np.abs(v) > threshold) for mask, v in zip(self.masks, values)]
+        for kernel, value, mask in zip(self.kernels, values, self.masks):
+            kernel.assign(np.where(mask, value, 0.0).astype(value.dtype))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            kept = sum(int(mask.sum()) for mask in self.masks)
+            logs["pruned_fraction"] = 1.0 - kept / max(1, sum(mask.size for mask in self.masks))

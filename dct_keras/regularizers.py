@@ -7,8 +7,8 @@ these are its authors' public code's). Per coefficient ``w`` with
 
 * significance ``sigmoid(s (a - 0.5))`` (about one bit to say "non-zero"),
 * level cost ``1 + log2(1 + a)``,
-* scan-order weight ``w_pos``: ``1 +`` the JPEG zigzag index of ``(u, v)``
-  for a spatial kernel, ``1 + u / (B - 1) + v / (B - 1)`` inside a ``B x B``
+* scan-order weight ``w_pos``: ``1 +`` the JPEG scan index of ``(u, v)`` (its
+  position in the JPEG standard's scan) for a spatial kernel, ``1 + u / (B - 1) + v / (B - 1)`` inside a ``B x B``
   channel block (1x1 convolutions and dense layers),
 
 and ``rate = sum(significance * level * w_pos)``; the loss adds
@@ -27,10 +27,11 @@ import numpy as np
 from keras import ops
 
 
-def jpeg_zigzag_index(rows, columns):
-    """The JPEG zigzag scan position of every ``(u, v)`` of a ``rows x columns``
-    block: anti-diagonals ``u + v`` in order, odd ones walked with ``u``
-    increasing, even ones with ``u`` decreasing ((0,0), (0,1), (1,0), (2,0),
+def jpeg_scan_index(rows, columns):
+    """The JPEG scan index of every ``(u, v)`` of a ``rows x columns`` block
+    (its position in the JPEG standard's scan; elsewhere in dct_keras
+    "zigzag" is the level order of `dct_keras.spectral.orders.zigzag_order`):
+    anti-diagonals ``u + v`` in order, odd ones walked with ``u`` increasing, even ones with ``u`` decreasing ((0,0), (0,1), (1,0), (2,0),
     (1,1), (0,2), ...)."""
     index = np.zeros((rows, columns), dtype=np.int64)
     position = 0
@@ -55,7 +56,7 @@ def position_weights(shape, block=16):
     """
     shape = tuple(int(d) for d in shape)
     if len(shape) == 4 and shape[0] * shape[1] > 1:
-        weights = 1.0 + jpeg_zigzag_index(shape[0], shape[1]).astype("float64")
+        weights = 1.0 + jpeg_scan_index(shape[0], shape[1]).astype("float64")
         return np.broadcast_to(weights[:, :, None, None], shape)
     span = max(block - 1, 1)
     inputs = (np.arange(shape[-2]) % block) / span

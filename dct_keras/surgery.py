@@ -7,10 +7,10 @@
   `dct_keras.layers.base.register_family`);
 * `fold(model)`: every spectral layer -> the plain Keras layer it stands for,
   identical outputs, loadable without dct_keras;
-* `count_params`: total / trainable / active parameters.
-"""
+* `is_spectral`: whether a layer is one of the spectral families.
 
-import dataclasses
+Parameters and bytes are counted by `dct_keras.accounting`.
+"""
 
 import keras
 import numpy as np
@@ -97,7 +97,7 @@ def fold(model):
     """
 
     def replace(layer):
-        if not _is_spectral(layer):
+        if not is_spectral(layer):
             return None
         return layer.plain_class().from_config(layer.plain_config())
 
@@ -143,7 +143,7 @@ def walk_layers(model):
     for layer in _children(model):
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        if _is_spectral(layer) or not _children(layer):
+        if is_spectral(layer) or not _children(layer):
             yield layer
         else:
             yield from walk_layers(layer)
@@ -152,7 +152,7 @@ def walk_layers(model):
 def spectral_layers(model):
     """The spectral layers of ``model`` (DCT-Conv, FreqReg, Harmonic, ...) in
     depth-first order, nested models and layer containers included."""
-    return [layer for layer in walk_layers(model) if _is_spectral(layer)]
+    return [layer for layer in walk_layers(model) if is_spectral(layer)]
 
 
 def spectral_weights(model):
@@ -160,7 +160,7 @@ def spectral_weights(model):
     return [weight for layer in spectral_layers(model) if layer.built for weight in layer.spectral_weights]
 
 
-def _is_spectral(layer):
+def is_spectral(layer):
     return isinstance(layer, SpectralLayer)
 
 
@@ -172,68 +172,3 @@ def _children(layer):
     if isinstance(layer, keras.Model):
         return list(layer.layers)
     return list(layer._flatten_layers(include_self=False, recursive=False))
-
-
-@dataclasses.dataclass
-class ParamCount:
-    """Parameter counts of a model or layer.
-
-    Attributes:
-        total: all weights (trainable and non-trainable, e.g. batch-norm
-            statistics), excluding mask state.
-        trainable: trainable weights, switched-off coefficients included.
-        active: trainable weights that are not switched off.
-    """
-
-    total: int = 0
-    trainable: int = 0
-    active: int = 0
-
-    def __iadd__(self, other):
-        self.total += other.total
-        self.trainable += other.trainable
-        self.active += other.active
-        return self
-
-
-@dataclasses.dataclass
-class ParamReport(ParamCount):
-    """`ParamCount` of a model, with one `ParamCount` per leaf layer."""
-
-    layers: dict = dataclasses.field(default_factory=dict)
-
-    def format_table(self):
-        """A plain-text table: one row per layer with weights, then the total."""
-        width = max([len(n) for n in self.layers] + [5])
-        lines = [f"{'layer':<{width}} {'total':>12} {'trainable':>12} {'active':>12}"]
-        rows = [(n, c) for n, c in self.layers.items() if c.total] + [("TOTAL", self)]
-        for name, c in rows:
-            lines.append(f"{name:<{width}} {c.total:>12,} {c.trainable:>12,} {c.active:>12,}")
-        return "\n".join(lines)
-
-
-def count_params(model):
-    """Counts total, trainable and active (not switched-off) parameters.
-
-    Mask state (the packed bits of each `SpectralWeight`) is not counted: it is
-    bookkeeping, not a parameter. Returns a `ParamReport` (overall counts plus
-    a ``layers`` dict of per-layer `ParamCount`s).
-    """
-    report = ParamReport()
-    for layer in walk_layers(model):
-        spectral = layer.spectral_weights if _is_spectral(layer) and layer.built else []
-        masks = {id(v) for sw in spectral for v in sw.state_variables}
-        count = ParamCount()
-        for weight in layer.weights:
-            if id(weight) in masks:
-                continue
-            size = int(np.prod(weight.shape, dtype=np.int64))
-            count.total += size
-            if weight.trainable and layer.trainable:
-                count.trainable += size
-        count.active = count.trainable
-        if layer.trainable:
-            count.active -= sum(sw.size - sw.active_count() for sw in spectral)
-        report.layers[layer.name] = count
-        report += count
-    return report

@@ -1,14 +1,6 @@
-"""Reproduce frequency_regularization.txt, ResNet18 and VGG16 on CIFAR-10 (Table 2).
+"""frequency_regularization.txt Table 2 (ResNet-18 / VGG16 on CIFAR-10): `dct-keras run freqreg_cifar10 [options]`."""
 
-See reproductions/freqreg_common.py for the options.
-"""
-
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from freqreg_common import main  # noqa: E402
+from _entry import main
 
 if __name__ == "__main__":
-    main("freqreg_cifar10")
+    main("run", "freqreg_cifar10")

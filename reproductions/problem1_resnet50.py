@@ -1,11 +1,6 @@
-"""Reproduce dct_conv.txt Table V, Problem 1 (ResNet50, Table V rows 1-2). See reproductions/common.py."""
+"""dct_conv.txt Table V, Problem 1 (ResNet50 on CIFAR-100): `dct-keras run problem1_resnet50 [options]`."""
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from common import main  # noqa: E402
+from _entry import main
 
 if __name__ == "__main__":
-    main("problem1_resnet50", variants=['all', 'spatial'])
+    main("run", "problem1_resnet50")

@@ -1,11 +1,6 @@
-"""Reproduce dct_conv.txt Table V, Problem 4 (Autoencoder 2). See reproductions/common.py."""
+"""dct_conv.txt Table V, Problem 4 (Autoencoder 2 on CIFAR-10): `dct-keras run problem4_autoencoder2 [options]`."""
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from common import main  # noqa: E402
+from _entry import main
 
 if __name__ == "__main__":
-    main("problem4_autoencoder2", variants=None)
+    main("run", "problem4_autoencoder2")

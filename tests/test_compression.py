@@ -44,7 +44,7 @@ def _reference_compression(kernel, rows, kept, reorder=True):
 def test_rate_one_is_exact_and_the_order_inverts(rng):
     model = _model(rng)
     x = rng.standard_normal((2, 8, 8, 3)).astype("float32")
-    compressed = compress(model, groups=4, rate=1, progress=False)
+    compressed = compress(model, rows=4, compression_rate=1, progress=False)
     np.testing.assert_allclose(_np(compressed(x)), _np(model(x)), atol=1e-4, rtol=1e-4)
     for layer in dct_keras.spectral_layers(compressed):
         order = _np(layer.order)
@@ -55,7 +55,7 @@ def test_rate_one_is_exact_and_the_order_inverts(rng):
 @pytest.mark.parametrize("reorder", [True, False])
 def test_compressed_kernels_match_the_numpy_reference(rng, reorder):
     model = _model(rng)
-    compressed = compress(model, groups=4, rate=3, reorder=reorder, progress=False)
+    compressed = compress(model, rows=4, compression_rate=3, reorder=reorder, progress=False)
     old = {layer.name: layer for layer in model.layers}
     for layer in dct_keras.spectral_layers(compressed):
         expected = _reference_compression(_np(old[layer.name].kernel), layer.rows, layer.kept, reorder)
@@ -65,13 +65,13 @@ def test_compressed_kernels_match_the_numpy_reference(rng, reorder):
 
 def test_reordering_lowers_nsse_and_l1_keeps_t_per_row(rng):
     model = _model(rng)
-    reordered = compression_table(model, compress(model, groups=2, rate=4, progress=False))
-    plain = compression_table(model, compress(model, groups=2, rate=4, reorder=False, progress=False))
+    reordered = compression_table(model, compress(model, rows=2, compression_rate=4, progress=False))
+    plain = compression_table(model, compress(model, rows=2, compression_rate=4, reorder=False, progress=False))
     assert reordered[-1]["nsse"] < plain[-1]["nsse"]
     row = next(r for r in reordered if r["layer"] == "conv3")
     assert row["params_after"] == row["rows"] * row["kept"] + (3 * 3 * 8 * 16) // 2 + 16  # coefficients + order + bias
     assert row["trainable_after"] == row["rows"] * row["kept"] + 16
-    pruned, plans = l1_prune(model, groups=2, rate=4)
+    pruned, plans = l1_prune(model, rows=2, compression_rate=4)
     conv3 = next(p for p in plans if p.name == "conv3")
     kernel = np.transpose(_np(pruned.get_layer("conv3").kernel), (3, 2, 0, 1)).reshape(2, -1)
     assert ((kernel != 0).sum(axis=1) == conv3.kept).all()
@@ -80,23 +80,23 @@ def test_reordering_lowers_nsse_and_l1_keeps_t_per_row(rng):
 
 def test_progressive_formulas_on_the_papers_resnet50_sizes():
     model = keras.applications.ResNet50(weights=None)
-    plans = plan_compression(model, groups=4, r0=0.25, strategy="progressive-r")
+    plans = plan_compression(model, rows=4, r0=0.25, strategy="progressive-r")
     assert len(plans) == 53 and "conv1_conv" not in [p.name for p in plans]
     reference = min(p.size for p in plans)
     assert reference == 64 * 64
     for plan in plans:
         rate = 1 + 0.25 * math.sqrt(plan.size) / math.sqrt(reference)
-        assert plan.rate == pytest.approx(rate) and plan.kept == int(plan.size / 4 / rate)
-    by_name = {p.name: p for p in plan_compression(model, groups=4, rate=8, strategy="progressive-g")}
+        assert plan.compression_rate == pytest.approx(rate) and plan.kept == int(plan.size / 4 / rate)
+    by_name = {p.name: p for p in plan_compression(model, rows=4, compression_rate=8, strategy="progressive-g")}
     assert by_name["conv2_block1_1_conv"].rows == 2  # max(2, 2^0)
     assert by_name["conv5_block1_2_conv"].rows == 2 ** math.floor(math.log2(math.sqrt(3 * 3 * 512 * 512 / 4096)))  # 16
     assert by_name["predictions"].rows == 2 ** math.floor(math.log2(math.sqrt(2048 * 1000 / 4096)))  # the output Dense
 
 
 @pytest.mark.parametrize("kwargs,argument", [
-    (dict(groups=0), "groups"), (dict(groups=2.5), "groups"), (dict(rate=0.5), "rate"), (dict(rate="8"), "rate"),
+    (dict(rows=0), "rows"), (dict(rows=2.5), "rows"), (dict(compression_rate=0.5), "compression_rate"), (dict(compression_rate="8"), "compression_rate"),
     (dict(strategy="progressive-r"), "r0"), (dict(strategy="progressive-r", r0=-1), "r0"),
-    (dict(strategy="greedy"), "strategy"), (dict(distance="manhattan"), "distance"), (dict(groups=5), "groups"),
+    (dict(strategy="greedy"), "strategy"), (dict(distance="manhattan"), "distance"), (dict(rows=5), "rows"),
     (dict(skip=["nope"]), "skip"),
 ])
 def test_bad_arguments_are_rejected(rng, kwargs, argument):

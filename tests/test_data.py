@@ -6,7 +6,7 @@ import tarfile
 import numpy as np
 import pytest
 
-from dct_keras.data import DatasetUnavailableError, channel_statistics, load_image_dataset, normalize
+from dct_keras.experiment.data import DatasetUnavailableError, channel_statistics, load_image_dataset, normalize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(ROOT, "..", "shared", "data")
@@ -81,7 +81,7 @@ def test_real_cifar100_sample():
 
 def test_offline_tfds_fails_fast_with_options(tmp_path, monkeypatch):
     pytest.importorskip("tensorflow_datasets")
-    from dct_keras import data
+    from dct_keras.experiment import data
 
     monkeypatch.setattr(data, "_reachable", lambda *args, **kwargs: False)
     with pytest.raises(DatasetUnavailableError, match=r"no local copy of cifar100.*unreachable(.|\n)*--data"):
@@ -106,7 +106,7 @@ def _malicious_archive(path, marker):
 
 
 def test_a_malicious_cifar_archive_runs_nothing(tmp_path):
-    from dct_keras.data import DatasetUnavailableError, load_image_dataset
+    from dct_keras.experiment.data import DatasetUnavailableError, load_image_dataset
 
     marker = tmp_path / "pwned"
     archive = tmp_path / "cifar-100-python.tar.gz"
@@ -118,7 +118,7 @@ def test_a_malicious_cifar_archive_runs_nothing(tmp_path):
 
 @pytest.mark.parametrize("content,reason", [(b"", "the file is empty"), (b"PK\x03\x04garbage", "not a valid zip")])
 def test_unreadable_npz_is_named_without_pickle_advice(tmp_path, content, reason):
-    from dct_keras.data import DatasetUnavailableError, load_image_dataset
+    from dct_keras.experiment.data import DatasetUnavailableError, load_image_dataset
 
     path = tmp_path / "bad.npz"
     path.write_bytes(content)
@@ -128,7 +128,7 @@ def test_unreadable_npz_is_named_without_pickle_advice(tmp_path, content, reason
 
 
 def test_pickled_arrays_in_npz_are_refused(tmp_path):
-    from dct_keras.data import DatasetUnavailableError, load_image_dataset
+    from dct_keras.experiment.data import DatasetUnavailableError, load_image_dataset
 
     path = tmp_path / "objects.npz"
     objects = np.array([{"a": 1}], dtype=object)
@@ -139,7 +139,7 @@ def test_pickled_arrays_in_npz_are_refused(tmp_path):
 
 
 def test_image_layout_and_size_checks():
-    from dct_keras.data import DataShapeError, check_image_shape
+    from dct_keras.experiment.data import DataShapeError, check_image_shape
 
     with pytest.raises(DataShapeError, match="channels-first"):
         check_image_shape((10, 3, 32, 32))
@@ -149,7 +149,7 @@ def test_image_layout_and_size_checks():
 
 
 def test_identity_follows_the_arrays_not_the_path():
-    from dct_keras.data import ImageDataset
+    from dct_keras.experiment.data import ImageDataset
 
     x = np.zeros((4, 8, 8, 3), np.uint8)
     a = ImageDataset(x, np.arange(4), x, np.arange(4), "a.npz")

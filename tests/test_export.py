@@ -3,10 +3,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from dct_keras import (
-    DCTConv2D, FreqRegConv2D, FreqRegDense, compression_report, format_compression_report, load_compressed,
-    save_compressed,
-)
+from dct_keras import DCTConv2D, FreqRegConv2D, FreqRegDense, count_params, load_compressed, save_compressed
 
 
 def _model(seed=0):
@@ -56,14 +53,15 @@ def test_load_rejects_other_architecture(tmp_path):
         load_compressed(other, tmp_path / "m.npz")
 
 
-def test_compression_report():
+def test_kept_kernel_counts_are_the_nonzero_kernel_coefficients(tmp_path):
+    # The paper's "kept kernel parameters": kernel coefficients under the mask, biases excluded.
     model = _model()
-    rows = compression_report(model)
-    by_name = {r.name: r for r in rows}
-    assert by_name[model.layers[0].name].total == 3 * 3 * 2 * 4
-    assert by_name[model.layers[0].name].nonzero == int(np.floor(0.2 * 72 + 0.5))
-    assert rows[-1].total == sum(r.total for r in rows[:-1])
-    with_bias = compression_report(model, include_bias=True)
-    assert with_bias[-1].total > rows[-1].total
-    text = format_compression_report(rows)
-    assert "TOTAL" in text and "float16" in text
+    report = count_params(model)
+    for layer in (model.layers[0], model.layers[2], model.layers[4]):
+        mask = layer.spectral_kernel.mask_numpy()
+        assert report.layers[layer.name].kernel == mask.size
+        assert report.layers[layer.name].kernel_active == int(mask.sum())
+    assert report.layers[model.layers[0].name].kernel_active == int(np.floor(0.2 * 72 + 0.5))
+    assert report.kernel == sum(c.kernel for c in report.layers.values())
+    assert report.layers[model.layers[1].name].kernel == 0  # batch norm: no spectral kernel
+    assert "kernel kept" in report.format_table()

@@ -93,3 +93,15 @@ def test_bad_arguments(rng, tmp_path):
     for kwargs, name in [(dict(bit_depth=9), "bit_depth"), (dict(lossless=False), "crf"), (dict(dither=2), "dither")]:
         with pytest.raises(ValueError, match=f"`{name}`"):
             export_h265(model, tmp_path, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("crf", [12, 20, 28])
+def test_lossy_exports_load_and_stay_near_the_model(rng, tmp_path, crf):
+    # The probe is the model decoded from the written stream, so a lossy export loads.
+    model = _model(rng)
+    sizes = export_h265(model, tmp_path, bit_depth=8, lossless=False, crf=crf, progress=False)
+    loaded = load_h265(tmp_path, progress=False)
+    x = rng.random((3, 12, 12, 3)).astype("float32")
+    reference = keras.ops.convert_to_numpy(model(x))
+    error = np.abs(keras.ops.convert_to_numpy(loaded(x)) - reference).max()
+    assert error < 0.5 * np.abs(reference).max() + 1e-3 and sizes["total"] > 0

@@ -8,7 +8,7 @@ import pytest
 
 import dct_keras
 from dct_keras.callbacks import RateWarmup
-from dct_keras.regularizers import H265RateProxy, jpeg_zigzag_index, position_weights
+from dct_keras.regularizers import H265RateProxy, jpeg_scan_index, position_weights
 
 
 def _reference(w, q=0.1, s=10.0, block=16):
@@ -42,10 +42,10 @@ def _gradient(fn, x):
     return x.grad.numpy()
 
 
-def test_jpeg_zigzag_matches_the_standard_8x8_scan():
+def test_jpeg_scan_index_matches_the_standard_8x8_scan():
     standard = [0, 1, 5, 6, 14, 15, 27, 28]  # first row of the JPEG zigzag table
-    np.testing.assert_array_equal(jpeg_zigzag_index(8, 8)[0], standard)
-    np.testing.assert_array_equal(jpeg_zigzag_index(3, 3), [[0, 1, 5], [2, 4, 6], [3, 7, 8]])
+    np.testing.assert_array_equal(jpeg_scan_index(8, 8)[0], standard)
+    np.testing.assert_array_equal(jpeg_scan_index(3, 3), [[0, 1, 5], [2, 4, 6], [3, 7, 8]])
 
 
 @pytest.mark.parametrize("shape", [(3, 3, 4, 5), (1, 1, 20, 40), (33, 17)])

@@ -27,6 +27,7 @@ import time
 import keras
 import numpy as np
 
+from dct_keras.accounting import count_params
 from dct_keras.layers.base import FAMILIES
 from dct_keras.spectral.orders import DISTANCES
 from dct_keras.surgery import replace_layers, walk_layers
@@ -38,12 +39,12 @@ _COMPRESSIBLE = (keras.layers.Conv2D, keras.layers.Dense)
 @dataclasses.dataclass
 class LayerPlan:
     """How one layer is compressed: its parameter count ``p``, rows ``g``,
-    rate ``r`` and kept coefficients per row ``t``."""
+    compression rate ``r`` and kept coefficients per row ``t``."""
 
     name: str
     size: int
     rows: int
-    rate: float
+    compression_rate: float
     kept: int
 
     @property
@@ -72,11 +73,11 @@ def compressible_layers(model, skip=None):
     return [layer for layer in layers if layer.name not in set(skip)]
 
 
-def plan_compression(model, groups=4, rate=8, r0=None, strategy="uniform", skip=None):
+def plan_compression(model, rows=4, compression_rate=8, r0=None, strategy="uniform", skip=None):
     """The `LayerPlan` of every layer `compress` would compress."""
     if strategy not in STRATEGIES:
         raise ValueError(f"Invalid value for argument `strategy`: expected one of {STRATEGIES}, received {strategy!r}.")
-    _check(groups, "groups", 1, integer=True)
+    _check(rows, "rows", 1, integer=True)
     if strategy == "progressive-r":
         if r0 is None:
             raise ValueError("Invalid value for argument `r0`: strategy 'progressive-r' needs r0 > 0 (e.g. 0.125-2).")
@@ -84,7 +85,7 @@ def plan_compression(model, groups=4, rate=8, r0=None, strategy="uniform", skip=
         if r0 == 0:
             raise ValueError("Invalid value for argument `r0`: expected a number > 0, received 0.")
     else:
-        _check(rate, "rate", 1)
+        _check(compression_rate, "compression_rate", 1)
     layers = compressible_layers(model, skip)
     if not layers:
         raise ValueError("The model has nothing to compress: no Conv2D or Dense layer outside `skip`.")
@@ -93,28 +94,28 @@ def plan_compression(model, groups=4, rate=8, r0=None, strategy="uniform", skip=
     plans = []
     for layer in layers:
         size = sizes[layer.name]
-        rows, layer_rate = groups, rate
+        layer_rows, layer_rate = rows, compression_rate
         if strategy == "progressive-r":
             layer_rate = 1 + r0 * math.sqrt(size) / math.sqrt(reference)
         elif strategy == "progressive-g":
-            rows = max(2, 2 ** math.floor(math.log2(math.sqrt(size) / math.sqrt(reference))))
-        if size % rows:
-            raise ValueError(f"Invalid value for argument `groups`: {rows} rows do not divide the {size} weights of "
+            layer_rows = max(2, 2 ** math.floor(math.log2(math.sqrt(size) / math.sqrt(reference))))
+        if size % layer_rows:
+            raise ValueError(f"Invalid value for argument `rows`: {layer_rows} rows do not divide the {size} weights of "
                              f"layer {layer.name!r}; pick a divisor or list the layer in `skip`.")
-        kept = max(1, int(size / rows / layer_rate))
-        plans.append(LayerPlan(layer.name, size, rows, float(layer_rate), kept))
+        kept = max(1, int(size / layer_rows / layer_rate))
+        plans.append(LayerPlan(layer.name, size, layer_rows, float(layer_rate), kept))
     return plans
 
 
-def compress(model, groups=4, rate=8, r0=None, strategy="uniform", distance="euclidean", skip=None, reorder=True,
+def compress(model, rows=4, compression_rate=8, r0=None, strategy="uniform", distance="euclidean", skip=None, reorder=True,
              progress=True, workers=None):
     """Compresses a trained model by reorder-DCT; returns a new model.
 
     Args:
         model: a built Functional or Sequential Keras model.
-        groups: g, the rows every kernel is reshaped into (the base g of
-            "progressive-g").
-        rate: r, the compression rate of "uniform" and "progressive-g"
+        rows: g (the paper's "groups"), the rows every kernel is reshaped
+            into (not read by "progressive-g", whose g follows the layer size).
+        compression_rate: r, the compression rate of "uniform" and "progressive-g"
             (t = int(p / g / r) coefficients kept per row).
         r0: the "progressive-r" hyperparameter.
         strategy: "uniform", "progressive-r" or "progressive-g".
@@ -130,7 +131,7 @@ def compress(model, groups=4, rate=8, r0=None, strategy="uniform", distance="euc
     """
     if distance not in DISTANCES:
         raise ValueError(f"Invalid value for argument `distance`: expected one of {DISTANCES}, received {distance!r}.")
-    plans = {plan.name: plan for plan in plan_compression(model, groups, rate, r0, strategy, skip)}
+    plans = {plan.name: plan for plan in plan_compression(model, rows, compression_rate, r0, strategy, skip)}
     family = FAMILIES["reorder_dct"]
     started = time.perf_counter()
 
@@ -157,7 +158,7 @@ def compress(model, groups=4, rate=8, r0=None, strategy="uniform", distance="euc
         done[0] += 1
         if progress:
             plan = plans[name]
-            print(f"  [{done[0]}/{len(plans)}] {name}: {plan.size:,} weights, g={plan.rows}, r={plan.rate:.3g}, "
+            print(f"  [{done[0]}/{len(plans)}] {name}: {plan.size:,} weights, g={plan.rows}, r={plan.compression_rate:.3g}, "
                   f"t={plan.kept}, {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
 
     # Largest layers first: the threads (the ordering releases the GIL) end together.
@@ -169,12 +170,12 @@ def compress(model, groups=4, rate=8, r0=None, strategy="uniform", distance="euc
     return compressed
 
 
-def l1_prune(model, groups=4, rate=8, r0=None, strategy="uniform", skip=None):
+def l1_prune(model, rows=4, compression_rate=8, r0=None, strategy="uniform", skip=None):
     """The l1-magnitude pruning baseline through the same reshape: every row
     of a compressed layer keeps its ``t`` largest-magnitude weights (the same
     count as `compress` keeps coefficients), the rest are set to zero. Returns
     a plain model and its plans."""
-    plans = {plan.name: plan for plan in plan_compression(model, groups, rate, r0, strategy, skip)}
+    plans = {plan.name: plan for plan in plan_compression(model, rows, compression_rate, r0, strategy, skip)}
     pruned = keras.models.clone_model(model)
     pruned.set_weights(model.get_weights())
     for layer in walk_layers(pruned):
@@ -183,11 +184,11 @@ def l1_prune(model, groups=4, rate=8, r0=None, strategy="uniform", skip=None):
             continue
         kernel = keras.ops.convert_to_numpy(layer.kernel)
         axes = (3, 2, 0, 1) if kernel.ndim == 4 else (1, 0)
-        rows = np.transpose(kernel, axes).reshape(plan.rows, plan.columns)
-        threshold = -np.sort(-np.abs(rows), axis=1)[:, plan.kept - 1: plan.kept]
-        keep = np.abs(rows) >= threshold
-        rows = np.where(keep, rows, 0.0).reshape(tuple(kernel.shape[a] for a in axes))
-        layer.kernel.assign(np.transpose(rows, np.argsort(axes)))
+        matrix = np.transpose(kernel, axes).reshape(plan.rows, plan.columns)
+        threshold = -np.sort(-np.abs(matrix), axis=1)[:, plan.kept - 1: plan.kept]
+        keep = np.abs(matrix) >= threshold
+        matrix = np.where(keep, matrix, 0.0).reshape(tuple(kernel.shape[a] for a in axes))
+        layer.kernel.assign(np.transpose(matrix, np.argsort(axes)))
     return pruned, list(plans.values())
 
 
@@ -207,26 +208,18 @@ def layer_nsse(original, compressed):
 def compression_table(original, compressed):
     """Per compressed layer and in total: parameters before, parameters after
     (kept coefficients + order vector + bias, as the paper counts), trainable
-    after, and nSSE. Returns a list of dicts (the last one is the model total:
-    every weight of the model, compressed or not)."""
-    rows = []
+    after (`dct_keras.accounting.count_params`), and nSSE. Returns a list of
+    dicts (the last one is the model total: every weight of the model,
+    compressed or not)."""
     errors = layer_nsse(original, compressed)
+    before, after = count_params(original), count_params(compressed)
+    layers = {layer.name: layer for layer in walk_layers(compressed) if layer.name in errors}
+    rows = [{"layer": name, "params_before": before.layers[name].total, "params_after": after.layers[name].total,
+             "trainable_after": after.layers[name].trainable, "rows": layer.rows, "kept": layer.kept, "nsse": errors[name]}
+            for name, layer in layers.items()]
     old = {layer.name: layer for layer in walk_layers(original)}
-    for layer in walk_layers(compressed):
-        if layer.name not in errors:
-            continue
-        before = sum(int(np.prod(w.shape)) for w in old[layer.name].weights)
-        bias = layer.bias.shape[0] if layer.use_bias else 0
-        rows.append({"layer": layer.name, "params_before": before,
-                     "params_after": layer.rows * layer.kept + layer.columns + bias,
-                     "trainable_after": layer.rows * layer.kept + bias, "rows": layer.rows, "kept": layer.kept,
-                     "nsse": errors[layer.name]})
-    total_before = sum(int(np.prod(w.shape)) for w in original.weights)
-    total_after = sum(int(np.prod(w.shape)) for w in compressed.weights)
-    trainable = sum(int(np.prod(w.shape)) for w in compressed.trainable_weights)
-    rows.append({"layer": "TOTAL", "params_before": total_before, "params_after": total_after,
-                 "trainable_after": trainable, "rows": None, "kept": None,
-                 "nsse": nsse(np.concatenate([keras.ops.convert_to_numpy(old[r["layer"]].kernel).ravel() for r in rows]),
-                              np.concatenate([keras.ops.convert_to_numpy(l.kernel).ravel() for l in walk_layers(compressed)
-                                              if l.name in errors]))})
+    rows.append({"layer": "TOTAL", "params_before": before.total, "params_after": after.total,
+                 "trainable_after": after.trainable, "rows": None, "kept": None,
+                 "nsse": nsse(np.concatenate([keras.ops.convert_to_numpy(old[name].kernel).ravel() for name in layers]),
+                              np.concatenate([keras.ops.convert_to_numpy(layer.kernel).ravel() for layer in layers.values()]))})
     return rows

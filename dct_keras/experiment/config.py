@@ -1,165 +1,178 @@
-"""Experiment configs: JSON files in ``configs/`` checked against a schema.
+"""Experiment configs: JSON files checked against the schema of the method they name.
 
-A config holds every hyperparameter of one problem (model, optimizer, learning
-rate schedule, batch size, epochs, L2, runs, the p grid of each Table V block,
-the paper's numbers) and smaller budgets: ``quick`` (``--quick``, a smoke run)
-and optionally ``budget`` (``--budget``, the CPU-scale evidence runs). Unknown keys and
-wrongly typed values are rejected with a message naming them.
+Every config names its method (``"method": "dct_conv" | "freqreg" | "harmonic"
+| "reorder" | "ctnet"``) and its experiment (``"experiment"``: the id its
+result rows carry and reports look the config up by). The keys every method
+shares (`COMMON_SCHEMA`: data, optimizer, learning-rate schedule, batch size,
+epochs, runs, ...) are checked here; the method's own keys by the schema the
+method declares (`dct_keras.experiment.protocol.Method.schema`).
+
+Budget tiers: ``quick`` (``--quick``, a smoke run) and ``budget``
+(``--budget``, the CPU-scale evidence runs) hold the data subset sizes
+(``train_examples``, ``test_examples``) and any top-level key they replace; a
+nested section is merged one level deep (``"tail_dropout": {"gamma": 0.9}``
+changes only gamma). A tier is valid when the config with it applied is.
+Unknown keys and wrongly typed values are rejected with a message naming them.
+
+This module is pure Python: a command line checks a config before it loads
+the framework.
 """
 
 import copy
 import hashlib
 import json
+import os
 
-_NUMBER = (int, float)
-_SCHEDULE_SCHEMA = {"piecewise": list, "halving": {"initial": _NUMBER, "factor": _NUMBER, "every": int}, "constant": _NUMBER}
-# Leaf types; a dict is a nested section; keys in _OPTIONAL may be absent.
-SCHEMA = {
-    "problem": int,
+NUMBER = (int, float)
+SCHEDULE_SCHEMA = {"piecewise": list, "halving": {"initial": NUMBER, "factor": NUMBER, "every": int}, "constant": NUMBER,
+                   "cosine": {"initial": NUMBER, "final": NUMBER}}
+COMMON_SCHEMA = {
+    "method": str,
+    "experiment": str,
     "title": str,
-    "model": str,
-    "task": str,
     "dataset": str,
-    "optimizer": {"name": str, "momentum": _NUMBER, "nesterov": bool, "beta_1": _NUMBER, "beta_2": _NUMBER,
-                  "weight_decay": _NUMBER},
-    "learning_rate": _SCHEDULE_SCHEMA,
+    "task": str,
+    "optimizer": {"name": str, "momentum": NUMBER, "nesterov": bool, "beta_1": NUMBER, "beta_2": NUMBER,
+                  "weight_decay": NUMBER},
+    "learning_rate": SCHEDULE_SCHEMA,
     "batch_size": int,
     "epochs": int,
-    "l2": _NUMBER,
+    "l2": NUMBER,
     "loss": str,
     "metric": str,
     "runs": int,
     "augment": bool,
-    "blocks": dict,
-    "quick": {"train_examples": int, "test_examples": int, "epochs": int, "runs": int, "batch_size": int, "gamma": _NUMBER,
-              "depth": int, "width": int},
-    "budget": {"train_examples": int, "test_examples": int, "epochs": int, "runs": int, "batch_size": int, "gamma": _NUMBER,
-               "depth": int, "width": int, "learning_rate": _SCHEDULE_SCHEMA, "notes": str},
     "input_normalization": str,
+    "epoch_examples": int,
+    "quick": dict,
+    "budget": dict,
     "notes": str,
 }
+COMMON_OPTIONAL = {
+    "notes", "quick", "budget", "input_normalization", "epoch_examples", "l2", "augment",
+    "optimizer.momentum", "optimizer.nesterov", "optimizer.beta_1", "optimizer.beta_2", "optimizer.weight_decay",
+    *(f"learning_rate.{key}" for key in SCHEDULE_SCHEMA),
+}
 TIERS = ("quick", "budget")
+# Keys only a tier has: its data subset and its prose.
+TIER_KEYS = {"train_examples": int, "test_examples": int, "notes": str}
 # Autoencoder inputs: eq. (4) per-channel standardization (dct_conv.txt §V-A) or raw [0, 1] pixels.
 INPUT_NORMALIZATIONS = ("eq4", "unit")
-_OPTIONAL = {
-    "notes", "budget", "input_normalization", "budget.notes", "optimizer.momentum", "optimizer.nesterov", "optimizer.beta_1", "optimizer.beta_2", "optimizer.weight_decay",
-    *(f"{section}.{key}" for section in ("learning_rate", "budget.learning_rate") for key in _SCHEDULE_SCHEMA),
-    "budget.learning_rate",
-    "tail_dropout.min_kept_conv", "tail_dropout.min_kept_dense", "tail_dropout.min_kept_transpose",
-    *(f"{tier}.{key}" for tier in TIERS for key in ("train_examples", "test_examples", "batch_size", "gamma", "depth", "width")),
-}
-BLOCK_SCHEMA = {"variant": str, "p_grid": list, "paper": dict, "label": str}
-# Frequency Regularization experiments: models, each with its kept-fraction settings.
-FREQREG_SCHEMA = {
-    **{k: v for k, v in SCHEMA.items() if k not in ("problem", "model", "blocks")},
-    "problem": str,
-    "tail_dropout": {"gamma": _NUMBER, "min_kept": int, "schedule": str, "min_kept_conv": int, "min_kept_dense": int, "min_kept_transpose": int},
-    "models": dict,
-}
-MODEL_SCHEMA = {"reference": dict, "settings": dict}
-# Harmonic networks: one architecture, several variants.
-HARMONIC_SCHEMA = {
-    **{k: v for k, v in SCHEMA.items() if k not in ("problem", "model", "blocks")},
-    "problem": str,
-    "depth": int,
-    "width": int,
-    "variants": dict,
-}
-VARIANT_SCHEMA = {"variant": str, "levels": int, "dropout": _NUMBER, "paper": dict}
-# CTNet: DCT ResNet-18 variants with and without the H.265 rate proxy, then the H.265 export.
-CTNET_SCHEMA = {
-    **{k: v for k, v in SCHEMA.items() if k not in ("problem", "blocks")},
-    "problem": str,
-    "rate_proxy": {"strength": _NUMBER, "q": _NUMBER, "sharpness": _NUMBER, "block": int, "l2_ratio": _NUMBER,
-                   "warmup_epochs": int, "training_noise": bool},
-    "export": {"bit_depth": int, "lossless": bool, "preset": str},
-    "variants": dict,
-    "paper": list,
-}
-CTNET_VARIANT_SCHEMA = {"rate_proxy": bool}
-SETTING_SCHEMA = {"epsilon": _NUMBER, "paper": dict}
 TASKS = ("classification", "reconstruction")
 OPTIMIZERS = ("sgd", "adam", "adamw")
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 
 class ConfigError(ValueError):
     """A config is malformed; the message names the offending key."""
 
 
+def config_names():
+    """The names of the configs shipped with the package (``configs/<name>.json``)."""
+    return sorted(name[:-5] for name in os.listdir(CONFIG_DIR) if name.endswith(".json"))
+
+
+def resolve_config(name_or_path):
+    """A config file path: ``name_or_path`` itself when it is a file, else the
+    shipped config of that name. Raises `ConfigError` naming the choices."""
+    if os.path.isfile(name_or_path):
+        return name_or_path
+    if os.path.isdir(name_or_path):
+        raise ConfigError(f"{name_or_path} is a folder, not a config file; the shipped configs are {config_names()}.")
+    shipped = os.path.join(CONFIG_DIR, os.path.basename(name_or_path).removesuffix(".json") + ".json")
+    if os.path.sep not in name_or_path and os.path.isfile(shipped):
+        return shipped
+    raise ConfigError(f"{name_or_path} does not exist: pass a config file or the name of a shipped config "
+                      f"({', '.join(config_names())}).")
+
+
+def shipped_config(experiment):
+    """The shipped config whose ``experiment`` is ``experiment``, or None."""
+    path = os.path.join(CONFIG_DIR, f"{experiment}.json")
+    return load_config(path) if os.path.isfile(path) else None
+
+
 def load_config(path):
     """Reads and validates a config file; returns a plain dict."""
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             config = json.load(f)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (a config is JSON).") from None
     except json.JSONDecodeError as error:
         raise ConfigError(f"{path}: not valid JSON ({error}).") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path} is a folder, not a config file.") from None
     validate_config(config, source=str(path))
     return config
 
 
 def validate_config(config, source="config"):
-    """Checks a DCT-Conv problem config, a FreqReg one (it has ``models``), a
-    CTNet one (it has ``rate_proxy``) or a harmonic one (it has ``variants``)."""
-    if isinstance(config, dict) and "rate_proxy" in config:
-        _check_section(config, CTNET_SCHEMA, "", source)
-        for name, variant in config["variants"].items():
-            _check_section(variant, CTNET_VARIANT_SCHEMA, f"variants.{name}.", source)
-        _check_common(config, source)
-        return
-    if isinstance(config, dict) and "variants" in config:
-        _check_section(config, HARMONIC_SCHEMA, "", source)
-        for name, variant in config["variants"].items():
-            _check_section(variant, VARIANT_SCHEMA, f"variants.{name}.", source)
-        _check_common(config, source)
-        return
-    if isinstance(config, dict) and "models" in config:
-        _check_section(config, FREQREG_SCHEMA, "", source)
-        for name, model in config["models"].items():
-            _check_section(model, MODEL_SCHEMA, f"models.{name}.", source)
-            for setting, spec in model["settings"].items():
-                _check_section(spec, SETTING_SCHEMA, f"models.{name}.settings.{setting}.", source)
-                if not 0 <= spec["epsilon"] <= 1:
-                    raise ConfigError(f"{source}: `models.{name}.settings.{setting}.epsilon` must be in [0, 1].")
-        _check_common(config, source)
-        return
-    _check_section(config, SCHEMA, "", source)
+    """Checks ``config`` against its method's schema, as written and with each
+    of its tiers applied."""
+    from dct_keras.experiment.protocol import method_class
+
+    if not isinstance(config, dict):
+        raise ConfigError(f"{source}: a config is a JSON object.")
+    if not isinstance(config.get("method"), str):
+        raise ConfigError(f"{source}: missing key `method` (one of {sorted(_method_names())}).")
+    try:
+        method = method_class(config["method"])
+    except KeyError:
+        raise ConfigError(f"{source}: `method` must be one of {sorted(_method_names())}, got {config['method']!r}.") from None
+    schema = {**COMMON_SCHEMA, **method.schema}
+    optional = COMMON_OPTIONAL | set(method.optional)
+    check_section(config, schema, "", source, optional)
     _check_common(config, source)
-    for name, block in config["blocks"].items():
-        _check_section(block, BLOCK_SCHEMA, f"blocks.{name}.", source)
-        if not all(isinstance(p, _NUMBER) and not isinstance(p, bool) and 0 <= p <= 1 for p in block["p_grid"]):
-            raise ConfigError(f"{source}: `blocks.{name}.p_grid` must hold numbers in [0, 1].")
+    method.validate(config, source)
+    for tier in TIERS:
+        if tier not in config:
+            continue
+        check_section(config[tier], {**{k: v for k, v in schema.items() if k not in TIERS}, **TIER_KEYS}, f"{tier}.", source,
+                      {f"{tier}.{key}" for key in schema} | {f"{tier}.{key}" for key in TIER_KEYS}, partial=True)
+        for key in ("train_examples", "test_examples"):
+            if config[tier].get(key, 1) < 1:
+                raise ConfigError(f"{source}: `{tier}.{key}` must be >= 1, got {config[tier][key]!r}.")
+        applied = apply_overrides(config, tier=tier)
+        _check_common(applied, f"{source} (with its {tier} tier)")
+        method.validate(applied, f"{source} (with its {tier} tier)")
+
+
+def _method_names():
+    from dct_keras.experiment.protocol import METHODS
+
+    return METHODS
 
 
 def _check_common(config, source):
     if config.get("input_normalization", "eq4") not in INPUT_NORMALIZATIONS:
         raise ConfigError(f"{source}: `input_normalization` must be one of {INPUT_NORMALIZATIONS}, got {config['input_normalization']!r}.")
-    for tier in TIERS:
-        for key in ("epochs", "runs", "train_examples", "test_examples", "batch_size"):
-            value = config.get(tier, {}).get(key)
-            if value is not None and value < 1:
-                raise ConfigError(f"{source}: `{tier}.{key}` must be >= 1, got {value!r}.")
     for key in ("epochs", "runs", "batch_size"):
         if config[key] < 1:
             raise ConfigError(f"{source}: `{key}` must be >= 1, got {config[key]!r}.")
+    if config.get("epoch_examples", 1) < 1:
+        raise ConfigError(f"{source}: `epoch_examples` must be >= 1, got {config['epoch_examples']!r}.")
     if config["task"] not in TASKS:
         raise ConfigError(f"{source}: `task` must be one of {TASKS}, got {config['task']!r}.")
     if config["optimizer"]["name"] not in OPTIMIZERS:
         raise ConfigError(f"{source}: `optimizer.name` must be one of {OPTIMIZERS}, got {config['optimizer']['name']!r}.")
     _check_schedule(config["learning_rate"], "learning_rate", source)
-    if "learning_rate" in config.get("budget", {}):
-        _check_schedule(config["budget"]["learning_rate"], "budget.learning_rate", source)
 
 
 def _check_schedule(schedule, path, source):
-    schedules = [k for k in _SCHEDULE_SCHEMA if k in schedule]
+    schedules = [k for k in SCHEDULE_SCHEMA if k in schedule]
     if len(schedules) != 1:
-        raise ConfigError(f"{source}: `{path}` needs exactly one of piecewise / halving / constant, got {schedules}.")
+        raise ConfigError(f"{source}: `{path}` needs exactly one of {' / '.join(SCHEDULE_SCHEMA)}, got {schedules}.")
     for pair in schedule.get("piecewise", []):
-        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], int) and isinstance(pair[1], _NUMBER)):
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], int) and isinstance(pair[1], NUMBER)):
             raise ConfigError(f"{source}: `{path}.piecewise` entries must be [until_epoch, rate], got {pair!r}.")
 
 
-def _check_section(section, schema, prefix, source):
+def check_section(section, schema, prefix, source, optional=(), partial=False):
+    """Checks one object of a config: no unknown keys, every key of
+    ``schema`` present (unless its dotted path is in ``optional`` or the
+    section is ``partial``), leaf values of the schema's types, nested
+    objects recursively. Raises `ConfigError` naming the key."""
     if not isinstance(section, dict):
         raise ConfigError(f"{source}: `{prefix.rstrip('.') or 'config'}` must be an object.")
     for key in section:
@@ -168,39 +181,34 @@ def _check_section(section, schema, prefix, source):
     for key, expected in schema.items():
         path = prefix + key
         if key not in section:
-            optional = (prefix.startswith("blocks.") and key == "label") or (prefix.startswith("variants.") and key == "levels")
-            if path not in _OPTIONAL and not optional:
+            if path not in optional and not partial:
                 raise ConfigError(f"{source}: missing key `{path}`.")
             continue
         value = section[key]
         if isinstance(expected, dict):
-            _check_section(value, expected, path + ".", source)
+            check_section(value, expected, path + ".", source, optional, partial)
         elif isinstance(value, bool) and expected is not bool or not isinstance(value, expected):
             names = "/".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
             raise ConfigError(f"{source}: `{path}` must be of type {names}, got {type(value).__name__} ({value!r}).")
 
 
-def apply_overrides(config, tier=None, epochs=None, runs=None, quick=False):
+def apply_overrides(config, tier=None, epochs=None, runs=None):
     """The effective config of a run: a budget tier ("quick" or "budget") and
-    the CLI overrides applied. The tier's data subset sizes stay in its section
-    (the caller cuts the data); ``quick=True`` is ``tier="quick"``."""
+    the command line's overrides applied. The tier's data subset sizes stay in
+    its section (the caller cuts the data)."""
     config = copy.deepcopy(config)
-    tier = "quick" if quick else tier
     if tier is not None:
         if tier not in TIERS:
             raise ValueError(f"Invalid value for argument `tier`: expected one of {TIERS}, received {tier!r}.")
         if tier not in config:
             raise ConfigError(f"the config defines no {tier!r} budget.")
-        budget = config[tier]
-        config["epochs"] = budget["epochs"]
-        config["runs"] = budget["runs"]
-        config["batch_size"] = budget.get("batch_size", config["batch_size"])
-        config["learning_rate"] = budget.get("learning_rate", config["learning_rate"])
-        if "gamma" in budget:
-            config["tail_dropout"]["gamma"] = budget["gamma"]
-        for key in ("depth", "width"):
-            if key in budget:
-                config[key] = budget[key]
+        for key, value in config[tier].items():
+            if key in TIER_KEYS:
+                continue
+            if isinstance(value, dict) and isinstance(config.get(key), dict) and key != "learning_rate":
+                config[key] = {**config[key], **copy.deepcopy(value)}
+            else:
+                config[key] = copy.deepcopy(value)
     config["tier"] = tier or "full"
     if epochs is not None:
         config["epochs"] = int(epochs)
@@ -211,7 +219,7 @@ def apply_overrides(config, tier=None, epochs=None, runs=None, quick=False):
 
 # Keys that do not change what any single run computes: the number of seeds,
 # the unused budget sections, prose and the paper's reference numbers.
-_NOT_DETERMINING = ("runs", "quick", "budget", "notes", "title", "tier")
+_NOT_DETERMINING = ("runs", "quick", "budget", "notes", "title", "tier", "paper")
 
 
 def config_hash(config, data_identity=None):

@@ -1,95 +1,150 @@
-"""CTNet experiments (ctnet_h265.txt): a DCT-domain ResNet-18 trained under the
-H.265 rate proxy, exported as H.265 video, decoded and evaluated.
+"""CTNet (ctnet_h265.txt) as one `Method`: a DCT-domain ResNet-18 trained
+under the H.265 rate proxy, exported as H.265 video, decoded and evaluated.
 
-Every variant of the config is the same network: our CIFAR-style ResNet-18
+Every setting of the config is the same network: our CIFAR-style ResNet-18
 (`dct_keras.models.resnet18_cifar`) converted to the DCT family, 3x3 kernels
 as 2-D DCT-Conv, 1x1 shortcuts and the FC layer in CTNet's channel form
-(16 x 16 blocks over (in, out)), trained with AdamW. A ``rate_proxy`` variant
+(16 x 16 blocks over (in, out)), trained with AdamW. A ``rate_proxy`` setting
 adds `H265RateProxy` on every coefficient tensor (its `RateWarmup` ramp) and
 the training-time noise ``u q``; the other is the same model without them,
 the budget-matched reference. After every epoch `ExportSizeLogger` logs the
 test accuracy and the H.265 size of the model as it stands (the paper's
 accuracy-vs-size over checkpoints); a finished run is exported to
-``<out>/export/<run>-<hash>/``, decoded by `load_h265` and evaluated again.
+``<out>/export/<run>-<hash>/`` (its shipped bytes: video, raw tensors,
+manifest), decoded by `load_h265` and evaluated again (``method_fields``:
+``rate_proxy``, ``h265`` sizes and baselines, ``accuracy_decoded``).
 """
 
 import os
 import tempfile
 import time
 
-import keras
 import numpy as np
 
-from dct_keras.callbacks import RateWarmup
-from dct_keras.experiment.plans import RunSpec
-from dct_keras.experiment.results import RESULTS_FILE, read_rows
-from dct_keras.experiment.runner import make_optimizer
-from dct_keras.experiment.tables import SHORT_BUDGET_NOTE, epochs_cell, markdown_table, pyplot
-from dct_keras.export.h265 import export_h265, load_h265
-from dct_keras.models.resnet18_cifar import resnet18_cifar
-from dct_keras.regularizers import H265RateProxy
-from dct_keras.surgery import convert
+from dct_keras.experiment.protocol import Method, RunSpec, select_names
+from dct_keras.experiment.tables import SHORT_BUDGET_NOTE, budget_text, epochs_cell, markdown_table, pyplot
 
 
-def plan(config, variants=None):
-    """One run per variant name and seed (the name, slugged, keys the run)."""
-    names = variants or list(config["variants"])
-    return [RunSpec(_slug(name), None, seed, name) for name in names for seed in range(config["runs"])]
+class CTNet(Method):
+    """ctnet_h265.txt: CTNet-18 under the rate proxy vs the same DCT network without it."""
 
+    name = "ctnet"
+    schema = {
+        "model": str,
+        "rate_proxy": {"strength": (int, float), "q": (int, float), "sharpness": (int, float), "block": int,
+                       "l2_ratio": (int, float), "warmup_epochs": int, "training_noise": bool},
+        "export": {"bit_depth": int, "lossless": bool, "preset": str},
+        "settings": dict,
+        "paper": list,
+    }
+    SETTING_SCHEMA = {"rate_proxy": bool}
 
-def _slug(name):
-    return "".join(c if c.isalnum() else "_" for c in name).strip("_")
+    @classmethod
+    def validate(cls, config, source):
+        from dct_keras.experiment.config import check_section
 
+        for name, setting in config["settings"].items():
+            check_section(setting, cls.SETTING_SCHEMA, f"settings.{name}.", source)
 
-def build_model(config, variant, num_classes, input_shape, seed):
-    """The variant's DCT ResNet-18, compiled with the config's AdamW."""
-    proxy = config["rate_proxy"]
-    keras.utils.set_random_seed(seed)
-    plain = resnet18_cifar("plain", num_classes=num_classes, input_shape=input_shape, seed=seed)
-    options = dict(pointwise="channel_block_dct2d", pointwise_block=proxy["block"])
-    if config["variants"][variant]["rate_proxy"]:
-        options["kernel_regularizer"] = H265RateProxy(proxy["strength"], proxy["q"], proxy["sharpness"], proxy["block"],
-                                                      proxy["l2_ratio"])
-        options["training_noise"] = proxy["q"] if proxy["training_noise"] else 0.0
-    # The coefficients start as the forward DCT of the plain model's He-normal
-    # kernels (orthonormal: the same distribution), identical across variants.
-    model = convert(plain, to="dct", dense=True, seed=seed, **options)
-    model.compile(optimizer=make_optimizer(config), loss=config["loss"], metrics=["accuracy"])
-    return model
+    @classmethod
+    def add_arguments(cls, parser):
+        parser.add_argument("--settings", "--variants", dest="settings", nargs="+", metavar="NAME",
+                            help="subset of the config's settings")
 
+    def plan(self, args=None):
+        """One run per setting and seed."""
+        names = select_names(getattr(args, "settings", None), self.config["settings"], "--settings", "settings") \
+            or list(self.config["settings"])
+        return [RunSpec(name, seed, {"rate_proxy": self.config["settings"][name]["rate_proxy"]})
+                for name in names for seed in range(self.config["runs"])]
 
-def model_fn(config, spec, data):
-    return build_model(config, spec.block, data.num_classes, data.x_train.shape[1:], spec.seed)
+    def input_requirements(self):
+        from dct_keras.models import INPUT_REQUIREMENTS
 
+        return [("resnet18", INPUT_REQUIREMENTS["resnet18"])]
 
-class ExportSizeLogger(keras.callbacks.Callback):
-    """After every epoch: ``test_accuracy`` and ``h265_bytes`` (the whole
-    export: video + raw tensors + manifest) of the model as it stands."""
+    def build(self, spec, data):
+        """The setting's DCT ResNet-18, compiled with the config's AdamW."""
+        import keras
 
-    def __init__(self, x_test, y_test, export_options, batch_size=256):
-        super().__init__()
-        self.x_test, self.y_test = x_test, y_test
-        self.export_options = export_options
-        self.batch_size = batch_size
+        from dct_keras.experiment.runner import compile_model
+        from dct_keras.models.resnet18_cifar import resnet18_cifar
+        from dct_keras.regularizers import H265RateProxy
+        from dct_keras.surgery import convert
 
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
-            return
-        scores = self.model.evaluate(self.x_test, self.y_test, batch_size=self.batch_size, verbose=0, return_dict=True)
-        logs["test_accuracy"] = float(scores["accuracy"])
-        with tempfile.TemporaryDirectory() as folder:
-            sizes = export_h265(self.model, folder, progress=False, baselines=False, **self.export_options)
-        logs["h265_bytes"] = sizes["total"]
+        proxy = self.config["rate_proxy"]
+        keras.utils.set_random_seed(spec.seed)
+        plain = resnet18_cifar("plain", num_classes=data.num_classes, input_shape=data.x_train.shape[1:], seed=spec.seed)
+        options = dict(pointwise="channel_block_dct2d", pointwise_block=proxy["block"])
+        if spec.options["rate_proxy"]:
+            options["kernel_regularizer"] = H265RateProxy(proxy["strength"], proxy["q"], proxy["sharpness"], proxy["block"],
+                                                          proxy["l2_ratio"])
+            options["training_noise"] = proxy["q"] if proxy["training_noise"] else 0.0
+        # The coefficients start as the forward DCT of the plain model's He-normal
+        # kernels (orthonormal: the same distribution), identical across settings.
+        return compile_model(convert(plain, to="dct", dense=True, seed=spec.seed, **options), self.config)
 
+    def callbacks(self, spec, data):
+        from dct_keras.callbacks import RateWarmup
 
-def callbacks_fn(config, data):
-    def callbacks(spec):
-        found = [ExportSizeLogger(data.x_test, data.y_test, export_options(config))]
-        if config["variants"][spec.block]["rate_proxy"]:
-            found.insert(0, RateWarmup(config["rate_proxy"]["warmup_epochs"]))
+        found = [export_size_logger(data.x_test, data.y_test, export_options(self.config))]
+        if spec.options["rate_proxy"]:
+            found.insert(0, RateWarmup(self.config["rate_proxy"]["warmup_epochs"]))
         return found
 
-    return callbacks
+    def fields(self, spec, model, data, out_dir, run_id):
+        """The finished run exported to ``<out_dir>/export/<run_id>/``, decoded
+        and evaluated: sizes per part, the baselines, times, decoded accuracy."""
+        from dct_keras.experiment.runner import evaluate
+        from dct_keras.export.h265 import export_h265, load_h265
+
+        folder = os.path.join(out_dir, "export", run_id)
+        sizes = export_h265(model, folder, **export_options(self.config))
+        start = time.perf_counter()
+        decoded = load_h265(folder)
+        load_s = time.perf_counter() - start
+        decoded.compile(loss=self.config["loss"], metrics=["accuracy"])
+        return {"export_dir": os.path.relpath(folder, out_dir), "h265": sizes, "load_s": round(load_s, 2),
+                "accuracy_decoded": float(evaluate(decoded, data.x_test, data.y_test)["accuracy"])}
+
+    def shipped(self, spec, model, out_dir, run_id):
+        from dct_keras.export.h265 import FILES
+
+        folder = os.path.join(out_dir, "export", run_id)
+        return {part: os.path.join(folder, name) for part, name in FILES.items() if os.path.exists(os.path.join(folder, name))}
+
+    def render(self, rows, out_dir):
+        """Ours (one line per run) beside the paper's table; the plot of
+        accuracy against export size over the epochs."""
+        path = os.path.join(out_dir, "accuracy_vs_size.png")
+        render_plot(rows, path)
+        return render_table(self.config, rows), [path]
+
+
+METHOD = CTNet
+
+
+def export_size_logger(x_test, y_test, export_options, batch_size=256):
+    """`ExportSizeLogger` (a Keras callback, made here so that this module
+    loads without Keras)."""
+    import keras
+
+    from dct_keras.experiment.runner import evaluate
+    from dct_keras.export.h265 import export_h265
+
+    class ExportSizeLogger(keras.callbacks.Callback):
+        """After every epoch: ``test_accuracy`` and ``h265_bytes`` (the whole
+        export: video + raw tensors + manifest) of the model as it stands."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is None:
+                return
+            logs["test_accuracy"] = float(evaluate(self.model, x_test, y_test, batch_size)["accuracy"])
+            with tempfile.TemporaryDirectory() as folder:
+                sizes = export_h265(self.model, folder, progress=False, baselines=False, **export_options)
+            logs["h265_bytes"] = sizes["total"]
+
+    return ExportSizeLogger()
 
 
 def export_options(config):
@@ -97,37 +152,19 @@ def export_options(config):
     return {"bit_depth": export["bit_depth"], "lossless": export["lossless"], "preset": export["preset"]}
 
 
-def row_fn(config, data, out_dir, config_hash):
-    """The finished run exported to ``<out_dir>/export/<run>-<hash>/``,
-    decoded and evaluated: sizes per part, the baselines, times, decoded accuracy."""
-
-    def extra(model, spec):
-        folder = os.path.join(out_dir, "export", f"{spec.key}-{config_hash}")
-        sizes = export_h265(model, folder, **export_options(config))
-        start = time.perf_counter()
-        decoded = load_h265(folder)
-        load_s = time.perf_counter() - start
-        decoded.compile(loss=config["loss"], metrics=["accuracy"])
-        scores = decoded.evaluate(data.x_test, data.y_test, batch_size=256, verbose=0, return_dict=True)
-        return {"export_dir": os.path.relpath(folder, out_dir), "h265": sizes, "load_s": round(load_s, 2),
-                "accuracy_decoded": float(scores["accuracy"])}
-
-    return extra
-
-
-def render_table(config, out_dir, full_epochs, hashes=None):
+def render_table(config, rows):
     """Ours (one line per run) beside the paper's table."""
-    rows = [r for r in read_rows(os.path.join(out_dir, RESULTS_FILE)) if not hashes or r.get("config_hash") in hashes]
     header = ["run", "epochs", "best acc", "final acc", "decoded acc", "total size", "ratio", "video / raw",
               "lzma of the pixels", "float16 .npz", "export / decode"]
     table = []
     for row in rows:
-        sizes = row["h265"]
-        table.append([f"{row['block']} (seed {row['seed']})", epochs_cell([row], full_epochs), f"{best_accuracy(row):.4f}",
-                      f"{row['metric']:.4f}", f"{row['accuracy_decoded']:.4f}", f"{sizes['total'] / 1024:,.0f} KB",
+        fields = row["method_fields"]
+        sizes = fields["h265"]
+        table.append([f"{row['setting']} (seed {row['seed']})", epochs_cell([row], config["epochs"]), f"{best_accuracy(row):.4f}",
+                      f"{row['metric']:.4f}", f"{fields['accuracy_decoded']:.4f}", f"{sizes['total'] / 1024:,.0f} KB",
                       f"{sizes['ratio']:.1f}x", f"{sizes['video'] / 1024:,.0f} / {sizes['raw'] / 1024:,.0f} KB",
                       f"{sizes['lzma_pixels'] / 1024:,.0f} KB", f"{sizes['float16_npz'] / 1024:,.0f} KB",
-                      f"{sizes['export_s']:.0f} s / {row['load_s']:.0f} s"])
+                      f"{sizes['export_s']:.0f} s / {fields['load_s']:.0f} s"])
     for paper in config["paper"]:
         table.append([f"paper: {paper['run']}", paper["epochs"], f"{paper['best']:.4f}", "—", f"{paper['decoded']:.4f}",
                       f"{paper['size_kb']:,} KB", f"{paper['ratio']}x", "—", "—", "—", "—"])
@@ -137,10 +174,7 @@ def render_table(config, out_dir, full_epochs, hashes=None):
              f"preset {export['preset']}); ratio = float32 model size / total. Best acc: the best test accuracy after "
              "any epoch; decoded acc: the final model after export and `load_h265`. The paper's rows are ImageNette "
              "at 320 px from an ImageNet-pretrained start (Run 1: from scratch, 12-bit)."]
-    text = markdown_table(header, table, config["title"], notes=notes)
-    with open(os.path.join(out_dir, "table.md"), "w") as f:
-        f.write(text)
-    return text
+    return markdown_table(header, table, config["title"], budget=budget_text(rows[0]), notes=notes)
 
 
 def render_plot(rows, path):
@@ -153,8 +187,9 @@ def render_plot(rows, path):
         points = [(e["h265_bytes"] / 1024, e["test_accuracy"]) for e in row["history"] if "h265_bytes" in e]
         if not points:
             continue
-        line, = axis.plot(*zip(*points), "-o", ms=3, label=f"{row['block']} (seed {row['seed']})")
-        axis.plot(row["h265"]["total"] / 1024, row["accuracy_decoded"], "*", ms=12, color=line.get_color())
+        line, = axis.plot(*zip(*points), "-o", ms=3, label=f"{row['setting']} (seed {row['seed']})")
+        fields = row["method_fields"]
+        axis.plot(fields["h265"]["total"] / 1024, fields["accuracy_decoded"], "*", ms=12, color=line.get_color())
     axis.set_xscale("log")
     axis.set_xlabel("H.265 export size (KB)")
     axis.set_ylabel("test accuracy")

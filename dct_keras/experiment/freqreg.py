@@ -1,84 +1,167 @@
-"""Frequency Regularization experiments (frequency_regularization.txt Tables 1-2).
+"""Frequency Regularization (frequency_regularization.txt Tables 1-2) as one `Method`.
 
-For every model of the config: the reference network (plain layers), then each
-setting: the FreqReg network trained with dynamic tail-dropout (`TailDropout`,
-beta_n = beta_{n-1} - gamma (beta_{n-1} - epsilon)) towards the setting's kept
-fraction epsilon. Each finished run appends a row to
-``<out>/<model>/results.jsonl`` with its kept kernel parameters, compress rate
-and the accuracy after a float16 export -> load round trip.
+For every model of the config: the reference network (plain layers,
+setting ``<model>-ref``), then each setting ``<model>-<name>``: the FreqReg
+network trained with dynamic tail-dropout (`TailDropout`, beta_n = beta_{n-1}
+- gamma (beta_{n-1} - epsilon)) towards the setting's ``kept_fraction``
+(the paper's epsilon). A run's ``method_fields``: ``model``, ``kept_fraction``
+(None for the reference) and the accuracy after a float16 export -> load
+round trip; its shipped bytes are that export's. The kept kernel parameters
+are the row's ``params.kernel_active`` (biases excluded, as in the paper).
 """
 
 import collections
 import os
-import tempfile
 
-import keras
 import numpy as np
 
-import dct_keras
-from dct_keras.callbacks import TailDropout
-from dct_keras.experiment.plans import PLAIN, RunSpec
-from dct_keras.experiment.results import RESULTS_FILE, read_rows
-from dct_keras.experiment.runner import make_optimizer
-from dct_keras.experiment.tables import SHORT_BUDGET_NOTE, epochs_cell, markdown_table
-from dct_keras.models import BUILDERS
+from dct_keras.experiment.config import ConfigError, check_section
+from dct_keras.experiment.protocol import Method, RunSpec, select_names
+from dct_keras.experiment.tables import SHORT_BUDGET_NOTE, budget_text, epochs_cell, markdown_table
+
+REFERENCE = "ref"
 
 
-def plan(config, model_name, settings=None):
-    """The reference run, then one FreqReg run per setting (p = 1 - epsilon)."""
-    seeds = range(config["runs"])
-    wanted = settings or ["ref"] + list(config["models"][model_name]["settings"])
-    runs = [RunSpec(PLAIN, None, s, "ref") for s in seeds] if "ref" in wanted else []
-    for name, setting in config["models"][model_name]["settings"].items():
-        if name in wanted:
-            runs += [RunSpec("freqreg", round(1.0 - setting["epsilon"], 9), s, name) for s in seeds]
-    return runs
+class FreqReg(Method):
+    """frequency_regularization.txt: reference vs FreqReg at each kept fraction."""
 
+    name = "freqreg"
+    schema = {
+        "tail_dropout": {"gamma": (int, float), "min_kept": int, "schedule": str, "min_kept_conv": int,
+                         "min_kept_dense": int, "min_kept_transpose": int},
+        "models": dict,
+    }
+    optional = ("tail_dropout.min_kept_conv", "tail_dropout.min_kept_dense", "tail_dropout.min_kept_transpose")
+    MODEL_SCHEMA = {"reference": dict, "settings": dict}
+    SETTING_SCHEMA = {"kept_fraction": (int, float), "paper": dict}
 
-def model_fn(model_name):
-    def build(config, spec, data):
+    @classmethod
+    def validate(cls, config, source):
+        gamma = config["tail_dropout"]["gamma"]
+        if not 0 < gamma <= 1:
+            raise ConfigError(f"{source}: `tail_dropout.gamma` must be in (0, 1], got {gamma!r}.")
+        for name, model in config["models"].items():
+            check_section(model, cls.MODEL_SCHEMA, f"models.{name}.", source)
+            for setting, spec in model["settings"].items():
+                check_section(spec, cls.SETTING_SCHEMA, f"models.{name}.settings.{setting}.", source)
+                if not 0 <= spec["kept_fraction"] <= 1:
+                    raise ConfigError(f"{source}: `models.{name}.settings.{setting}.kept_fraction` must be in [0, 1].")
+
+    @classmethod
+    def add_arguments(cls, parser):
+        parser.add_argument("--models", nargs="+", help="subset of the config's models")
+        parser.add_argument("--settings", nargs="+", help="subset of settings: ref v1 v2 ...")
+        parser.add_argument("--gamma", type=float, help="override the tail-dropout speed gamma, in (0, 1]")
+
+    def models(self, args=None):
+        return select_names(getattr(args, "models", None), self.config["models"], "--models", "models") or list(self.config["models"])
+
+    def plan(self, args=None):
+        """Per model: the reference run, then one FreqReg run per setting."""
+        from dct_keras.experiment.cli import UsageError
+
+        gamma = getattr(args, "gamma", None)
+        if gamma is not None:
+            if not 0 < gamma <= 1:
+                raise UsageError(f"--gamma {gamma:g}: the tail-dropout speed must be in (0, 1]")
+            self.config["tail_dropout"]["gamma"] = gamma
+        models = self.models(args)
+        known = {REFERENCE} | {s for m in models for s in self.config["models"][m]["settings"]}
+        wanted = select_names(getattr(args, "settings", None), known, "--settings", "settings") or sorted(known)
+        seeds = range(self.config["runs"])
+        plan = []
+        for model in models:
+            if REFERENCE in wanted:
+                plan += [RunSpec(f"{model}-{REFERENCE}", s, {"model": model, "kept_fraction": None}) for s in seeds]
+            for name, setting in self.config["models"][model]["settings"].items():
+                if name in wanted:
+                    plan += [RunSpec(f"{model}-{name}", s, {"model": model, "kept_fraction": setting["kept_fraction"]})
+                             for s in seeds]
+        return plan
+
+    def input_requirements(self):
+        from dct_keras.models import INPUT_REQUIREMENTS
+
+        return [(model, INPUT_REQUIREMENTS[model]) for model in self.config["models"]]
+
+    def build(self, spec, data):
+        import keras
+
+        from dct_keras.experiment.runner import compile_model
+        from dct_keras.models import BUILDERS
+
+        model_name = spec.options["model"]
         keras.utils.set_random_seed(spec.seed)
         kwargs = {"num_classes": data.num_classes, "input_shape": data.x_train.shape[1:], "seed": spec.seed}
         if model_name == "vgg16":
-            kwargs["l2"] = config["l2"]
-        model = BUILDERS[model_name](spec.variant, **kwargs)
-        model.compile(optimizer=make_optimizer(config), loss=config["loss"], metrics=["accuracy"])
-        return model
+            kwargs["l2"] = self.config["l2"]
+        variant = "plain" if spec.options["kept_fraction"] is None else "freqreg"
+        return compile_model(BUILDERS[model_name](variant, **kwargs), self.config)
 
-    return build
-
-
-def callbacks_fn(config):
-    tail = config["tail_dropout"]
-
-    def callbacks(spec):
-        if spec.variant != "freqreg":
+    def callbacks(self, spec, data):
+        if spec.options["kept_fraction"] is None:
             return []
-        return [TailDropout(tail["gamma"], 1.0 - spec.p, min_kept=min_kept_of(tail), schedule=tail["schedule"], seed=spec.seed)]
+        from dct_keras.callbacks import TailDropout
 
-    return callbacks
+        tail = self.config["tail_dropout"]
+        return [TailDropout(tail["gamma"], spec.options["kept_fraction"], min_kept=min_kept_of(tail),
+                            schedule=tail["schedule"], seed=spec.seed)]
+
+    def _export_path(self, out_dir, run_id):
+        return os.path.join(out_dir, "export", f"{run_id}.npz")
+
+    def fields(self, spec, model, data, out_dir, run_id):
+        """The accuracy after a float16 export -> load round trip."""
+        if spec.options["kept_fraction"] is None:
+            return {}
+        import keras
+
+        from dct_keras.export import load_compressed, save_compressed
+        from dct_keras.experiment.runner import evaluate
+
+        path = self._export_path(out_dir, run_id)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        save_compressed(model, path, dtype="float16")
+        clone = keras.models.clone_model(model)
+        clone.compile(loss=model.loss, metrics=["accuracy"])
+        load_compressed(clone, path)
+        return {"accuracy_float16": float(evaluate(clone, data.x_test, data.y_test)["accuracy"])}
+
+    def shipped(self, spec, model, out_dir, run_id):
+        path = self._export_path(out_dir, run_id)
+        return {"float16_npz": path} if os.path.exists(path) else {}
+
+    def render(self, rows, out_dir):
+        """One line per model and setting beside the paper's numbers."""
+        header = ["model", "setting", "ours: accuracy", "float16 accuracy", "kept kernel params", "compress rate", "epochs",
+                  "wall time", "paper: accuracy", "paper: params"]
+        groups = collections.defaultdict(list)
+        for row in rows:
+            groups[row["setting"]].append(row)
+        table = []
+        for model_name, model in self.config["models"].items():
+            for setting in [REFERENCE] + list(model["settings"]):
+                runs = groups.get(f"{model_name}-{setting}", [])
+                if not runs:
+                    continue
+                paper = model["reference"] if setting == REFERENCE else model["settings"][setting]["paper"]
+                if setting == REFERENCE:
+                    kept, rate, half = runs[0]["params"]["trainable"], "100% (1x)", "—"
+                else:
+                    kept = int(np.mean([r["params"]["kernel_active"] for r in runs]))
+                    total = runs[0]["params"]["kernel"]
+                    rate = f"{100 * kept / total:.3g}% ({total / max(kept, 1):.0f}x)"
+                    half = f"{np.mean([r['method_fields']['accuracy_float16'] for r in runs]):.4f}"
+                table.append([model_name, setting, f"{np.mean([r['metric'] for r in runs]):.4f} (n={len(runs)})", half,
+                              f"{kept:,}", rate, epochs_cell(runs, self.config["epochs"]),
+                              f"{sum(r['wall_time_s'] for r in runs):.0f} s", f"{paper['accuracy']:.4f}",
+                              f"{paper['parameters']:,}"])
+        text = markdown_table(header, table, self.config["title"], budget=budget_text(rows[0]), notes=[
+            SHORT_BUDGET_NOTE + " Kept kernel params count non-zero kernel coefficients (biases excluded, as in the paper)."])
+        return text, []
 
 
-def row_fn(data, batch_size):
-    """Compression numbers and the accuracy after a float16 export round trip."""
-
-    def extra(model, spec=None):
-        rows = dct_keras.compression_report(model)
-        fields = {"kernel_parameters": rows[-1].total if len(rows) > 1 else None,
-                  "kept_kernel_parameters": rows[-1].nonzero if len(rows) > 1 else None}
-        if len(rows) > 1:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = os.path.join(tmp, "model.npz")
-                dct_keras.save_compressed(model, path, dtype="float16")
-                fields["export_bytes_float16"] = os.path.getsize(path)
-                clone = keras.models.clone_model(model)
-                clone.compile(loss=model.loss, metrics=["accuracy"])
-                dct_keras.load_compressed(clone, path)
-                scores = clone.evaluate(data.x_test, data.y_test, batch_size=batch_size, verbose=0, return_dict=True)
-                fields["accuracy_float16"] = float(scores["accuracy"])
-        return fields
-
-    return extra
+METHOD = FreqReg
 
 
 def min_kept_of(tail):
@@ -86,38 +169,3 @@ def min_kept_of(tail):
     the reference code's floors (``min_kept_conv`` / ``_dense`` / ``_transpose``)."""
     kinds = {kind: tail[f"min_kept_{kind}"] for kind in ("conv", "dense", "transpose") if f"min_kept_{kind}" in tail}
     return {**{"conv": tail["min_kept"], "dense": tail["min_kept"], "transpose": tail["min_kept"]}, **kinds} if kinds else tail["min_kept"]
-
-
-def render_table(config, out_dir, model_names, full_epochs, hashes=None):
-    """The markdown table of the runs in ``out_dir`` (only those of the
-    experiment identities ``hashes`` when given)."""
-    header = ["model", "setting", "ours: accuracy", "float16 accuracy", "kept kernel params", "compress rate", "epochs",
-              "wall time", "paper: accuracy", "paper: params"]
-    table = []
-    for model_name in model_names:
-        path = os.path.join(out_dir, model_name, RESULTS_FILE)
-        rows = [r for r in read_rows(path) if not hashes or r.get("config_hash") in hashes]
-        groups = collections.defaultdict(list)
-        for row in rows:
-            groups[row["block"]].append(row)
-        reference = config["models"][model_name]["reference"]
-        for setting in ["ref"] + list(config["models"][model_name]["settings"]):
-            runs = groups.get(setting, [])
-            if not runs:
-                continue
-            paper = reference if setting == "ref" else config["models"][model_name]["settings"][setting]["paper"]
-            if setting == "ref":
-                kept, rate, half = runs[0]["params_trainable"], "100% (1x)", "—"
-            else:
-                kept = int(np.mean([r["kept_kernel_parameters"] for r in runs]))
-                total = runs[0]["kernel_parameters"]
-                rate = f"{100 * kept / total:.3g}% ({total / max(kept, 1):.0f}x)"
-                half = f"{np.mean([r['accuracy_float16'] for r in runs]):.4f}"
-            table.append([model_name, setting, f"{np.mean([r['metric'] for r in runs]):.4f} (n={len(runs)})", half,
-                          f"{kept:,}", rate, epochs_cell(runs, full_epochs), f"{sum(r['wall_time_s'] for r in runs):.0f} s",
-                          f"{paper['accuracy']:.4f}", f"{paper['parameters']:,}"])
-    text = markdown_table(header, table, config["title"], notes=[
-        SHORT_BUDGET_NOTE + " Kept kernel params count non-zero kernel coefficients (biases excluded, as in the paper)."])
-    with open(os.path.join(out_dir, "table.md"), "w") as f:
-        f.write(text)
-    return text

@@ -1,206 +1,361 @@
-"""Reorder-DCT compression experiments (reorder_dct_compression.txt §4).
+"""Reorder-DCT compression (reorder_dct_compression.txt §4) as one `Method`.
 
-A trained model is compressed over a grid of settings (uniform g x r,
-progressive-r r0, each with and without reordering, and the l1-magnitude
-baseline); each setting is evaluated as compressed and after one epoch of
-fine-tuning (no augmentation, SGD momentum 0.9, lr 0.001 x batch / 256, §4.2).
-Every setting appends one row to ``results.jsonl`` (crash-safe, resumable:
-finished settings are skipped); `render_table` and `render_plots` make the
-markdown table and the two figures (accuracy vs parameters like Fig. 2, nSSE
-vs r with and without reordering like §4.1).
+`setup` trains (or loads from its cache) the model to compress: the config's
+``base`` names another experiment config and one of its settings (e.g. the
+FreqReg experiment's plain ResNet-18-CIFAR) and the epochs to train it; it is
+trained through the same `Runner` under ``<out>/trained/`` and cached as a
+``.keras`` file (no pretrained weights can be downloaded here).
+
+Every setting of the ``grid`` (uniform ``rows`` x ``compression_rates``,
+progressive-r ``r0`` at the first rows count; each by every ``compressors``
+entry: "reorder" (Alg. 1-3), "no-reorder" (Alg. 2 without Alg. 1) and "l1"
+(magnitude pruning through the same reshape)) is one run: `build` compresses
+the trained model, `start_fields` measures it as compressed (test accuracy,
+nSSE per layer, parameters), and the `Runner` fine-tunes it with the config's
+regime (one epoch, SGD momentum 0.9 at lr 0.001 x batch / 256, §4.2; the
+``epoch_examples`` of a tier make that epoch a seeded sample). The l1
+baseline is evaluated without fine-tuning (plain layers: fine-tuning would
+regrow the pruned weights). The setting ``uncompressed`` runs the trained
+model through the same fine-tune: what the extra epoch alone gives.
 """
 
 import dataclasses
-import hashlib
 import os
-import tempfile
 import time
 
-import keras
-import numpy as np
-
-from dct_keras.compression import compress, compression_table, l1_prune, plan_compression
-from dct_keras.experiment.results import RESULTS_FILE, append_row, read_rows
+from dct_keras.experiment.config import ConfigError
+from dct_keras.experiment.protocol import Method, RunSpec
 from dct_keras.experiment.tables import markdown_table, pyplot
 
-FINETUNE_BASE_RATE = 0.001  # x batch size / 256 (§4.2)
+UNCOMPRESSED = "uncompressed"
+COMPRESSORS = ("reorder", "no-reorder", "l1")
+STRATEGIES = ("uniform", "progressive-r", "progressive-g")
 
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
-    """One grid point: a strategy with its g and r (or r0), a method."""
+    """One grid point: a compressor, a strategy with its rows g and
+    compression rate r (or r0)."""
 
+    compressor: str
     strategy: str
-    groups: int
-    rate: float | None = None
+    rows: int
+    compression_rate: float | None = None
     r0: float | None = None
-    method: str = "reorder"  # "reorder", "no-reorder" (Alg. 2 without Alg. 1) or "l1" (magnitude pruning)
 
     @property
-    def key(self):
-        budget = f"r{self.rate:g}" if self.r0 is None else f"r0{self.r0:g}"
-        return f"{self.method}-{self.strategy}-g{self.groups}-{budget}"
+    def name(self):
+        budget = f"rate{self.compression_rate:g}" if self.r0 is None else f"r0_{self.r0:g}"
+        return f"{self.compressor}-{self.strategy}-rows{self.rows}-{budget}"
+
+    def options(self):
+        return dataclasses.asdict(self)
 
 
-def default_grid(groups=(4, 8), rates=(2, 4, 8, 16, 32), r0s=(0.125, 0.25, 0.5, 1), methods=("reorder", "no-reorder", "l1")):
-    """§4.2's grid: uniform g x r and progressive-r r0 (at the first g), per method."""
+def grid_settings(grid):
+    """§4.2's grid: uniform rows x compression rates and progressive-r r0 (at
+    the first rows count), per compressor."""
     settings = []
-    for method in methods:
-        settings += [Setting("uniform", g, rate=r, method=method) for g in groups for r in rates]
-        settings += [Setting("progressive-r", groups[0], r0=r0, method=method) for r0 in r0s]
+    for compressor in grid["compressors"]:
+        settings += [Setting(compressor, "uniform", g, compression_rate=r) for g in grid["rows"] for r in grid["compression_rates"]]
+        settings += [Setting(compressor, "progressive-r", grid["rows"][0], r0=r0) for r0 in grid["r0"]]
     return settings
+
+
+class ReorderDCT(Method):
+    """reorder_dct_compression.txt §4: a trained model compressed over a grid."""
+
+    name = "reorder"
+    schema = {
+        "base": {"config": str, "setting": str, "epochs": int},
+        "grid": {"rows": list, "compression_rates": list, "r0": list, "compressors": list},
+        "distance": str,
+    }
+    optional = ("distance",)
+
+    @classmethod
+    def validate(cls, config, source):
+        grid = config["grid"]
+        if not grid["rows"] or not all(isinstance(g, int) and g >= 1 for g in grid["rows"]):
+            raise ConfigError(f"{source}: `grid.rows` must hold integers >= 1.")
+        for key, low in (("compression_rates", 1), ("r0", 0)):
+            if not all(isinstance(v, (int, float)) and v > low - (key == "compression_rates") * 1e-12 and v < 1e6
+                       for v in grid[key]):
+                raise ConfigError(f"{source}: `grid.{key}` must hold numbers {'>= 1' if low else '> 0'} (and < 1e6).")
+        if not set(grid["compressors"]) <= set(COMPRESSORS):
+            raise ConfigError(f"{source}: `grid.compressors` must be among {COMPRESSORS}, got {grid['compressors']!r}.")
+        if config.get("distance", "euclidean") not in ("euclidean", "cosine"):
+            raise ConfigError(f"{source}: `distance` must be 'euclidean' or 'cosine', got {config['distance']!r}.")
+        if config["base"]["epochs"] < 1:
+            raise ConfigError(f"{source}: `base.epochs` must be >= 1.")
+
+    @classmethod
+    def add_arguments(cls, parser):
+        parser.add_argument("--rows", "--groups", dest="rows", type=int, nargs="+", metavar="G",
+                            help="g of the uniform grid (the paper's 'groups')")
+        parser.add_argument("--compression-rates", "--rates", dest="compression_rates", type=float, nargs="+", metavar="R",
+                            help="r of the uniform grid (>= 1)")
+        parser.add_argument("--r0", type=float, nargs="+", help="progressive-r r0 values (> 0)")
+        parser.add_argument("--compressors", "--methods", dest="compressors", nargs="+", choices=COMPRESSORS)
+        parser.add_argument("--base-epochs", "--train-epochs", dest="base_epochs", type=int, metavar="N",
+                            help="epochs of the trained model to compress")
+        parser.add_argument("--finetune-images", type=int, metavar="N",
+                            help="fine-tune on a seeded N-image sample of the training set (default: the tier's)")
+        parser.add_argument("--no-finetune", action="store_true", help="evaluate as compressed, without fine-tuning")
+
+    def plan(self, args=None):
+        """The uncompressed reference, then every grid setting."""
+        from dct_keras.experiment.cli import UsageError
+
+        grid = self.config["grid"]
+        for key in ("rows", "compression_rates", "r0", "compressors"):
+            if getattr(args, key, None):
+                grid[key] = list(getattr(args, key))
+        if getattr(args, "base_epochs", None):
+            self.config["base"]["epochs"] = args.base_epochs
+        if getattr(args, "finetune_images", None):
+            self.config["epoch_examples"] = args.finetune_images
+        try:
+            self.validate(self.config, "the command line")
+        except ConfigError as error:
+            raise UsageError(str(error).replace("the command line: `grid.", "--").replace("`", "")) from None
+        epochs = 0 if getattr(args, "no_finetune", False) else None
+        plan = [RunSpec(UNCOMPRESSED, 0, {"compressor": None}, epochs)] if epochs is None else []
+        for setting in grid_settings(grid):
+            plan.append(RunSpec(setting.name, 0, setting.options(), 0 if setting.compressor == "l1" else epochs))
+        return plan
+
+    def input_requirements(self):
+        from dct_keras.experiment.protocol import method_class
+        from dct_keras.experiment.config import load_config, resolve_config
+
+        base = load_config(resolve_config(self.config["base"]["config"]))
+        return method_class(base["method"])(base).input_requirements()
+
+    def setup(self, data, out_dir, log, verbose="auto"):
+        """Trains the model to compress through the base experiment's method
+        (resumable) and caches it; ``self.trained`` is that model."""
+        from dct_keras.experiment.config import apply_overrides, load_config, resolve_config
+        from dct_keras.experiment.protocol import method_class
+        from dct_keras.experiment.runner import evaluate, train_cached
+
+        base = self.config["base"]
+        config = apply_overrides(load_config(resolve_config(base["config"])), epochs=base["epochs"], runs=1)
+        method = method_class(config["method"])(config)
+        spec = next((s for s in method.plan() if s.setting == base["setting"] and s.seed == 0), None)
+        if spec is None:
+            raise ConfigError(f"`base.setting` {base['setting']!r} is not a setting of {base['config']} "
+                              f"({sorted({s.setting for s in method.plan()})}).")
+        self.trained, _ = train_cached(method, spec, data, out_dir, log, verbose)
+        accuracy = float(evaluate(self.trained, data.x_test, data.y_test)["accuracy"])
+        log(f"uncompressed: {self.trained.count_params():,} parameters, test accuracy {accuracy:.4f}")
+
+    def build(self, spec, data):
+        import keras
+
+        from dct_keras.compression import compress, l1_prune
+        from dct_keras.experiment.runner import compile_model
+
+        options = spec.options
+        start = time.perf_counter()
+        if options["compressor"] is None:
+            model = keras.models.clone_model(self.trained)
+            model.set_weights(self.trained.get_weights())
+        elif options["compressor"] == "l1":
+            model, _ = l1_prune(self.trained, **self._arguments(options))
+        else:
+            model = compress(self.trained, reorder=options["compressor"] == "reorder", progress=False,
+                             distance=self.config.get("distance", "euclidean"), **self._arguments(options))
+        self.compress_s = round(time.perf_counter() - start, 2)
+        return compile_model(model, self.config)
+
+    @staticmethod
+    def _arguments(options):
+        return dict(rows=options["rows"], compression_rate=options["compression_rate"] or 8, r0=options["r0"],
+                    strategy=options["strategy"])
+
+    def start_fields(self, spec, model, data):
+        """The model as compressed: test accuracy, parameters, nSSE."""
+        import numpy as np
+
+        from dct_keras.compression import compression_table, plan_compression
+        from dct_keras.experiment.runner import evaluate
+
+        fields = {"accuracy_compressed": float(evaluate(model, data.x_test, data.y_test)["accuracy"]),
+                  "trained_sha256": model_fingerprint(self.trained), "base_epochs": self.config["base"]["epochs"]}
+        compressor = spec.options["compressor"]
+        if compressor is None:
+            return fields
+        fields["compress_s"] = self.compress_s
+        if compressor == "l1":  # the kept weights of the pruned layers, all other weights whole; no index storage counted
+            plans = plan_compression(self.trained, **self._arguments(spec.options))
+            total = sum(int(np.prod(w.shape)) for w in self.trained.weights)
+            fields.update(layers=len(plans), params_kept=total - sum(p.size for p in plans) + sum(p.rows * p.kept for p in plans))
+            return fields
+        table = compression_table(self.trained, model)
+        fields.update(layers=len(table) - 1, nsse=table[-1]["nsse"],
+                      nsse_layers={r["layer"]: round(r["nsse"], 6) for r in table[:-1]})
+        return fields
+
+    def render(self, rows, out_dir):
+        """One line per setting, the uncompressed model first; the plots
+        ``accuracy_vs_params.png`` (Fig. 2) and ``nsse_vs_rate.png`` (§4.1)."""
+        reference = next((r for r in rows if r["setting"] == UNCOMPRESSED), None)
+        if reference is None:
+            raise ConfigError("the results hold no 'uncompressed' row, so there is nothing to compare the settings with.")
+        first = rows[0]
+        tuned = any(r["epochs_done"] for r in rows)
+        title = (f"Reorder-DCT compression of ResNet-18-CIFAR ({reference['method_fields']['base_epochs']} training epochs on "
+                 f"{first['train_examples']:,} images of {os.path.basename(first['data'].split(' (')[0])}; test: "
+                 f"{first['test_examples']:,} images" + (f"; fine-tune: 1 epoch over {first['epoch_examples']:,} images"
+                                                         if tuned else "") + ")")
+        paths = [os.path.join(out_dir, "accuracy_vs_params.png"), os.path.join(out_dir, "nsse_vs_rate.png")]
+        render_plots(rows, reference, paths)
+        return render_table(rows, reference, title), paths
+
+
+METHOD = ReorderDCT
+
+FINETUNE_BASE_RATE = 0.001  # x batch size / 256 (§4.2)
+
+
+def compress_file(args):
+    """`dct-keras compress`: reorder-DCT of the .keras model ``args.model``
+    into ``args.out`` (compressed.keras, report.json, report.md; with
+    ``args.finetune_data``, the accuracies and finetuned.keras). Returns the
+    markdown report and the written paths."""
+    import json
+
+    import keras
+
+    from dct_keras.compression import compress, compression_table
+    from dct_keras.experiment.cli import RunError, UsageError
+    from dct_keras.experiment.data import load_image_dataset, normalize_like
+    from dct_keras.experiment.runner import epoch_data, evaluate
+
+    try:
+        model = keras.models.load_model(args.model)
+    except Exception as error:  # noqa: BLE001 - Keras raises many kinds for a bad file
+        raise RunError(f"--model {args.model}: not a loadable Keras model ({type(error).__name__}: "
+                       f"{str(error).splitlines()[0] if str(error) else ''})") from None
+    try:
+        compressed = compress(model, rows=args.rows, compression_rate=args.compression_rate, r0=args.r0,
+                              strategy=args.strategy, distance=args.distance, skip=args.skip, reorder=not args.no_reorder)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    os.makedirs(args.out, exist_ok=True)
+    paths = {name: os.path.join(args.out, name) for name in ("compressed.keras", "finetuned.keras", "report.json", "report.md")}
+    for stale in paths.values():  # a reused --out keeps nothing of an earlier compression
+        if os.path.exists(stale):
+            os.remove(stale)
+    compressed.save(paths["compressed.keras"])
+    table = compression_table(model, compressed)
+    report = {"model": args.model, "rows": args.rows, "compression_rate": args.compression_rate, "r0": args.r0,
+              "strategy": args.strategy, "distance": args.distance, "reorder": not args.no_reorder, "layers": table,
+              "bytes_original": os.path.getsize(args.model), "bytes_compressed": os.path.getsize(paths["compressed.keras"])}
+    if args.finetune_data:
+        dataset = load_image_dataset(path=args.finetune_data)
+        prepare = normalize_like(dataset, args.input_normalization)
+        x_train, x_test = prepare(dataset.x_train), prepare(dataset.x_test)
+        for name, candidate in (("original", model), ("compressed", compressed)):
+            candidate.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            report[f"accuracy_{name}"] = float(evaluate(candidate, x_test, dataset.y_test)["accuracy"])
+        compressed.compile(optimizer=keras.optimizers.SGD(FINETUNE_BASE_RATE * args.batch_size / 256, momentum=0.9),
+                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        compressed.fit(epoch_data(x_train, dataset.y_train, args.batch_size, 0, 0), verbose=2)
+        report["accuracy_finetuned"] = float(evaluate(compressed, x_test, dataset.y_test)["accuracy"])
+        compressed.save(paths["finetuned.keras"])
+    with open(paths["report.json"], "w") as f:
+        json.dump(report, f, indent=1)
+    rows = [[r["layer"], f"{r['params_before']:,}", f"{r['params_after']:,}", f"{r['trainable_after']:,}",
+             "—" if r["rows"] is None else r["rows"], "—" if r["kept"] is None else r["kept"], f"{r['nsse']:.5f}"] for r in table]
+    notes = [f"Files: {report['bytes_original']:,} B -> {report['bytes_compressed']:,} B (.keras)."]
+    if args.finetune_data:
+        notes.append(f"Test accuracy: original {report['accuracy_original']:.4f}, compressed {report['accuracy_compressed']:.4f}, "
+                     f"after one epoch of fine-tuning {report['accuracy_finetuned']:.4f}.")
+    text = markdown_table(["layer", "params before", "params after (incl. order)", "trainable after", "g", "t", "nSSE"], rows,
+                          f"Reorder-DCT compression of {os.path.basename(args.model)}", notes=notes)
+    with open(paths["report.md"], "w") as f:
+        f.write(text)
+    return text, [path for path in paths.values() if os.path.exists(path)]
 
 
 def model_fingerprint(model):
     """SHA-256 (16 hex digits) of a model's weights: identifies the trained model a row compressed."""
+    import hashlib
+
+    import keras
+    import numpy as np
+
     digest = hashlib.sha256()
     for weight in model.weights:
         digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight)).tobytes())
     return digest.hexdigest()[:16]
 
 
-def evaluate(model, x, y, batch_size=256):
-    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    return float(model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)["accuracy"])
+def _params(row):
+    fields = row["method_fields"]
+    return fields["params_kept"] if fields["compressor"] == "l1" else row["params"]["total"]
 
 
-def finetune(model, x, y, batch_size=64, seed=0, verbose=0, images=None):
-    """One epoch, no augmentation, SGD momentum 0.9 at lr 0.001 x batch / 256;
-    over the first ``images`` of a seeded shuffle of ``x`` (all when None)."""
-    model.compile(optimizer=keras.optimizers.SGD(FINETUNE_BASE_RATE * batch_size / 256, momentum=0.9),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    order = np.random.default_rng(seed).permutation(len(x))[:images]
-    model.fit(x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=verbose)
-    return model
+def _tuned(row):
+    return row["epochs_done"] > 0
 
 
-def saved_bytes(model):
-    """Size of the model's ``.keras`` file."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "model.keras")
-        model.save(path)
-        return os.path.getsize(path)
-
-
-def run_setting(model, setting, data, batch_size=64, finetune_epochs=1, seed=0, log=print, finetune_images=None):
-    """Compresses ``model`` with ``setting``; returns the result row fields."""
-    options = dict(groups=setting.groups, rate=setting.rate or 8, r0=setting.r0, strategy=setting.strategy)
-    start = time.perf_counter()
-    if setting.method == "l1":
-        compressed, plans = l1_prune(model, **options)
-        kept = sum(p.rows * p.kept for p in plans)
-        table = None
-    else:
-        compressed = compress(model, reorder=setting.method == "reorder", progress=False, **options)
-        table = compression_table(model, compressed)
-        plans = plan_compression(model, **options)
-    seconds = time.perf_counter() - start
-    row = {
-        "setting": setting.key, "method": setting.method, "strategy": setting.strategy, "groups": setting.groups,
-        "rate": setting.rate, "r0": setting.r0, "layers": len(plans), "compress_s": round(seconds, 2),
-        "accuracy_compressed": evaluate(compressed, data.x_test, data.y_test),
-    }
-    if table is not None:
-        total = table[-1]
-        row.update(params=total["params_after"], trainable=total["trainable_after"], nsse=total["nsse"],
-                   bytes=saved_bytes(compressed),
-                   nsse_layers={r["layer"]: round(r["nsse"], 6) for r in table[:-1]})
-    else:  # l1: the kept weights of the pruned layers, all other weights whole; no index storage counted
-        pruned_total = sum(p.size for p in plans)
-        row.update(params=sum(int(np.prod(w.shape)) for w in model.weights) - pruned_total + kept, trainable=None,
-                   nsse=None, bytes=None)
-    if finetune_epochs and setting.method != "l1":
-        start = time.perf_counter()
-        finetune(compressed, data.x_train, data.y_train, batch_size, seed, images=finetune_images)
-        row["finetune_s"] = round(time.perf_counter() - start, 1)
-        row["accuracy_finetuned"] = evaluate(compressed, data.x_test, data.y_test)
-    log(f"    {setting.key}: params {row['params']:,}, accuracy {row['accuracy_compressed']:.4f}"
-        + (f" -> {row['accuracy_finetuned']:.4f} after fine-tuning" if "accuracy_finetuned" in row else ""))
-    return row
-
-
-def run_grid(model, settings, data, out_dir, identity, batch_size=64, finetune_epochs=1, seed=0, log=print,
-             finetune_images=None):
-    """Runs every setting not yet in ``<out_dir>/results.jsonl`` for this
-    trained model and data (``identity``: the fields that key a row)."""
-    path = os.path.join(out_dir, RESULTS_FILE)
-    done = {row["setting"] for row in read_rows(path) if all(row.get(k) == v for k, v in identity.items())}
-    for index, setting in enumerate(settings, start=1):
-        if setting.key in done:
-            log(f"[{index}/{len(settings)}] {setting.key}: finished earlier, skipped")
-            continue
-        log(f"[{index}/{len(settings)}] {setting.key}")
-        row = run_setting(model, setting, data, batch_size, finetune_epochs, seed, log, finetune_images)
-        append_row(path, {**identity, **row})
-
-
-UNCOMPRESSED = "uncompressed"
-
-
-def run_reference(model, data, out_dir, identity, batch_size=64, seed=0, log=print, finetune_images=None):
-    """The uncompressed model through the same one-epoch fine-tune as the
-    settings (a clone; ``model`` is untouched): the row ``uncompressed`` that
-    separates what compression costs from what the extra epoch gives."""
-    path = os.path.join(out_dir, RESULTS_FILE)
-    if any(row.get("setting") == UNCOMPRESSED and all(row.get(k) == v for k, v in identity.items())
-           for row in read_rows(path)):
-        return
-    clone = keras.models.clone_model(model)
-    clone.set_weights(model.get_weights())
-    start = time.perf_counter()
-    finetune(clone, data.x_train, data.y_train, batch_size, seed, images=finetune_images)
-    row = {"setting": UNCOMPRESSED, "method": "none", "finetune_s": round(time.perf_counter() - start, 1),
-           "accuracy_compressed": evaluate(model, data.x_test, data.y_test),
-           "accuracy_finetuned": evaluate(clone, data.x_test, data.y_test)}
-    log(f"    uncompressed: accuracy {row['accuracy_compressed']:.4f} -> {row['accuracy_finetuned']:.4f} after the same fine-tune")
-    append_row(path, {**identity, **row})
-
-
-def render_table(rows, reference_accuracy, reference_params, title=None):
+def render_table(rows, reference, title=None):
     """Markdown: one line per setting, the uncompressed model first."""
-    header = ["setting", "method", "params (incl. order)", "% of original", "trainable", "nSSE", "accuracy compressed",
+    header = ["setting", "compressor", "params (incl. order)", "% of original", "trainable", "nSSE", "accuracy compressed",
               "after 1-epoch fine-tune"]
-    reference = next((r for r in rows if r.get("setting") == UNCOMPRESSED), {})
-    rows = [r for r in rows if r.get("setting") != UNCOMPRESSED]
-    table = [["uncompressed", "—", f"{reference_params:,}", "100 %", f"{reference_params:,}", "0", f"{reference_accuracy:.4f}",
-              f"{reference['accuracy_finetuned']:.4f}" if "accuracy_finetuned" in reference else "—"]]
-    for row in sorted(rows, key=lambda r: (r["method"], r["strategy"], r["groups"], r.get("rate") or 0, r.get("r0") or 0)):
-        budget = f"g={row['groups']}, " + (f"r={row['rate']:g}" if row.get("r0") is None else f"r0={row['r0']:g}")
-        table.append([f"{row['strategy']} {budget}", row["method"], f"{row['params']:,}",
-                      f"{100 * row['params'] / reference_params:.1f} %",
-                      "—" if row.get("trainable") is None else f"{row['trainable']:,}",
-                      "—" if row.get("nsse") is None else f"{row['nsse']:.4f}", f"{row['accuracy_compressed']:.4f}",
-                      f"{row['accuracy_finetuned']:.4f}" if "accuracy_finetuned" in row else "—"])
+    params = reference["params"]["total"]
+    table = [["uncompressed", "—", f"{params:,}", "100 %", f"{reference['params']['trainable']:,}", "0",
+              f"{reference['method_fields']['accuracy_compressed']:.4f}",
+              f"{reference['metric']:.4f}" if _tuned(reference) else "—"]]
+    settings = [r for r in rows if r["setting"] != UNCOMPRESSED]
+    for row in sorted(settings, key=lambda r: (r["method_fields"]["compressor"], r["method_fields"]["strategy"],
+                                               r["method_fields"]["rows"], r["method_fields"]["compression_rate"] or 0,
+                                               r["method_fields"]["r0"] or 0)):
+        f = row["method_fields"]
+        budget = f"g={f['rows']}, " + (f"r={f['compression_rate']:g}" if f["r0"] is None else f"r0={f['r0']:g}")
+        l1 = f["compressor"] == "l1"
+        table.append([f"{f['strategy']} {budget}", f["compressor"], f"{_params(row):,}", f"{100 * _params(row) / params:.1f} %",
+                      "—" if l1 else f"{row['params']['trainable']:,}", "—" if l1 else f"{f['nsse']:.4f}",
+                      f"{f['accuracy_compressed']:.4f}", f"{row['metric']:.4f}" if _tuned(row) else "—"])
     return markdown_table(header, table, title)
 
 
-def render_plots(rows, reference_accuracy, reference_params, folder):
-    """``accuracy_vs_params.png`` (Fig. 2) and ``nsse_vs_rate.png`` (§4.1)."""
+def render_plots(rows, reference, paths):
+    """Accuracy vs parameters (Fig. 2) and nSSE vs compression rate (§4.1)."""
     plt = pyplot()
-
-    reference = next((r for r in rows if r.get("setting") == UNCOMPRESSED), {})
-    rows = [r for r in rows if r.get("setting") != UNCOMPRESSED]
+    settings = [r for r in rows if r["setting"] != UNCOMPRESSED]
     figure, axis = plt.subplots(figsize=(6.5, 4.2))
-    for (method, strategy, groups), style in _series(rows):
-        points = sorted((r["params"], r.get("accuracy_finetuned", r["accuracy_compressed"])) for r in rows
-                        if (r["method"], r["strategy"], r["groups"]) == (method, strategy, groups))
-        tuned = method != "l1"
-        axis.plot(*zip(*points), style, label=f"{method} {strategy} g={groups}" + (" (fine-tuned)" if tuned else ""))
-    axis.axhline(reference_accuracy, color="k", lw=0.8, ls=":", label="uncompressed")
-    if "accuracy_finetuned" in reference:
-        axis.axhline(reference["accuracy_finetuned"], color="k", lw=0.8, ls="--", label="uncompressed + the same fine-tune")
-    _finish(plt, figure, axis, "parameters (incl. order vectors)", "test accuracy", {"value": "log"},
-            os.path.join(folder, "accuracy_vs_params.png"))
+    for key, style in _series(settings):
+        points = sorted((_params(r), r["metric"]) for r in settings if _series_key(r) == key)
+        compressor, strategy, rows_count = key
+        axis.plot(*zip(*points), style, label=f"{compressor} {strategy} g={rows_count}" + (" (fine-tuned)" if compressor != "l1" else ""))
+    axis.axhline(reference["method_fields"]["accuracy_compressed"], color="k", lw=0.8, ls=":", label="uncompressed")
+    if _tuned(reference):
+        axis.axhline(reference["metric"], color="k", lw=0.8, ls="--", label="uncompressed + the same fine-tune")
+    _finish(plt, figure, axis, "parameters (incl. order vectors)", "test accuracy", {"value": "log"}, paths[0])
 
     figure, axis = plt.subplots(figsize=(6.5, 4.2))
-    for (method, strategy, groups), style in _series(rows):
-        if method == "l1" or strategy != "uniform":
+    for key, style in _series(settings):
+        compressor, strategy, rows_count = key
+        if compressor == "l1" or strategy != "uniform":
             continue
-        points = sorted((r["rate"], r["nsse"]) for r in rows if (r["method"], r["strategy"], r["groups"]) ==
-                        (method, strategy, groups))
-        axis.plot(*zip(*points), style, label=f"{method} g={groups}")
-    _finish(plt, figure, axis, "compression rate r", "nSSE (all compressed layers)", {"value": "log", "base": 2},
-            os.path.join(folder, "nsse_vs_rate.png"))
+        points = sorted((r["method_fields"]["compression_rate"], r["method_fields"]["nsse"]) for r in settings
+                        if _series_key(r) == key)
+        axis.plot(*zip(*points), style, label=f"{compressor} g={rows_count}")
+    _finish(plt, figure, axis, "compression rate r", "nSSE (all compressed layers)", {"value": "log", "base": 2}, paths[1])
+
+
+def _series_key(row):
+    f = row["method_fields"]
+    return f["compressor"], f["strategy"], f["rows"]
+
+
+def _series(rows):
+    styles = {"reorder": "-o", "no-reorder": "--s", "l1": ":^"}
+    return [(key, styles[key[0]]) for key in sorted({_series_key(r) for r in rows})]
 
 
 def _finish(plt, figure, axis, xlabel, ylabel, xscale, path):
@@ -211,9 +366,3 @@ def _finish(plt, figure, axis, xlabel, ylabel, xscale, path):
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
-
-
-def _series(rows):
-    keys = sorted({(r["method"], r["strategy"], r["groups"]) for r in rows})
-    styles = {"reorder": "-o", "no-reorder": "--s", "l1": ":^"}
-    return [(key, styles[key[0]]) for key in keys]

@@ -1,24 +1,26 @@
-"""The experimental protocol of dct_conv.txt §V-G, resumable run by run.
+"""The one resumable runner of every method's runs.
 
-1. the original CNN is trained;
-2. its convolutions are replaced by DCT-Conv layers (p = 0), coefficients
-   initialized as the filters were, and trained from the beginning;
-3. for every p of the grid: fresh masks, re-initialized coefficients, trained
-   from the beginning.
+A `Runner` takes a `Method` (`dct_keras.experiment.protocol`), prepared data
+and a results folder. For every planned `RunSpec` it builds the model
+(`Method.build`), trains it for the config's epochs under its learning-rate
+schedule (one `fit` call per epoch; the data order of epoch ``e`` is a
+permutation seeded by ``(seed, e)``, so a resumed run sees the batches of an
+uninterrupted one), evaluates it on the test split and appends one result row
+to ``<out>/results.jsonl`` (atomically, `dct_keras.experiment.results`).
 
-Each (variant, p, seed) is one *run*, repeated with ``runs`` distinct seeds.
-A finished run appends one JSON line to ``<out>/results.jsonl``, atomically
-(`dct_keras.experiment.results`), keyed by everything that determines it: the
-effective config, the data's content hash, the variant, p, switch-off policy
-and seed. A rerun with other data or another budget never reuses it. A run in
-progress saves its model (weights, masks and optimizer state) and its epoch
-count to ``<out>/checkpoints/<run>/`` after every epoch; rerunning the same
-command resumes it from its last completed epoch and skips finished runs.
-Each epoch's data order is a permutation seeded by (seed, epoch), so a resumed
-run sees the same batches as an uninterrupted one.
+After every epoch the model (weights, masks, optimizer state) and the run's
+state go to ``<out>/checkpoints/<run>-<config hash>/``; rerunning the same
+command resumes a run from its last completed epoch and skips finished runs.
+A row is keyed by its run and the experiment identity (``config_hash``: the
+effective config and the data's content hash), so other data or another
+budget never reuses it.
+
+Every row has the same common fields (method, experiment, setting, seed, data
+identity, budget, metrics, per-epoch history, parameter counts and shipped
+bytes through `dct_keras.accounting`); the method's own fields are under
+``method_fields``. The runner knows no method.
 """
 
-import dataclasses
 import json
 import os
 import shutil
@@ -27,97 +29,50 @@ import time
 import keras
 import numpy as np
 
-import dct_keras
-from dct_keras.data import channel_statistics, normalize, to_unit_range
+from dct_keras.accounting import count_params, file_bytes
 from dct_keras.experiment.config import config_hash
-from dct_keras.experiment.plans import RunSpec, plan_runs  # noqa: F401 - re-exported for callers
 from dct_keras.experiment.results import RESULTS_FILE, append_row, read_rows
 from dct_keras.experiment.schedules import learning_rate_fn
-from dct_keras.models import BUILDERS, INPUT_REQUIREMENTS
-
-
-@dataclasses.dataclass
-class PreparedData:
-    """Model-ready arrays: normalized inputs and targets of both splits."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    num_classes: int
-    source: str
-    identity: dict = None
-
-
-def prepare_data(config, dataset, model_name=None):
-    """Classifiers: eq. (4) per-channel normalization with training statistics,
-    integer labels. Autoencoders: the targets (and the MSE) are pixels in
-    [0, 1]; the inputs are eq. (4)-normalized (dct_conv.txt §V-A, config
-    ``input_normalization: "eq4"``, the default) or the same [0, 1] pixels
-    (``"unit"``).
-
-    Images the network (``model_name``, default the config's) cannot use are
-    rejected first (`DataShapeError`).
-    """
-    model_name = model_name or config.get("model")
-    if model_name in INPUT_REQUIREMENTS:
-        dataset.check_images(*INPUT_REQUIREMENTS[model_name], model=model_name)
-    else:
-        dataset.check_images()
-    identity = dataset.identity()
-    mean, std = channel_statistics(dataset.x_train)
-    if config["task"] == "classification":
-        return PreparedData(
-            normalize(dataset.x_train, mean, std), dataset.y_train,
-            normalize(dataset.x_test, mean, std), dataset.y_test, dataset.num_classes, dataset.source, identity,
-        )
-    y_train, y_test = to_unit_range(dataset.x_train), to_unit_range(dataset.x_test)
-    if config.get("input_normalization", "eq4") == "eq4":
-        x_train, x_test = normalize(dataset.x_train, mean, std), normalize(dataset.x_test, mean, std)
-    else:
-        x_train, x_test = y_train, y_test
-    return PreparedData(x_train, y_train, x_test, y_test, dataset.num_classes, dataset.source, identity)
-
-
-def build_model(config, spec, input_shape, num_classes=None):
-    """The problem's model in the run's variant, compiled with its regime."""
-    builder = BUILDERS[config["model"]]
-    kwargs = {"input_shape": tuple(input_shape), "seed": spec.seed}
-    if config["task"] == "classification":
-        kwargs["num_classes"] = num_classes
-    if config["l2"]:
-        kwargs["l2"] = config["l2"]
-    if spec.variant in ("dct", "dct_spatial"):
-        kwargs.update(switch_off=spec.p or 0.0, switch_off_policy=spec.switch_off_policy)
-    keras.utils.set_random_seed(spec.seed)
-    model = builder(spec.variant, **kwargs)
-    model.compile(
-        optimizer=make_optimizer(config),
-        loss=config["loss"],
-        metrics=["accuracy"] if config["task"] == "classification" else ["mse"],
-    )
-    return model
 
 
 def make_optimizer(config):
+    """The config's optimizer at its first learning rate (the runner sets the
+    rate of every epoch)."""
     spec = config["optimizer"]
-    rate = learning_rate_fn(config["learning_rate"])(0)
+    rate = learning_rate_fn(config["learning_rate"], config["epochs"])(0)
     if spec["name"] == "sgd":
-        return keras.optimizers.SGD(rate, momentum=spec.get("momentum", 0.0), nesterov=spec.get("nesterov", False))
+        return keras.optimizers.SGD(rate, momentum=spec.get("momentum", 0.0), nesterov=spec.get("nesterov", False),
+                                    weight_decay=spec.get("weight_decay"))
     if spec["name"] == "adamw":
         return keras.optimizers.AdamW(rate, weight_decay=spec["weight_decay"], beta_1=spec.get("beta_1", 0.9),
                                       beta_2=spec.get("beta_2", 0.999))
     return keras.optimizers.Adam(rate, beta_1=spec.get("beta_1", 0.9), beta_2=spec.get("beta_2", 0.999))
 
 
-def epoch_data(x, y, batch_size, seed, epoch, augment=False):
-    """One epoch's batches in the order fixed by (seed, epoch).
+def metric_name(config):
+    return "accuracy" if config["task"] == "classification" else "mse"
+
+
+def compile_model(model, config):
+    """Compiles ``model`` with the config's optimizer, loss and metric."""
+    model.compile(optimizer=make_optimizer(config), loss=config["loss"], metrics=[metric_name(config)])
+    return model
+
+
+def evaluate(model, x, y, batch_size=256):
+    """The test metrics of ``model`` as a dict (``loss`` and its metric)."""
+    return model.evaluate(x, y, batch_size=batch_size, verbose=0, return_dict=True)
+
+
+def epoch_data(x, y, batch_size, seed, epoch, augment=False, examples=None):
+    """One epoch's batches in the order fixed by (seed, epoch): all examples,
+    or the first ``examples`` of that order.
 
     A prefetched `tf.data` pipeline when TensorFlow is installed (optionally
     with random-crop + flip augmentation); plain permuted arrays otherwise (e.g.
     a JAX-only GPU machine), which `fit` batches itself.
     """
-    order = np.random.default_rng([seed, epoch]).permutation(len(x))
+    order = np.random.default_rng([seed, epoch]).permutation(len(x))[:examples]
     try:
         import tensorflow as tf
     except ImportError:
@@ -146,10 +101,10 @@ def _augment_fn(tf, seed, epoch, shape):
 
 
 class Runner:
-    """Runs planned `RunSpec`s of one problem, resuming and skipping as needed.
+    """Runs planned `RunSpec`s of one method, resuming and skipping as needed.
 
     Args:
-        config: the effective config (after `apply_overrides`).
+        method: the `Method` instance (it holds the effective config).
         data: `PreparedData`.
         out_dir: results folder (``results.jsonl``, ``checkpoints/``).
         strategy: optional `tf.distribute` strategy to build and train under.
@@ -157,23 +112,17 @@ class Runner:
             stop with the checkpoint saved (for time-limited jobs).
         verbose: Keras `fit` verbosity.
         log: function printing progress lines.
-        model_fn: ``model_fn(config, spec, data)`` returning a compiled model
-            (default: `build_model` with the data's shapes, the DCT-Conv
-            problems).
-        callbacks_fn: ``callbacks_fn(spec)`` returning extra `fit` callbacks
-            (e.g. `TailDropout`); their state must live in the model.
-        row_fn: ``row_fn(model, spec)`` returning extra fields for the result row.
         tensorboard_dir: optional folder; each run writes TensorBoard event
             files (loss, metrics, learning rate and whatever mask callbacks
             log, e.g. kept fractions) to ``<tensorboard_dir>/<run key>``.
+        row_extra: optional ``row_extra(model)`` returning more common fields
+            (e.g. a sweep's held-out test metric).
     """
 
-    def __init__(self, config, data, out_dir, strategy=None, session_epochs=None, verbose="auto", log=print,
-                 model_fn=None, callbacks_fn=None, row_fn=None, tensorboard_dir=None):
-        self.model_fn = model_fn or _build_for_data
-        self.callbacks_fn = callbacks_fn or (lambda spec: [])
-        self.row_fn = row_fn or (lambda model, spec: {})
-        self.config = config
+    def __init__(self, method, data, out_dir, strategy=None, session_epochs=None, verbose="auto", log=print,
+                 tensorboard_dir=None, row_extra=None):
+        self.method = method
+        self.config = method.config
         self.data = data
         self.out_dir = out_dir
         self.strategy = strategy
@@ -181,9 +130,11 @@ class Runner:
         self.verbose = verbose
         self.log = log
         self.tensorboard_dir = tensorboard_dir
-        self.hash = config_hash(config, data.identity)
+        self.row_extra = row_extra or (lambda model: {})
+        self.hash = config_hash(self.config, data.identity)
         os.makedirs(out_dir, exist_ok=True)
         self.results_path = os.path.join(out_dir, RESULTS_FILE)
+        self.final_model = None
 
     def finished_rows(self):
         """Run key -> result row, of the runs already in the results file for
@@ -191,20 +142,17 @@ class Runner:
         return {row["run"]: row for row in read_rows(self.results_path)
                 if row.get("config_hash") == self.hash and "run" in row}
 
-    def finished_keys(self):
-        """Keys of the runs already in the results file for this config."""
-        return set(self.finished_rows())
-
     def run_all(self, plan):
-        """Runs every planned run not yet finished; returns the new result rows."""
-        done = self.finished_keys()
+        """Runs every planned run not yet finished; returns the new result rows
+        (stops early, returning what finished, when ``session_epochs`` runs out)."""
+        done = set(self.finished_rows())
         rows = []
         for index, spec in enumerate(plan, start=1):
             if spec.key in done:
                 self.log(f"[{index}/{len(plan)}] {spec.key}: finished earlier, skipped")
-                shutil.rmtree(os.path.join(self.out_dir, "checkpoints", f"{spec.key}-{self.hash}"), ignore_errors=True)
+                shutil.rmtree(self._checkpoint_dir(spec), ignore_errors=True)
                 continue
-            self.log(f"[{index}/{len(plan)}] {spec.key}: training")
+            self.log(f"[{index}/{len(plan)}] {spec.key}: " + ("evaluating" if spec.epochs == 0 else "training"))
             row = self.run(spec)
             if row is None:
                 self.log(f"[{index}/{len(plan)}] {spec.key}: stopped after the session's epoch budget; rerun to resume")
@@ -213,49 +161,55 @@ class Runner:
             done.add(spec.key)
         return rows
 
+    def _checkpoint_dir(self, spec):
+        return os.path.join(self.out_dir, "checkpoints", f"{spec.key}-{self.hash}")
+
     def run(self, spec, model=None, callbacks=(), start_epoch=0):
         """Trains (or resumes) one run; returns its result row, or None if it
         stopped early because of ``session_epochs``.
 
         Args:
             spec: the `RunSpec`.
-            model: a compiled model to train (default: ``model_fn``'s); a
+            model: a compiled model to train (default: the method's); a
                 checkpoint of this run, when present, replaces it.
-            callbacks: more `fit` callbacks (after ``callbacks_fn``'s).
+            callbacks: more `fit` callbacks (after the method's).
             start_epoch: the epoch a fresh ``model`` has already reached (e.g.
                 a Hyperband trial continuing another one's weights).
         """
-        checkpoint_dir = os.path.join(self.out_dir, "checkpoints", f"{spec.key}-{self.hash}")
-        state = {"epochs_done": start_epoch, "wall_time_s": 0.0, "history": []}
-        saved = _load_checkpoint_state(checkpoint_dir)
-        if saved is not None:
-            state = saved
+        checkpoint_dir = self._checkpoint_dir(spec)
+        state = _load_checkpoint_state(checkpoint_dir)
+        if state is not None:
             model = self._in_scope(lambda: keras.models.load_model(os.path.join(checkpoint_dir, state["model_file"])))
             self.log(f"    resuming from epoch {state['epochs_done']}")
-        elif model is None:
-            model = self._in_scope(lambda: self.model_fn(self.config, spec, self.data))
-        learning_rate = learning_rate_fn(self.config["learning_rate"])
-        epochs = self.config["epochs"]
-        callbacks = self.callbacks_fn(spec) + list(callbacks) + self._logging_callbacks(spec)
+        else:
+            if model is None:
+                model = self._in_scope(lambda: self.method.build(spec, self.data))
+            state = {"epochs_done": start_epoch, "wall_time_s": 0.0, "history": [],
+                     "start_fields": self.method.start_fields(spec, model, self.data)}
+        epochs = self.config["epochs"] if spec.epochs is None else spec.epochs
+        learning_rate = learning_rate_fn(self.config["learning_rate"], epochs)
+        callbacks = self.method.callbacks(spec, self.data) + list(callbacks) + self._logging_callbacks(spec)
         trained_now = 0
         while state["epochs_done"] < epochs:
             if self.session_epochs is not None and trained_now >= self.session_epochs:
                 return None
             epoch = state["epochs_done"]
             model.optimizer.learning_rate.assign(learning_rate(epoch))
-            batches = epoch_data(self.data.x_train, self.data.y_train, self.config["batch_size"], spec.seed, epoch, self.config["augment"])
+            batches = epoch_data(self.data.x_train, self.data.y_train, self.config["batch_size"], spec.seed, epoch,
+                                 self.config["augment"], self.config.get("epoch_examples"))
             fit_args = (batches,) if not isinstance(batches, tuple) else batches
             start = time.perf_counter()
+            # One epoch per call (its own data order and learning rate), shown as "Epoch k/N" of the run.
             history = model.fit(
                 *fit_args, batch_size=None if len(fit_args) == 1 else self.config["batch_size"],
-                epochs=epoch + 1, initial_epoch=epoch, shuffle=False, verbose=self.verbose, callbacks=callbacks,
+                epochs=epochs, initial_epoch=epoch, shuffle=False, verbose=self.verbose, callbacks=callbacks + [StopAfterEpoch()],
             )
             state["wall_time_s"] += time.perf_counter() - start
             state["epochs_done"] = epoch + 1
             state["history"].append({k: float(v[-1]) for k, v in history.history.items()})
             trained_now += 1
             _save_checkpoint(model, state, checkpoint_dir)
-        row = self._result_row(spec, model, state)
+        row = self._result_row(spec, model, state, epochs)
         append_row(self.results_path, row)
         self.final_model = model
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
@@ -275,39 +229,69 @@ class Runner:
         with self.strategy.scope():
             return fn()
 
-    def _result_row(self, spec, model, state):
-        scores = model.evaluate(self.data.x_test, self.data.y_test, batch_size=self.config["batch_size"], verbose=0, return_dict=True)
-        metric_name = "accuracy" if self.config["task"] == "classification" else "mse"
-        counts = dct_keras.count_params(model)
+    def _result_row(self, spec, model, state, epochs):
+        name = metric_name(self.config)
+        scores = evaluate(model, self.data.x_test, self.data.y_test, self.config["batch_size"])
+        run_id = f"{spec.key}-{self.hash}"
+        own = {**spec.options, **state.get("start_fields", {}),
+               **self.method.fields(spec, model, self.data, self.out_dir, run_id)}
+        shipped = self.method.shipped(spec, model, self.out_dir, run_id)
         return {
-            "problem": self.config["problem"],
-            "block": spec.block,
-            "variant": spec.variant,
-            "p": spec.p,
-            "switch_off_policy": spec.switch_off_policy,
+            "method": self.method.name,
+            "experiment": self.config["experiment"],
+            "setting": spec.setting,
             "seed": spec.seed,
             "run": spec.key,
-            "metric_name": metric_name,
-            "metric": float(scores[metric_name]),
+            "metric_name": name,
+            "metric": float(scores[name]),
             "test_loss": float(scores["loss"]),
             "epochs_done": state["epochs_done"],
-            "epochs_budget": self.config["epochs"],
+            "epochs_budget": epochs,
             "tier": self.config.get("tier", "full"),
             "batch_size": self.config["batch_size"],
+            "epoch_examples": min(self.config.get("epoch_examples") or len(self.data.x_train), len(self.data.x_train)),
             "wall_time_s": round(state["wall_time_s"], 2),
-            "params_total": counts.total,
-            "params_trainable": counts.trainable,
-            "params_active": counts.active,
+            "params": count_params(model).as_dict(),
+            "bytes": file_bytes(shipped) if shipped else None,
             "train_examples": len(self.data.x_train),
             "test_examples": len(self.data.x_test),
+            "classes": self.data.num_classes,
             "data": self.data.source,
             "data_sha256": (self.data.identity or {}).get("sha256"),
             "config_hash": self.hash,
             "backend": keras.backend.backend(),
             # Per-epoch model-level logs (loss, metrics, kept fraction, rate, ...; per-layer keys left out).
             "history": [{k: v for k, v in epoch.items() if "/" not in k} for epoch in state["history"]],
-            **self.row_fn(model, spec),
+            "method_fields": own,
+            **self.row_extra(model),
         }
+
+
+def train_cached(method, spec, data, out_dir, log=print, verbose="auto"):
+    """``(model, row)``: the final model of one run of ``method``, trained
+    (resumably) by a `Runner` in ``<out_dir>/trained/`` and cached there as
+    ``<run>-<hash>.keras``, and its result row. For methods that start from a
+    trained model (reorder-DCT; the frontier's reorder technique)."""
+    trainer = Runner(method, data, os.path.join(out_dir, "trained"), verbose=verbose, log=log)
+    cache = os.path.join(out_dir, "trained", f"{spec.key}-{trainer.hash}.keras")
+    row = trainer.finished_rows().get(spec.key)
+    if row is not None and os.path.exists(cache):
+        log(f"trained model: {cache} (cached)")
+        return keras.models.load_model(cache), row
+    if row is not None:  # finished in an interrupted invocation before its cache was written: train again
+        os.remove(trainer.results_path)
+    log(f"training {spec.key} of {method.config['experiment']} for {method.config['epochs']} epochs (resumable)")
+    row = trainer.run(spec)
+    trainer.final_model.save(cache + ".tmp.keras")
+    os.replace(cache + ".tmp.keras", cache)
+    return trainer.final_model, row
+
+
+class StopAfterEpoch(keras.callbacks.Callback):
+    """Ends a `fit` call after the epoch it runs (the runner drives epochs)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.stop_training = True
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -316,10 +300,6 @@ class LearningRateLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
-
-
-def _build_for_data(config, spec, data):
-    return build_model(config, spec, data.x_train.shape[1:], data.num_classes)
 
 
 _STATE_FILE = "state.json"

@@ -3,8 +3,9 @@
 import math
 
 
-def learning_rate_fn(spec):
-    """Returns ``lr(epoch)`` for a config's ``learning_rate`` section.
+def learning_rate_fn(spec, epochs=None):
+    """Returns ``lr(epoch)`` for a config's ``learning_rate`` section
+    (``epochs``: the run's epoch budget, read by the cosine schedule).
 
     ``epoch`` is 0-based, as in Keras callbacks.
 
@@ -14,6 +15,8 @@ def learning_rate_fn(spec):
     * ``{"halving": {"initial": b0, "factor": f, "every": k}}`` –
       ``b0 * f ** floor(t / k)`` with ``t`` the 0-based epoch (eq. 5).
     * ``{"constant": rate}``.
+    * ``{"cosine": {"initial": a, "final": b}}`` – ``b + (a - b) (1 + cos(pi t
+      / epochs)) / 2``: cosine annealing over the run's ``epochs``.
     """
     if "piecewise" in spec:
         pieces = sorted(spec["piecewise"])
@@ -28,4 +31,9 @@ def learning_rate_fn(spec):
     if "halving" in spec:
         h = spec["halving"]
         return lambda epoch: float(h["initial"] * h["factor"] ** math.floor(epoch / h["every"]))
+    if "cosine" in spec:
+        c = spec["cosine"]
+        if not epochs:
+            raise ValueError("The cosine schedule needs the run's `epochs`.")
+        return lambda epoch: float(c["final"] + (c["initial"] - c["final"]) * (1 + math.cos(math.pi * epoch / epochs)) / 2)
     return lambda epoch: float(spec["constant"])

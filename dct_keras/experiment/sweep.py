@@ -11,8 +11,8 @@ a `keras_tuner.HyperModel` whose hyperparameters are
 
 The model is built and trained with the problem's own regime (optimizer, LR
 schedule per epoch, batch size, epochs, L2) through the protocol `Runner`, so
-every execution writes the same JSON line as the reproduction scripts (to
-``results_dir/results.jsonl``, rendered by ``reproductions/report.py``) and
+every execution writes the same result row as ``dct-keras run`` (to
+``results_dir/results.jsonl``, rendered by ``dct-keras report``) and
 checkpoints every epoch: a rerun resumes an interrupted execution at its last
 epoch and reuses finished ones. The objective is the problem's metric of the
 *final* model on the validation data (the test split, as in Table V):
@@ -33,14 +33,18 @@ distributed chief / worker mode (``KERASTUNER_TUNER_ID``,
 import copy
 import functools
 import numbers
+import sys
+
+import numpy as np
 
 import keras_tuner
 # Not exported by keras-tuner; pinned in requirements.txt (1.4.8).
 from keras_tuner.src.engine import tuner_utils
 from keras_tuner.src.tuners.gridsearch import LinkedList
 
-from dct_keras.callbacks import TailDropout
-from dct_keras.experiment.runner import PreparedData, Runner, RunSpec, build_model
+from dct_keras.experiment.data import PreparedData
+from dct_keras.experiment.dct_conv import DCTConv, run_spec
+from dct_keras.experiment.runner import Runner
 from dct_keras.spectral.masks import SWITCH_OFF_POLICIES
 
 VARIANTS = ("dct", "dct_spatial", "freqreg")
@@ -97,7 +101,7 @@ class SwitchOffHyperModel(keras_tuner.HyperModel):
     def __init__(self, config, input_shape, num_classes, results_dir, variant="dct", block=None, p_values=None,
                  p_range=None, policies=SWITCH_OFF_POLICIES, gamma=None, min_kept=1, strategy=None, source="",
                  verbose="auto", log=print, test_data=None, data_identity=None):
-        super().__init__(name=f"problem{config['problem']}_{variant}")
+        super().__init__(name=f"{config['experiment']}_{variant}")
         if variant not in VARIANTS:
             raise ValueError(f"Invalid value for argument `variant`: expected one of {VARIANTS}, received {variant!r}.")
         policies = tuple(policies)
@@ -146,11 +150,14 @@ class SwitchOffHyperModel(keras_tuner.HyperModel):
     def run_spec(self, hp):
         """The `RunSpec` of ``hp`` (its ``seed`` value, else 0)."""
         p, policy = self.declare(hp)
-        return RunSpec(self.variant, round(float(p), 9), int(hp.values.get("seed", 0)), self.block, policy)
+        more = {}
+        if self.variant == "freqreg":
+            more["tail_dropout"] = {"gamma": self.gamma, "min_kept": self.min_kept, "schedule": FREQREG_SCHEDULES[policy]}
+        return run_spec(self.variant, round(float(p), 9), int(hp.values.get("seed", 0)), self.block, policy, **more)
 
     def build(self, hp):
-        spec = self.run_spec(hp)
-        return build_model(self.config, spec, self.input_shape, self.num_classes)
+        shapes = PreparedData(np.zeros((1, *self.input_shape)), None, None, None, self.num_classes, self.source)
+        return DCTConv(self.config).build(self.run_spec(hp), shapes)
 
     def fit(self, hp, model, x, y, validation_data=None, callbacks=None, epochs=None, initial_epoch=0, **kwargs):
         """Trains ``model`` with the problem's regime (or resumes / reuses this
@@ -168,8 +175,8 @@ class SwitchOffHyperModel(keras_tuner.HyperModel):
             config["epochs"] = int(epochs)
         identity = None if self.data_identity is None else {**self.data_identity, "validation": self.test_data is not None}
         data = PreparedData(x, y, validation_data[0], validation_data[1], self.num_classes, self.source, identity)
-        runner = Runner(config, data, self.results_dir, strategy=self.strategy, verbose=self.verbose, log=self.log,
-                        callbacks_fn=self._callbacks, row_fn=self._test_fields)
+        runner = Runner(DCTConv(config), data, self.results_dir, strategy=self.strategy, verbose=self.verbose, log=self.log,
+                        row_extra=self._test_fields)
         row = runner.finished_rows().get(spec.key)
         if row is None:
             self.log(f"    {spec.key}: training {config['epochs']} epochs")
@@ -178,19 +185,13 @@ class SwitchOffHyperModel(keras_tuner.HyperModel):
             self.log(f"    {spec.key}: finished earlier, reused")
         return {"val_" + row["metric_name"]: row["metric"], "val_loss": row["test_loss"]}
 
-    def _test_fields(self, model, spec=None):
+    def _test_fields(self, model):
         """The held-out test metric, when the objective is on a validation split."""
         if self.test_data is None:
             return {}
         name = self.objective.name[len("val_"):]
         scores = model.evaluate(*self.test_data, batch_size=self.config["batch_size"], verbose=0, return_dict=True)
         return {"metric_split": "validation", "test_metric": float(scores[name])}
-
-    def _callbacks(self, spec):
-        if spec.variant != "freqreg":
-            return []
-        return [TailDropout(self.gamma, 1.0 - spec.p, min_kept=self.min_kept,
-                            schedule=FREQREG_SCHEDULES[spec.switch_off_policy], seed=spec.seed)]
 
 
 class SeededExecutions:
@@ -327,3 +328,20 @@ def _check_range(p_range):
     if not 0 <= low < high <= 1 or (step is not None and not 0 < step <= high - low):
         raise ValueError(f"Invalid value for argument `p_range`: expected 0 <= min < max <= 1 and 0 < step <= max - min, received {p_range!r}.")
     return float(low), float(high), None if step is None else float(step)
+
+
+def summarize(tuner, hypermodel):
+    """Prints one line per trial (best first); returns the number of trials
+    that did not complete, after printing their errors."""
+    name, direction = hypermodel.objective.name, hypermodel.objective.direction
+    trials = list(tuner.oracle.trials.values())
+    done = [t for t in trials if t.status == "COMPLETED" and t.score is not None]
+    done.sort(key=lambda t: t.score, reverse=direction == "max")
+    print(f"\n| trial | p | switch_off_policy | {name} (mean over runs) |\n|---|---|---|---|")
+    for trial in done:
+        values = trial.hyperparameters.values
+        print(f"| {trial.trial_id} | {values['p']:g} | {values.get('switch_off_policy', hypermodel.policies[0])} | {trial.score:.5f} |")
+    failed = [t for t in trials if t.status not in ("COMPLETED", "RUNNING", "IDLE")]
+    for trial in failed:
+        print(f"\ntrial {trial.trial_id} ({trial.hyperparameters.values}) {trial.status}:\n{trial.message}", file=sys.stderr)
+    return len(failed)

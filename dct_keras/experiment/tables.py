@@ -1,8 +1,10 @@
 """The one table renderer of every experiment: markdown with a title, an
 optional budget line, a header, rows of formatted cells and notes. Each method
-(`report` for Table V, `freqreg`, `harmonic`, `reorder`, `ctnet`) chooses its
-columns and cells; this module lays them out, and gives their plots a headless
+(`dct_conv`, `freqreg`, `harmonic`, `reorder`, `ctnet`) chooses its columns
+and cells; this module lays them out, and gives their plots a headless
 matplotlib."""
+
+import os
 
 
 def markdown_table(header, rows, title=None, level=1, budget=None, notes=()):
@@ -18,6 +20,14 @@ def markdown_table(header, rows, title=None, level=1, budget=None, notes=()):
     if notes:
         lines += [""] + list(notes)
     return "\n".join(lines) + "\n"
+
+
+def budget_text(row):
+    """What a table's runs were trained on and for (the "Ours: ..." line)."""
+    examples = f"{row.get('train_examples', '?')} train / {row.get('test_examples', '?')} test"
+    data = os.path.basename(str(row.get("data", "?")).split(" (")[0])
+    return (f"{row.get('tier', 'full')} tier: {row['epochs_budget']} epochs, batch {row.get('batch_size', '?')}, "
+            f"{examples} images of {data}, config {row.get('config_hash', '?')}")
 
 
 def epochs_cell(runs, full_epochs, flag=" ⚠"):

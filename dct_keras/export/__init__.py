@@ -1,18 +1,18 @@
 """What ships: compressed files of spectral models.
 
+* `ship` – `save_shipped` / `load_shipped` / `quantize`: the one shipping format
+  for every model (kept coefficients, quantized, LZMA-coded, with a manifest
+  and a probe; the weights decode with NumPy alone, `dct_keras.decode`).
 * `npz` – `save_compressed` / `load_compressed`: the kept coefficients
-  (float16 / float32) in an ``.npz``, the masks as bits or implied by a count;
-  `compression_report`.
+  (float16 / float32) in an ``.npz``, the masks as bits or implied by a count.
 * `h265` – `export_h265` / `load_h265`: CTNet's export, coefficient tensors as
   an H.265 video plus raw small tensors and a JSON manifest.
 """
 
-from dct_keras.export.npz import (
-    CompressionRow, compression_report, format_compression_report, load_compressed, save_compressed,
-)
+from dct_keras.export.npz import load_compressed, save_compressed
+from dct_keras.export.ship import load_shipped, quantize, save_shipped
 
-__all__ = ["CompressionRow", "compression_report", "format_compression_report", "load_compressed", "save_compressed",
-           "export_h265", "load_h265"]
+__all__ = ["load_compressed", "save_compressed", "load_shipped", "quantize", "save_shipped", "export_h265", "load_h265"]
 
 
 def __getattr__(name):  # the H.265 export needs PyAV; loaded on first use

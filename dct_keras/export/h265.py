@@ -35,13 +35,16 @@ import zipfile
 import keras
 import numpy as np
 
+from dct_keras.accounting import count_params
 from dct_keras.export.npz import save_compressed
 from dct_keras.spectral.orders import greedy_order
+from dct_keras.accounting import count_params
 from dct_keras.surgery import spectral_layers
 
 FORMAT = "dct_keras.h265/1"
 BIT_DEPTHS = {8: "gray", 10: "gray10le", 12: "gray12le"}
 VIDEO, RAW, MANIFEST = "coefficients.hevc", "raw.npz", "manifest.json"
+FILES = {"video": VIDEO, "raw": RAW, "manifest": MANIFEST}  # the parts of an export, as its size report names them
 
 
 class H265FormatError(ValueError):
@@ -191,7 +194,10 @@ def export_h265(model, out_dir, bit_depth=8, lossless=True, crf=None, preset="me
         "frames": frame_map, "frame_order": [int(i) for i in order],
         "files": {VIDEO: _sha256(video_path) if pixels else None, RAW: _sha256(raw_path)},
     }
-    decoded = _rebuild(manifest, pixels, raw, out_dir)  # what `load_h265` will return, for the probe
+    # The probe is what `load_h265` will return: the model rebuilt from the
+    # pixels the written stream decodes to (not the encoded ones, which a lossy
+    # setting changes).
+    decoded = _rebuild(manifest, _decode_pixels(video_path, manifest) if pixels else [], raw, out_dir)
     probe = _probe_input(model)
     manifest["probe"] = {"seed": 1234, "outputs": keras.ops.convert_to_numpy(decoded(probe)).ravel()[:256].tolist()}
     with open(os.path.join(out_dir, MANIFEST), "w") as f:
@@ -201,8 +207,7 @@ def export_h265(model, out_dir, bit_depth=8, lossless=True, crf=None, preset="me
     sizes["total"] = sum(sizes.values())
     # The model's parameters as float32 (the paper's "total model float32
     # size"): every weight but the masks' bookkeeping (packed bits, fractions).
-    bookkeeping = {id(v) for layer in spectral_layers(model) for w in layer.spectral_weights for v in w.state_variables}
-    sizes["float32"] = 4 * sum(int(np.prod(v.shape)) for v in model.weights if id(v) not in bookkeeping)
+    sizes["float32"] = 4 * count_params(model).total
     sizes["ratio"] = sizes["float32"] / sizes["total"]
     if baselines:
         sizes["lzma_pixels"] = len(lzma.compress(b"".join(p.astype(np.uint8 if bit_depth == 8 else np.uint16).tobytes()

@@ -6,19 +6,18 @@ when the mask is the zigzag tail of that count (FreqReg, tail-dropout) the mask
 follows from the count and is not stored, otherwise (DCT-Conv's random
 switch-off) it is stored packed, one bit per coefficient. Other weights (batch
 norm, plain layers) are stored whole in float32. `load_compressed` restores all
-of it into an identically built model. `compression_report` prints the paper's
-"total parameters / non-zero / compress rate" table.
+of it into an identically built model. Its kept counts are
+`dct_keras.accounting.count_params`'s ``kernel_active``.
 """
 
-import dataclasses
 import json
 import zipfile
 
 import numpy as np
 from keras import ops
 
+from dct_keras.files import describe_npz_error
 from dct_keras.surgery import spectral_layers, walk_layers
-from dct_keras.data import describe_npz_error
 from dct_keras.spectral.masks import pack_mask
 
 FORMAT = "dct_keras.compressed/1"
@@ -108,41 +107,3 @@ def load_compressed(model, path):
             weight.coefficients.assign(coefficients)
         for number, (_, variable) in enumerate(plain):
             variable.assign(data[f"p{number}"])
-
-
-@dataclasses.dataclass
-class CompressionRow:
-    name: str
-    total: int
-    nonzero: int
-
-    @property
-    def rate(self):
-        return self.nonzero / self.total if self.total else 1.0
-
-
-def compression_report(model, include_bias=False):
-    """Per layer and overall: spectral parameters, non-zero ones, compress rate.
-
-    As the paper's tables, biases are left out unless ``include_bias``.
-    Returns a list of `CompressionRow` (the last one is the total).
-    """
-    rows = []
-    for layer in spectral_layers(model):
-        weights = layer.spectral_weights if layer.built else []
-        weights = [w for w in weights if include_bias or w is layer.spectral_kernel]
-        if weights:
-            rows.append(CompressionRow(layer.name, sum(w.size for w in weights), sum(w.active_count() for w in weights)))
-    rows.append(CompressionRow("TOTAL", sum(r.total for r in rows), sum(r.nonzero for r in rows)))
-    return rows
-
-
-def format_compression_report(rows, dtype="float16"):
-    """The rows as a text table in the form of the paper's Tables 1-3."""
-    width = max(len(r.name) for r in rows)
-    lines = [f"{'layer':<{width}} {'parameters':>12} {'non-zero':>10} {'compress rate':>22}"]
-    for r in rows:
-        ratio = f"{100 * r.rate:.4g}% ({r.total / max(r.nonzero, 1):.0f}x)"
-        lines.append(f"{r.name:<{width}} {r.total:>12,} {r.nonzero:>10,} {ratio:>22}")
-    lines.append(f"stored as {rows[-1].nonzero:,} {dtype} numbers")
-    return "\n".join(lines)

@@ -4,7 +4,7 @@ from dct_keras.models.autoencoders import autoencoder1, autoencoder2
 from dct_keras.models.lenet import lenet5, lenet300
 from dct_keras.models.resnet18_cifar import resnet18_cifar
 from dct_keras.models.resnet50_cifar import resnet50_cifar
-from dct_keras.models.variants import PLAIN, VARIANTS, LayerFactory, canonical_variant
+from dct_keras.models.variants import PLAIN, VARIANTS, LayerFactory, check_variant
 from dct_keras.models.vgg16_cifar import vgg16_cifar
 
 BUILDERS = {
@@ -32,6 +32,6 @@ INPUT_REQUIREMENTS = {
 }
 
 __all__ = [
-    "BUILDERS", "INPUT_REQUIREMENTS", "PLAIN", "canonical_variant", "VARIANTS", "LayerFactory", "autoencoder1", "autoencoder2", "lenet300", "lenet5",
+    "BUILDERS", "INPUT_REQUIREMENTS", "PLAIN", "check_variant", "VARIANTS", "LayerFactory", "autoencoder1", "autoencoder2", "lenet300", "lenet5",
     "resnet18_cifar", "resnet50_cifar", "vgg16_cifar",
 ]

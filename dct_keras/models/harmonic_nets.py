@@ -4,7 +4,7 @@ import keras
 from keras import layers
 
 from dct_keras.layers.harmonic import HarmonicConv
-from dct_keras.models.variants import PLAIN, canonical_variant
+from dct_keras.models.variants import PLAIN, check_variant
 
 WRN_VARIANTS = (PLAIN, "harm1", "harm", "progressive")
 
@@ -19,7 +19,7 @@ def wide_resnet(variant=PLAIN, depth=28, width=10, num_classes=10, input_shape=(
 
     Variants (harmonic_networks.txt Table 1):
 
-    * ``"plain"`` – the WRN (old spelling ``"baseline"``, deprecated);
+    * ``"plain"`` – the WRN;
     * ``"harm1"`` – the first convolution is a harmonic block with BN inside;
     * ``"harm"`` – every 3x3 convolution is a harmonic block (BN inside the
       first), shortcut projections unchanged; ``levels`` (lambda) truncates the
@@ -36,7 +36,7 @@ def wide_resnet(variant=PLAIN, depth=28, width=10, num_classes=10, input_shape=(
             norm: the authors' CIFAR code, ``l1_norm=True``; the default) or
             "ortho" (orthonormal, effective kernels ~2.35x larger at init).
     """
-    variant = canonical_variant(variant, WRN_VARIANTS)
+    variant = check_variant(variant, WRN_VARIANTS)
     if (depth - 4) % 6:
         raise ValueError(f"Invalid value for argument `depth`: expected 6 n + 4, received {depth}.")
     regularizer = keras.regularizers.L2(l2 / 2) if l2 else None
@@ -85,7 +85,7 @@ def harmonic_resnet50(variant="harm", num_classes=1000, input_shape=(224, 224, 3
     filters, as on ImageNet); ``"progressive"`` adds lambda = 3 on 14x14
     features and lambda = 2 on 7x7.
     """
-    variant = canonical_variant(variant, RESNET50_VARIANTS)
+    variant = check_variant(variant, RESNET50_VARIANTS)
     inputs = keras.Input(input_shape)
     if variant == PLAIN:
         x = layers.Conv2D(64, 7, strides=4, padding="same", use_bias=False)(inputs)

@@ -4,8 +4,7 @@ A builder asks the factory for each convolution (and dense layer); the variant
 decides what it gets:
 
 * ``"plain"`` – plain `keras.layers.Conv2D` / `Conv2DTranspose` / `Dense`
-  (the paper's "CNN"; the old spelling ``"cnn"`` still works, with a
-  deprecation warning);
+  (the paper's "CNN");
 * ``"dct"`` – DCT-Conv for every kernel, 1x1 kernels over 16-channel sub-rows
   (dct_conv.txt §V-G and Table V); dense layers stay plain;
 * ``"dct_spatial"`` – DCT-Conv only for kernels larger than 1x1;
@@ -17,8 +16,6 @@ The DCT-Conv models use the orthogonal initializer for every filter /
 coefficient tensor (dct_conv.txt §V-B); the default is set per builder.
 """
 
-import warnings
-
 import keras
 import numpy as np
 
@@ -26,18 +23,12 @@ import dct_keras.layers  # noqa: F401 - registers the spectral families
 from dct_keras.layers.base import FAMILIES
 from dct_keras.spectral.masks import check_probability
 
-from dct_keras.experiment.plans import PLAIN
+PLAIN = "plain"  # the unmodified Keras model (the papers' "CNN", "baseline")
 VARIANTS = (PLAIN, "dct", "dct_spatial", "freqreg")
-# Old spellings of a variant, accepted with a DeprecationWarning.
-DEPRECATED_VARIANTS = {"cnn": PLAIN, "baseline": PLAIN}
 
 
-def canonical_variant(variant, choices=VARIANTS):
-    """``variant`` in today's vocabulary (an old spelling warns); raises
-    ValueError naming the choices for an unknown one."""
-    if variant in DEPRECATED_VARIANTS and DEPRECATED_VARIANTS[variant] in choices:
-        warnings.warn(f"variant {variant!r} is deprecated; use {DEPRECATED_VARIANTS[variant]!r}.", DeprecationWarning, stacklevel=3)
-        variant = DEPRECATED_VARIANTS[variant]
+def check_variant(variant, choices=VARIANTS):
+    """Returns ``variant``; raises ValueError naming the choices for an unknown one."""
     if variant not in choices:
         raise ValueError(f"Invalid value for argument `variant`: expected one of {tuple(choices)}, received {variant!r}.")
     return variant
@@ -55,7 +46,7 @@ class LayerFactory:
     """
 
     def __init__(self, variant=PLAIN, switch_off=0.0, seed=None, kernel_initializer="orthogonal", switch_off_policy="random"):
-        variant = canonical_variant(variant)
+        variant = check_variant(variant)
         check_probability(switch_off, "switch_off")
         if variant in (PLAIN, "freqreg") and switch_off:
             raise ValueError(f"Invalid value for argument `switch_off`: the {variant!r} variant has no random switch-off.")

@@ -1,28 +1,28 @@
-"""The spectral core: DCT bases, N-D transforms and coefficient masks."""
+"""The spectral core: DCT bases, N-D transforms and coefficient masks.
 
-from dct_keras.spectral.bases import SpectralTransform, dct_matrix, dctn, idctn
-from dct_keras.spectral.orders import greedy_order, index_level, zigzag_order
-from dct_keras.spectral.masks import (
-    level_mask,
-    pack_mask,
-    switch_off_mask,
-    switched_off_count,
-    tail_mask,
-    unpack_mask,
-)
+`orders` is NumPy only (a deployment decoding a shipped model reads it
+without Keras); the names below load their module on first use.
+"""
 
-__all__ = [
-    "SpectralTransform",
-    "dct_matrix",
-    "dctn",
-    "greedy_order",
-    "idctn",
-    "index_level",
-    "level_mask",
-    "pack_mask",
-    "switch_off_mask",
-    "switched_off_count",
-    "tail_mask",
-    "unpack_mask",
-    "zigzag_order",
-]
+import importlib
+
+_EXPORTS = {
+    "SpectralTransform": "bases", "dct_matrix": "bases", "dctn": "bases", "idctn": "bases",
+    "greedy_order": "orders", "index_level": "orders", "zigzag_order": "orders",
+    "level_mask": "masks", "pack_mask": "masks", "switch_off_mask": "masks", "switched_off_count": "masks",
+    "tail_mask": "masks", "unpack_mask": "masks",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'dct_keras.spectral' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"dct_keras.spectral.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

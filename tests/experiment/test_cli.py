@@ -1,6 +1,7 @@
 """The command lines: argument checks before TensorFlow loads, one-paragraph
 errors with exit codes 2 (usage) / 1 (data), Ctrl-C -> 130."""
 
+import json
 import os
 import signal
 import subprocess
@@ -29,15 +30,15 @@ def _assert_paragraph(result, code, *fragments):
 
 
 @pytest.mark.parametrize("args,fragments", [
-    (["--p", "1.5"], ["--p 1.5", "[0, 1]"]),
-    (["--p", "-0.1"], ["--p -0.1", "[0, 1]"]),
-    (["--p", "abc"], ["--p abc", "plain"]),
-    (["--p", "0.2"], ["--p 0.2", "not in this config's grid [0, 0.3, 0.5, 0.7, 0.9]"]),
+    (["--switch-off", "1.5"], ["--switch-off 1.5", "[0, 1]"]),
+    (["--switch-off", "-0.1"], ["--switch-off -0.1", "[0, 1]"]),
+    (["--p", "abc"], ["--switch-off abc", "plain"]),
+    (["--switch-off", "0.2"], ["--switch-off 0.2", "not in this config's grid [0, 0.3, 0.5, 0.7, 0.9]"]),
     (["--runs", "0"], ["--runs", ">= 1"]),
     (["--runs", "-1"], ["--runs", ">= 1"]),
     (["--epochs", "0"], ["--epochs", ">= 1"]),
     (["--epochs", "-1"], ["--epochs", ">= 1"]),
-    (["--config", "/nonexistent.json"], ["--config", "does not exist"]),
+    (["--config", "x.json"], ["unrecognized arguments: --config"]),
     (["--data", "/nonexistent.npz"], ["--data", "does not exist"]),
     (["--quick", "--budget"], ["not allowed with"]),
 ])
@@ -54,29 +55,62 @@ def test_bad_arguments_exit_2_before_tensorflow_loads(args, fragments):
 
 def test_grid_values_are_compared_as_numbers():
     from dct_keras.experiment import cli
+    from dct_keras.experiment.protocol import select_numbers
 
-    assert cli.select_p(["0.50", "plain", "CNN"], [0, 0.3, 0.5]) == [0.5, "plain", "plain"]
-    with pytest.raises(cli.UsageError, match="--p 0.2"):
-        cli.select_p(["0.2"], [0, 0.3, 0.5])
+    assert select_numbers(["0.50", "plain"], [0, 0.3, 0.5], "--switch-off") == [0.5, "plain"]
+    with pytest.raises(cli.UsageError, match="--switch-off 0.2"):
+        select_numbers(["0.2"], [0, 0.3, 0.5], "--switch-off")
 
 
-@pytest.mark.parametrize("script", ["problem1_resnet50.py", "freqreg_lenet_mnist.py", "harmonic_wrn_cifar.py",
-                                    "sweep_p.py", "report.py", "ctnet_imagenette.py"])
-def test_help_loads_no_framework(script):
+@pytest.mark.parametrize("script", sorted(name for name in os.listdir(SCRIPTS) if name[0].isalpha()))
+def test_every_script_is_a_shim_whose_help_loads_no_framework(script):
+    with open(os.path.join(SCRIPTS, script)) as f:
+        assert len([line for line in f if line.strip()]) <= 6  # a docstring, an import, the call
     result = subprocess.run([sys.executable, "-X", "importtime", os.path.join(SCRIPTS, script), "--help"],
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and "usage:" in result.stdout
+    assert result.returncode == 0 and "usage:" in result.stdout, result.stderr[-2000:]
     assert " tensorflow" not in result.stderr and " keras" not in result.stderr
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["report", "--help"], ["sweep", "--help"],
+                                  ["compress", "--help"], ["export", "--help"], ["load-check", "--help"], ["configs"]]
+                         + [["run", name, "--help"] for name in ("problem1_resnet50", "freqreg_cifar10", "harmonic_wrn_cifar",
+                                                                 "reorder_resnet18_cifar", "ctnet_imagenette")])
+def test_the_command_line_answers_without_loading_the_framework(argv):
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "dct_keras", *argv], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert " tensorflow" not in result.stderr and " keras" not in result.stderr
+    if argv[:1] == ["run"] and len(argv) == 3:
+        assert f"options of the {_method(argv[1])} method" in result.stdout
+
+
+def _method(name):
+    from dct_keras.experiment.config import load_config, resolve_config
+
+    return load_config(resolve_config(name))["method"]
+
+
+def test_unknown_commands_and_configs_are_one_paragraph(tmp_path):
+    for argv, fragments in ((["frobnicate"], ["unknown command 'frobnicate'", "run, report"]),
+                            (["run", "problem9"], ["CONFIG problem9", "does not exist", "problem1_resnet50"]),
+                            (["run", str(tmp_path)], ["is a folder"]),
+                            (["run", "problem1_resnet50", "--budget"], ["--budget", "defines no 'budget'"])):
+        result = subprocess.run([sys.executable, "-m", "dct_keras", *argv], cwd=ROOT, capture_output=True, text=True, timeout=60)
+        _assert_paragraph(result, 2, *fragments)
+    binary = tmp_path / "config.json"
+    binary.write_bytes(bytes(range(256)))
+    result = subprocess.run([sys.executable, "-m", "dct_keras", "run", str(binary)], cwd=ROOT, capture_output=True, text=True)
+    _assert_paragraph(result, 2, "not a text file")
+
+
 def test_selections_that_leave_nothing_or_name_unknown_items_exit_2():
-    _assert_paragraph(_run("problem1_resnet50.py", "--variant", "spatial", "--p", "0.3"), 2, "--p 0.3")
+    _assert_paragraph(_run("problem1_resnet50.py", "--variant", "spatial", "--p", "0.3"), 2, "--switch-off 0.3")
     _assert_paragraph(_run("freqreg_lenet_mnist.py", "--models", "lenet7"), 2, "--models lenet7", "lenet300")
-    _assert_paragraph(_run("harmonic_wrn_cifar.py", "--variants", "Nope"), 2, "--variants Nope")
-    _assert_paragraph(_run("ctnet_imagenette.py", "--variants", "Nope"), 2, "--variants Nope", "CTNet-18")
-    _assert_paragraph(_run("sweep_p.py", "--problem", "3", "--variant", "spatial"), 2, "--variant spatial")
-    _assert_paragraph(_run("problem3_autoencoder1.py", "--budget", "--config",
-                           os.path.join(ROOT, "configs", "problem1_resnet50.json")), 2, "--budget", "defines no 'budget'")
+    _assert_paragraph(_run("harmonic_wrn_cifar.py", "--variants", "Nope"), 2, "--settings Nope")
+    _assert_paragraph(_run("ctnet_imagenette.py", "--settings", "Nope"), 2, "--settings Nope", "CTNet-18")
+    _assert_paragraph(_run("sweep_p.py", "problem3_autoencoder1", "--block", "spatial"), 2, "--block spatial")
+    _assert_paragraph(_run("reorder_resnet18_cifar.py", "--rates", "0.5"), 2, "compression_rates", ">= 1")
 
 
 def test_data_errors_exit_1_with_one_paragraph(tmp_path):
@@ -165,3 +199,18 @@ def test_reorder_compress_cli_writes_model_and_report(tmp_path):
     assert (tmp_path / "out" / "compressed.keras").exists() and "nSSE" in (tmp_path / "out" / "report.md").read_text()
     _assert_paragraph(_run("reorder_compress.py", "--model", tmp_path / "m.keras", "--strategy", "progressive-r"), 2,
                       "--r0")
+
+
+def test_a_spectral_run_resumes_through_the_command_line(tmp_path):
+    # The checkpoint of a DCT-Conv model loads in a fresh `python -m dct_keras` process.
+    data = tmp_path / "data.npz"
+    images = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3), dtype=np.uint8)
+    np.savez(data, x_train=images, y_train=np.arange(16) % 10, x_test=images[:8], y_test=np.arange(8) % 10)
+    command = [sys.executable, "-m", "dct_keras", "run", "problem3_autoencoder1", "--data", data, "--epochs", "2",
+               "--runs", "1", "--switch-off", "0.5", "--session-epochs", "1", "--out", tmp_path / "o"]
+    first = subprocess.run(list(map(str, command)), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0 and "rerun to resume" in first.stdout, first.stderr[-3000:]
+    second = subprocess.run(list(map(str, command)), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0 and "resuming from epoch 1" in second.stdout, second.stderr[-3000:]
+    row = json.loads((tmp_path / "o" / "results.jsonl").read_text().splitlines()[0])
+    assert row["epochs_done"] == 2 and row["method_fields"]["switch_off"] == 0.5

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from dct_keras.experiment import ConfigError, apply_overrides, config_hash, learning_rate_fn, load_config, validate_config
+from dct_keras.experiment.config import config_names, resolve_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "problem*.json")))
@@ -15,14 +16,61 @@ def _config(name):
     return load_config(os.path.join(ROOT, "configs", f"{name}.json"))
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "configs", "*.json"))), ids=os.path.basename)
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "dct_keras", "configs", "*.json"))), ids=os.path.basename)
 def test_every_config_file_validates(path):
     load_config(path)
 
 
 def test_all_configs_validate():
     assert len(CONFIGS) == 4
-    assert [load_config(p)["problem"] for p in CONFIGS] == [1, 2, 3, 4]
+    assert [load_config(p)["experiment"] for p in CONFIGS] == [os.path.basename(p)[:-5] for p in CONFIGS]
+    assert {load_config(p)["method"] for p in CONFIGS} == {"dct_conv"}
+
+
+def test_every_shipped_config_names_a_method_and_resolves_by_name():
+    names = config_names()
+    assert len(names) == 9
+    methods = {load_config(resolve_config(name))["method"] for name in names}
+    assert methods == {"dct_conv", "freqreg", "harmonic", "reorder", "ctnet"}
+    assert os.path.samefile(resolve_config("problem2_vgg16"), os.path.join(ROOT, "configs", "problem2_vgg16.json"))
+    with pytest.raises(ConfigError, match="does not exist.*problem1_resnet50"):
+        resolve_config("problem9_nothing")
+
+
+def test_the_config_is_checked_by_its_methods_schema():
+    config = copy.deepcopy(_config("problem3_autoencoder1"))
+    del config["method"]
+    with pytest.raises(ConfigError, match="missing key `method`"):
+        validate_config(config)
+    config["method"] = "jpeg"
+    with pytest.raises(ConfigError, match="`method` must be one of"):
+        validate_config(config)
+    config["method"] = "freqreg"  # a DCT-Conv config is not a valid FreqReg one
+    with pytest.raises(ConfigError, match="unknown key `model`|unknown key `blocks`"):
+        validate_config(config)
+    tiered = copy.deepcopy(_config("freqreg_lenet_mnist"))
+    tiered["quick"]["tail_dropout"]["gamma"] = 2.0  # valid type, invalid once applied
+    with pytest.raises(ConfigError, match="quick tier.*gamma"):
+        validate_config(tiered)
+    tiered["quick"]["tail_dropout"] = {"gamma": 0.5, "speed": 1}
+    with pytest.raises(ConfigError, match=r"unknown key `quick\.tail_dropout\.speed`"):
+        validate_config(tiered)
+
+
+def test_a_tier_merges_nested_sections_one_level_deep():
+    config = _config("freqreg_lenet_mnist")
+    quick = apply_overrides(config, tier="quick")
+    assert quick["tail_dropout"] == {**config["tail_dropout"], "gamma": config["quick"]["tail_dropout"]["gamma"]}
+    reorder = apply_overrides(load_config(resolve_config("reorder_resnet18_cifar")), tier="quick")
+    assert reorder["base"] == {"config": "freqreg_cifar10", "setting": "resnet18-ref", "epochs": 1}
+    assert reorder["grid"]["compressors"] == ["reorder", "no-reorder", "l1"] and reorder["grid"]["rows"] == [4]
+
+
+def test_cosine_schedule_anneals_over_the_runs_epochs():
+    lr = learning_rate_fn({"cosine": {"initial": 1e-3, "final": 1e-5}}, epochs=10)
+    assert lr(0) == pytest.approx(1e-3) and lr(5) == pytest.approx((1e-3 + 1e-5) / 2)
+    assert [lr(e) for e in range(10)] == sorted([lr(e) for e in range(10)], reverse=True)
+    assert lr(10) == pytest.approx(1e-5)
 
 
 def test_table_v_grids():
@@ -103,7 +151,7 @@ def test_missing_key_and_bad_grid(tmp_path):
 
 def test_overrides_and_hash():
     config = _config("problem3_autoencoder1")
-    quick = apply_overrides(config, quick=True)
+    quick = apply_overrides(config, tier="quick")
     assert quick["epochs"] == config["quick"]["epochs"] and quick["runs"] == config["quick"]["runs"]
     assert apply_overrides(config, epochs=7, runs=2)["epochs"] == 7
     assert config_hash(quick) != config_hash(config) and config_hash(config) == config_hash(copy.deepcopy(config))
@@ -119,5 +167,5 @@ def test_budget_tier_schedule():
     assert rates[0] == 0.1 and all(later < earlier for earlier, later in zip(rates, rates[1:]))
     broken = copy.deepcopy(config)
     broken["budget"]["learning_rate"] = {"constant": 0.1, "halving": {"initial": 0.1, "factor": 0.5, "every": 1}}
-    with pytest.raises(ConfigError, match=r"`budget\.learning_rate` needs exactly one"):
+    with pytest.raises(ConfigError, match=r"budget tier\): `learning_rate` needs exactly one"):
         validate_config(broken)

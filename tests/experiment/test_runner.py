@@ -6,18 +6,41 @@ import numpy as np
 import pytest
 from keras import ops
 
-from dct_keras.data import ImageDataset
 from dct_keras.experiment import apply_overrides, load_config
-from dct_keras.experiment.runner import Runner, RunSpec, plan_runs, prepare_data
+from dct_keras.experiment.config import resolve_config
+from dct_keras.experiment.data import ImageDataset, prepare_data
+from dct_keras.experiment.dct_conv import DCTConv, run_spec
+from dct_keras.experiment.runner import Runner
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROBLEMS = ["problem1_resnet50", "problem2_vgg16", "problem3_autoencoder1", "problem4_autoencoder2"]
 
 
 def _config(name, **overrides):
-    config = apply_overrides(load_config(os.path.join(ROOT, "configs", f"{name}.json")), **overrides)
+    config = apply_overrides(load_config(resolve_config(name)), **overrides)
     config["batch_size"] = 4
     return config
+
+
+def _runner(config, data, out, method=None, **kwargs):
+    kwargs.setdefault("verbose", 0)
+    kwargs.setdefault("log", lambda *_: None)
+    return Runner(method or DCTConv(config), data, out, **kwargs)
+
+
+class _TinyAutoencoder(DCTConv):
+    """DCT-Conv's protocol with a small dense model (fast I/O tests)."""
+
+    def build(self, spec, data):
+        keras.utils.set_random_seed(spec.seed)
+        model = keras.Sequential([keras.Input(data.x_train.shape[1:]), keras.layers.Flatten(),
+                                  keras.layers.Dense(3, kernel_initializer="orthogonal"),
+                                  keras.layers.Dense(int(np.prod(data.x_train.shape[1:]))),
+                                  keras.layers.Reshape(data.x_train.shape[1:])])
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse", metrics=["mse"])
+        return model
+
+
+PLAIN = run_spec("plain", None, 0)
 
 
 def _tiny_dataset(rng, n_train=8, n_test=4, classes=5):
@@ -27,16 +50,22 @@ def _tiny_dataset(rng, n_train=8, n_test=4, classes=5):
     )
 
 
+class _Args:
+    def __init__(self, block=None, switch_off=None):
+        self.block, self.switch_off = block, switch_off
+
+
 def test_plan_follows_the_protocol_order():
     config = _config("problem1_resnet50", runs=2)
-    plan = plan_runs(config, ["all", "spatial"])
+    plan = DCTConv(config).plan(_Args("both"))
     keys = [spec.key for spec in plan]
     assert keys[:2] == ["plain-seed0", "plain-seed1"]
     assert keys[2:6] == ["dct-p0-seed0", "dct-p0-seed1", "dct_spatial-p0-seed0", "dct_spatial-p0-seed1"]
     assert keys[6] == "dct-p0.3-seed0" and keys[-1] == "dct_spatial-p1-seed1"
     assert len(plan) == 2 * (1 + 6 + 5)
-    only = plan_runs(config, ["spatial"], p_values=[0.999])
+    only = DCTConv(config).plan(_Args("spatial", ["0.999"]))
     assert [s.key for s in only] == ["dct_spatial-p0.999-seed0", "dct_spatial-p0.999-seed1"]
+    assert only[0].options == {"block": "spatial", "variant": "dct_spatial", "switch_off": 0.999, "switch_off_policy": "random"}
 
 
 @pytest.mark.parametrize("name", PROBLEMS)
@@ -44,9 +73,11 @@ def test_one_training_step_per_problem(name, rng, tmp_path):
     config = _config(name, epochs=1, runs=1)
     data = prepare_data(config, _tiny_dataset(rng, n_train=4, n_test=4))
     variant = config["blocks"]["all"]["variant"]
-    row = Runner(config, data, tmp_path, verbose=0, log=lambda *_: None).run(RunSpec(variant, 0.5, 0, "all"))
+    row = _runner(config, data, tmp_path).run(run_spec(variant, 0.5, 0, "all"))
     assert row["epochs_done"] == 1 and np.isfinite(row["metric"])
-    assert row["params_active"] < row["params_trainable"]
+    assert row["params"]["active"] < row["params"]["trainable"]
+    assert (row["method"], row["experiment"], row["setting"]) == ("dct_conv", name, "dct-p0.5")
+    assert row["method_fields"]["switch_off"] == 0.5 and row["bytes"] is None
     assert row["metric_name"] == ("accuracy" if config["task"] == "classification" else "mse")
     lines = (tmp_path / "results.jsonl").read_text().splitlines()
     assert json.loads(lines[0])["run"] == "dct-p0.5-seed0"
@@ -59,19 +90,18 @@ def _weights(model):
 def test_interrupt_and_resume_equals_uninterrupted(rng, tmp_path):
     config = _config("problem4_autoencoder2", epochs=3, runs=1)
     data = prepare_data(config, _tiny_dataset(rng))
-    spec = RunSpec("dct", 0.3, 0, "all")
-    quiet = dict(verbose=0, log=lambda *_: None)
+    spec = run_spec("dct", 0.3, 0, "all")
 
-    straight = Runner(config, data, tmp_path / "a", **quiet)
+    straight = _runner(config, data, tmp_path / "a")
     straight.run(spec)
 
-    assert Runner(config, data, tmp_path / "b", session_epochs=1, **quiet).run(spec) is None
+    assert _runner(config, data, tmp_path / "b", session_epochs=1).run(spec) is None
     state = json.loads(next((tmp_path / "b" / "checkpoints").iterdir()).joinpath("state.json").read_text())
     assert state["epochs_done"] == 1
     keras.backend.clear_session()
-    resumed = Runner(config, data, tmp_path / "b", session_epochs=1, **quiet)
+    resumed = _runner(config, data, tmp_path / "b", session_epochs=1)
     assert resumed.run(spec) is None  # epoch 2 of 3
-    resumed = Runner(config, data, tmp_path / "b", **quiet)
+    resumed = _runner(config, data, tmp_path / "b")
     row = resumed.run(spec)
     assert row["epochs_done"] == 3
     for a, b in zip(_weights(straight.final_model), _weights(resumed.final_model)):
@@ -83,13 +113,13 @@ def test_finished_runs_are_skipped(rng, tmp_path):
     config = _config("problem3_autoencoder1", epochs=1, runs=1)
     data = prepare_data(config, _tiny_dataset(rng, n_train=4))
     logs = []
-    plan = [RunSpec("plain", None, 0)]
-    Runner(config, data, tmp_path, verbose=0, log=logs.append).run_all(plan)
-    Runner(config, data, tmp_path, verbose=0, log=logs.append).run_all(plan)
+    plan = [PLAIN]
+    _runner(config, data, tmp_path, log=logs.append).run_all(plan)
+    _runner(config, data, tmp_path, log=logs.append).run_all(plan)
     assert any("skipped" in line for line in logs)
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == 1
     changed = dict(config, epochs=2)  # another config: not skipped
-    assert Runner(changed, data, tmp_path, verbose=0, log=logs.append).finished_keys() == set()
+    assert set(_runner(changed, data, tmp_path).finished_rows()) == set()
 
 
 def test_training_under_mirrored_strategy(rng, tmp_path):
@@ -100,34 +130,23 @@ def test_training_under_mirrored_strategy(rng, tmp_path):
     config = _config("problem3_autoencoder1", epochs=1, runs=1)
     data = prepare_data(config, _tiny_dataset(rng, n_train=4))
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
-    runner = Runner(config, data, tmp_path, strategy=strategy, verbose=0, log=lambda *_: None)
-    row = runner.run(RunSpec("dct", 0.5, 0, "all"))
+    row = _runner(config, data, tmp_path, strategy=strategy).run(run_spec("dct", 0.5, 0, "all"))
     assert row["epochs_done"] == 1 and np.isfinite(row["metric"])
 
 
 def test_other_data_or_budget_never_reuses_rows(rng, tmp_path):
     config = _config("problem3_autoencoder1", epochs=1, runs=1)
     data = prepare_data(config, _tiny_dataset(rng, n_train=4))
-    Runner(config, data, tmp_path, verbose=0, log=lambda *_: None).run_all([RunSpec("plain", None, 0)])
-    assert Runner(config, data, tmp_path, log=None).finished_keys() == {"plain-seed0"}
+    _runner(config, data, tmp_path).run_all([PLAIN])
+    assert set(_runner(config, data, tmp_path).finished_rows()) == {"plain-seed0"}
     other = prepare_data(config, _tiny_dataset(np.random.default_rng(7), n_train=4))
-    assert Runner(config, other, tmp_path, log=None).finished_keys() == set()  # same shapes, other pixels
-    assert Runner(dict(config, epochs=2), data, tmp_path, log=None).finished_keys() == set()
-    assert Runner(dict(config, runs=5), data, tmp_path, log=None).finished_keys() == {"plain-seed0"}  # runs: not per-row
+    assert set(_runner(config, other, tmp_path).finished_rows()) == set()  # same shapes, other pixels
+    assert set(_runner(dict(config, epochs=2), data, tmp_path).finished_rows()) == set()
+    assert set(_runner(dict(config, runs=5), data, tmp_path).finished_rows()) == {"plain-seed0"}  # runs: not per-row
 
 
 class _Crash(BaseException):
     """Stands for the process being killed at an I/O step."""
-
-
-def _tiny_model_fn(config, spec, data):
-    keras.utils.set_random_seed(spec.seed)
-    model = keras.Sequential([keras.Input(data.x_train.shape[1:]), keras.layers.Flatten(),
-                              keras.layers.Dense(3, kernel_initializer="orthogonal"),
-                              keras.layers.Dense(int(np.prod(data.x_train.shape[1:]))),
-                              keras.layers.Reshape(data.x_train.shape[1:])])
-    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse", metrics=["mse"])
-    return model
 
 
 def _run_with_crash(config, data, out, plan, crash_at, monkeypatch):
@@ -157,7 +176,7 @@ def _run_with_crash(config, data, out, plan, crash_at, monkeypatch):
             patch.setattr(os, name, step(name))
         patch.setattr(shutil, "rmtree", step("rmtree"))
         try:
-            Runner(config, data, out, verbose=0, log=lambda *_: None, model_fn=_tiny_model_fn).run_all(plan)
+            _runner(config, data, out, _TinyAutoencoder(config)).run_all(plan)
         except _Crash:
             pass
     assert results_module.os is os
@@ -169,7 +188,7 @@ def test_killed_at_any_io_step_resumes_to_the_uninterrupted_results(rng, tmp_pat
 
     config = _config("problem3_autoencoder1", epochs=2, runs=2)
     data = prepare_data(config, _tiny_dataset(rng, n_train=8, n_test=4))
-    plan = [RunSpec("plain", None, 0), RunSpec("plain", None, 1)]
+    plan = [run_spec("plain", None, 0), run_spec("plain", None, 1)]
     steps = _run_with_crash(config, data, tmp_path / "clean", plan, None, monkeypatch)
     clean = {r["run"]: r["metric"] for r in map(json.loads, (tmp_path / "clean" / "results.jsonl").read_text().splitlines())}
     assert steps >= 20
@@ -178,7 +197,7 @@ def test_killed_at_any_io_step_resumes_to_the_uninterrupted_results(rng, tmp_pat
         _run_with_crash(config, data, out, plan, crash_at, monkeypatch)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            Runner(config, data, out, verbose=0, log=lambda *_: None, model_fn=_tiny_model_fn).run_all(plan)
+            _runner(config, data, out, _TinyAutoencoder(config)).run_all(plan)
         lines = [line for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
         rows = [json.loads(line) for line in lines]  # every line complete
         assert sorted(r["run"] for r in rows) == sorted(clean), crash_at
@@ -189,11 +208,11 @@ def test_killed_at_any_io_step_resumes_to_the_uninterrupted_results(rng, tmp_pat
 def test_a_truncated_line_is_skipped_with_a_warning_and_recomputed(rng, tmp_path):
     config = _config("problem3_autoencoder1", epochs=1, runs=1)
     data = prepare_data(config, _tiny_dataset(rng, n_train=4))
-    plan = [RunSpec("plain", None, 0)]
-    Runner(config, data, tmp_path, verbose=0, log=lambda *_: None, model_fn=_tiny_model_fn).run_all(plan)
+    plan = [PLAIN]
+    _runner(config, data, tmp_path, _TinyAutoencoder(config)).run_all(plan)
     path = tmp_path / "results.jsonl"
     path.write_text(path.read_text()[:40])
     with pytest.warns(UserWarning, match=r"results.jsonl, line 1: not a complete JSON row"):
-        Runner(config, data, tmp_path, verbose=0, log=lambda *_: None, model_fn=_tiny_model_fn).run_all(plan)
+        _runner(config, data, tmp_path, _TinyAutoencoder(config)).run_all(plan)
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["run"] for r in rows] == ["plain-seed0"]

@@ -91,9 +91,10 @@ def test_grid_sweep_runs_every_setting_once_with_seeded_runs_and_resumes(tmp_pat
     assert {row["seed"] for row in rows} == {0, 1}
     for trial in trials:  # the objective is the mean of its runs' final test MSE
         p, policy = trial.hyperparameters.get("p"), trial.hyperparameters.values.get("switch_off_policy") or "random"
-        mine = [row["metric"] for row in rows if row["p"] == p and row["switch_off_policy"] == policy]
+        mine = [row["metric"] for row in rows if row["method_fields"]["switch_off"] == p and row["method_fields"]["switch_off_policy"] == policy]
         assert len(mine) == 2 and trial.score == pytest.approx(np.mean(mine))
-    assert {row["block"] for row in rows} == {"all"} and all(row["problem"] == 3 for row in rows)
+    assert {row["method_fields"]["block"] for row in rows} == {"all"}
+    assert all(row["experiment"] == "problem3_autoencoder1" and row["method"] == "dct_conv" for row in rows)
     # Rerunning resumes: nothing is retrained, no trial is added.
     again = _search(_hypermodel(tmp_path, config=_config(runs=2), p_values=[0, 0.5, 0.9]), tmp_path)
     assert len(again.oracle.trials) == len(trials) and len(_rows(tmp_path)) == len(rows)
@@ -109,14 +110,14 @@ def test_interrupted_trial_is_retried_and_finishes_once(tmp_path):
     trials = _trials(resumed)
     assert [t.trial_id for t in trials].count(started.trial_id) == 1
     assert len(trials) == 2 and all(t.status == "COMPLETED" for t in trials)
-    assert sorted(row["p"] for row in _rows(tmp_path)) == [0.3, 0.6]
+    assert sorted(row["method_fields"]["switch_off"] for row in _rows(tmp_path)) == [0.3, 0.6]
 
 
 def test_float_range_is_swept_on_its_steps(tmp_path):
     hypermodel = _hypermodel(tmp_path, p_range=(0.2, 0.6, 0.2), policies=["tail"])
     tuner = _search(hypermodel, tmp_path)
     assert sorted(round(t.hyperparameters.get("p"), 6) for t in _trials(tuner)) == [0.2, 0.4, 0.6]
-    assert {row["switch_off_policy"] for row in _rows(tmp_path)} == {"tail"}
+    assert {row["method_fields"]["switch_off_policy"] for row in _rows(tmp_path)} == {"tail"}
 
 
 def test_freqreg_variant_sweeps_the_kept_fraction(tmp_path):
@@ -125,9 +126,10 @@ def test_freqreg_variant_sweeps_the_kept_fraction(tmp_path):
     assert hypermodel.gamma == pytest.approx(default_gamma(2)) and default_gamma(2) == pytest.approx(0.9)
     _search(hypermodel, tmp_path)
     (row,) = _rows(tmp_path)
-    assert row["variant"] == "freqreg" and row["block"] == "freqreg" and row["p"] == 0.9
+    fields = row["method_fields"]
+    assert fields["variant"] == "freqreg" and fields["block"] == "freqreg" and fields["switch_off"] == 0.9
     # beta after 2 epochs: eps + (1 - eps) (1 - gamma)^2 = 0.1 + 0.9 * 0.01 of every weight kept
-    assert row["params_active"] == pytest.approx(0.109 * row["params_trainable"], rel=0.02)
+    assert row["params"]["active"] == pytest.approx(0.109 * row["params"]["trainable"], rel=0.02)
 
 
 def test_random_and_hyperband_tuners_complete(tmp_path):

@@ -31,8 +31,8 @@ def test_chief_and_two_workers_complete_every_trial_exactly_once(tmp_path):
     data = tmp_path / "tiny.npz"
     _tiny_npz(data)
     out = tmp_path / "sweep"
-    command = [sys.executable, os.path.join(ROOT, "reproductions", "sweep_p.py"), "--problem", "3", "--data", str(data),
-               "--epochs", "1", "--runs", "1", "--p", *P_VALUES, "--policy", "random", "--out", str(out)]
+    command = [sys.executable, os.path.join(ROOT, "reproductions", "sweep_p.py"), "problem3_autoencoder1", "--data", str(data),
+               "--epochs", "1", "--runs", "1", "--switch-off", *P_VALUES, "--policy", "random", "--out", str(out)]
     port = str(_free_port())
     processes = {}
     try:
@@ -61,7 +61,7 @@ def test_chief_and_two_workers_complete_every_trial_exactly_once(tmp_path):
     assert all(t["status"] == "COMPLETED" for t in trials)
     with open(out / "results.jsonl") as f:
         rows = [json.loads(line) for line in f]
-    assert sorted(f"{row['p']:g}" for row in rows) == P_VALUES  # each trial trained exactly once
+    assert sorted(f"{row['method_fields']['switch_off']:g}" for row in rows) == P_VALUES  # each trial trained exactly once
     # The chief only hands out trials and prints the summary; the workers train.
     assert "| trial | p |" in logs["chief"] and ": training" not in logs["chief"]
     for p in P_VALUES:

@@ -65,6 +65,8 @@ def test_outputs_equal_plain_layer_with_materialized_kernel(cls, rng, strides, p
 
 @pytest.mark.parametrize("cls", LAYERS)
 def test_dilation_and_no_bias(cls, rng):
+    if cls is DCTConv2DTranspose and keras.backend.backend() == "tensorflow":
+        pytest.skip("TensorFlow's CPU kernels have no dilated transposed convolution (plain Conv2DTranspose fails too)")
     layer = _built(cls, dilation_rate=2, use_bias=False, padding="same")
     assert layer.bias is None
     plain = PLAIN[cls](5, 3, dilation_rate=2, use_bias=False, padding="same")

@@ -26,6 +26,8 @@ import zipfile
 
 import numpy as np
 
+from dct_keras.files import describe_npz_error
+
 TFDS_NAMES = {"cifar100": "cifar100", "cifar10": "cifar10", "mnist": "mnist"}
 # Where tfds downloads each dataset from; probed before a download is tried.
 _DOWNLOAD_HOSTS = {"cifar100": "www.cs.toronto.edu", "cifar10": "www.cs.toronto.edu", "mnist": "storage.googleapis.com"}
@@ -258,18 +260,6 @@ def _unpickle(raw):
     return _DataOnlyUnpickler(io.BytesIO(raw), encoding="bytes").load()
 
 
-def describe_npz_error(error):
-    """A short reason for a failed `np.load` without NumPy's advice to enable
-    pickle loading (never safe on a file from elsewhere)."""
-    if isinstance(error, EOFError) or (isinstance(error, OSError) and "empty" in str(error).lower()):
-        return "the file is empty"
-    if isinstance(error, zipfile.BadZipFile):
-        return "not a valid zip archive, possibly truncated"
-    if "allow_pickle" in str(error) or "pickle" in str(error).lower():
-        return "it holds pickled Python objects, which are never loaded"
-    return str(error).split("\n")[0]
-
-
 def _load_tfds(name, data_dir):
     if name not in TFDS_NAMES:
         raise DatasetUnavailableError(f"Unknown dataset {name!r}; known: {sorted(TFDS_NAMES)}.")
@@ -320,3 +310,57 @@ def normalize(x, mean, std):
 def to_unit_range(x):
     """Pixels in [0, 1] as float32 (the autoencoders' inputs and targets)."""
     return x.astype("float32") / 255.0
+
+
+@dataclasses.dataclass
+class PreparedData:
+    """Model-ready arrays: normalized inputs and targets of both splits."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    source: str
+    identity: dict = None
+
+
+def prepare_data(config, dataset, requirements=()):
+    """Classifiers: eq. (4) per-channel normalization with training statistics,
+    integer labels. Autoencoders: the targets (and the MSE) are pixels in
+    [0, 1]; the inputs are eq. (4)-normalized (dct_conv.txt §V-A, config
+    ``input_normalization: "eq4"``, the default) or the same [0, 1] pixels
+    (``"unit"``).
+
+    ``requirements``: ``(model name, (minimum side, divisor))`` pairs (a
+    method's `input_requirements`); images a network cannot use are rejected
+    first (`DataShapeError`).
+    """
+    dataset.check_images()
+    for model_name, (min_size, multiple) in requirements:
+        dataset.check_images(min_size, multiple, model=model_name)
+    identity = dataset.identity()
+    mean, std = channel_statistics(dataset.x_train)
+    if config["task"] == "classification":
+        return PreparedData(
+            normalize(dataset.x_train, mean, std), dataset.y_train,
+            normalize(dataset.x_test, mean, std), dataset.y_test, dataset.num_classes, dataset.source, identity,
+        )
+    y_train, y_test = to_unit_range(dataset.x_train), to_unit_range(dataset.x_test)
+    if config.get("input_normalization", "eq4") == "eq4":
+        x_train, x_test = normalize(dataset.x_train, mean, std), normalize(dataset.x_test, mean, std)
+    else:
+        x_train, x_test = y_train, y_test
+    return PreparedData(x_train, y_train, x_test, y_test, dataset.num_classes, dataset.source, identity)
+
+
+def normalize_like(dataset, mode):
+    """The function that feeds images of ``dataset`` to a model: eq. (4) with
+    its training statistics (``"eq4"``), pixels in [0, 1] (``"unit"``) or as
+    stored, as float32 (``"raw"``)."""
+    if mode == "eq4":
+        mean, std = channel_statistics(dataset.x_train)
+        return lambda x: normalize(x, mean, std)
+    if mode == "unit":
+        return to_unit_range
+    return lambda x: x.astype("float32")

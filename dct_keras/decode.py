@@ -1,0 +1,182 @@
+"""Reading a shipped model (``.dctk``, `dct_keras.export.ship`) with NumPy only.
+
+A deployment can read the weights without TensorFlow or Keras: this module
+imports NumPy, the standard library (lzma, json, hashlib) and the spectral
+core's NumPy-only `orders`.
+
+The file::
+
+    b"DCTKSHIP" | u32 header length | header | payload | 16-byte SHA-256 of the header
+
+* header: lzma (raw LZMA2) of the JSON manifest: format version, the model's
+  architecture (Keras JSON), one entry per weight, the payload's length and
+  16-byte SHA-256, and a probe (a seeded input and the outputs the decoded
+  weights must give);
+* payload: lzma (raw LZMA2) of every weight's stored bytes, in entry order.
+
+Every weight entry has a ``storage``:
+
+* ``"spectral"`` – a coefficient tensor under a mask: the mask is ``all``
+  (nothing off), ``tail`` (the ``kept`` lowest frequencies in zigzag order of
+  its ``levels`` axes and blocks: a count, no bits) or ``bits`` (one bit per
+  coefficient); the kept values follow in row-major order, coded as ``codec``;
+* ``"sparse"`` – a plain tensor that is mostly zeros: a bit mask of its
+  non-zeros, then their values as ``codec``;
+* ``"dense"`` – any other float tensor, coded as ``codec``;
+* ``"integer"`` – an integer tensor (reorder-DCT's order indices) as the
+  smallest unsigned type that holds it, exactly.
+
+Codecs: ``float32`` (exact), ``float16``, or ``int<b>`` (b = 2..16): symmetric
+uniform quantization with one scale per slice of the last axis (output
+channels of a kernel; output-axis frequency bands of a tensor transformed
+over every axis), ``scale = max|v| / (2^(b-1) - 1)`` as float32, codes
+``round(v / scale)`` as int8 (b <= 8) or int16. A value decodes within half a
+step: ``|v - code * scale| <= scale / 2``.
+"""
+
+import hashlib
+import json
+import lzma
+import struct
+
+import numpy as np
+
+from dct_keras.spectral.orders import index_level, zigzag_order
+
+MAGIC = b"DCTKSHIP"
+FORMAT = "dct_keras.shipped/1"
+DIGEST_BYTES = 16
+LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+
+
+class ShippedFormatError(ValueError):
+    """A shipped file is corrupted, truncated, tampered with, or not one."""
+
+
+def digest(data):
+    """The 16-byte SHA-256 prefix the format stores for a byte string."""
+    return hashlib.sha256(data).digest()[:DIGEST_BYTES]
+
+
+def compress(data):
+    return lzma.compress(data, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+
+
+def decompress(data):
+    return lzma.decompress(data, format=lzma.FORMAT_RAW, filters=LZMA_FILTERS)
+
+
+class Shipped:
+    """A decoded shipped file: its ``manifest``, every weight by variable path
+    (``weights``: float32 or integer arrays) and the mask of every spectral
+    weight (``masks``)."""
+
+    def __init__(self, manifest, weights, masks):
+        self.manifest, self.weights, self.masks = manifest, weights, masks
+
+
+def read_shipped(path):
+    """The `Shipped` content of a shipped file (weights keyed by the variable
+    paths they were saved from, in the model's weight order).
+
+    Raises `ShippedFormatError` (naming the file) for anything that does not
+    check out: the magic, the lengths, the header's and the payload's
+    checksums, the format version, an entry that does not decode.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as error:
+        raise ShippedFormatError(f"{path}: not readable ({error.strerror or error}).") from None
+    if not data.startswith(MAGIC):
+        raise ShippedFormatError(f"{path}: not a dct_keras shipped model (it does not start with {MAGIC!r}).")
+    prefix = len(MAGIC) + 4
+    if len(data) < prefix + DIGEST_BYTES:
+        raise ShippedFormatError(f"{path}: truncated ({len(data)} bytes).")
+    (header_length,) = struct.unpack("<I", data[len(MAGIC):prefix])
+    header_bytes = data[prefix:prefix + header_length]
+    if len(header_bytes) != header_length or digest(header_bytes) != data[-DIGEST_BYTES:]:
+        raise ShippedFormatError(f"{path}: the header does not match its checksum: the file is truncated or corrupted.")
+    try:
+        manifest = json.loads(decompress(header_bytes).decode("utf-8"))
+    except (lzma.LZMAError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ShippedFormatError(f"{path}: the header does not decode ({error}).") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ShippedFormatError(f"{path}: unknown format {found!r}; this version reads {FORMAT!r}.")
+    payload = data[prefix + header_length:-DIGEST_BYTES]
+    try:
+        expected_length, expected_digest = manifest["payload"]["length"], bytes.fromhex(manifest["payload"]["sha256"])
+    except (KeyError, TypeError, ValueError):
+        raise ShippedFormatError(f"{path}: the manifest has no valid `payload` entry.") from None
+    if len(payload) != expected_length or digest(payload) != expected_digest:
+        raise ShippedFormatError(f"{path}: the weights do not match the manifest's checksum: the file is truncated, "
+                                 "corrupted, or its manifest comes from another file.")
+    try:
+        raw = decompress(payload)
+        return Shipped(manifest, *_decode_weights(manifest["weights"], raw))
+    except (lzma.LZMAError, KeyError, TypeError, ValueError) as error:
+        raise ShippedFormatError(f"{path}: a weight does not decode ({type(error).__name__}: {error}).") from None
+
+
+def _decode_weights(entries, raw):
+    weights, masks, offset = {}, {}, 0
+    for entry in entries:
+        chunk = raw[offset:offset + entry["bytes"]]
+        if len(chunk) != entry["bytes"]:
+            raise ValueError(f"{entry['path']}: {len(chunk)} of its {entry['bytes']} bytes")
+        offset += entry["bytes"]
+        weights[entry["path"]], mask = decode_entry(entry, chunk)
+        if mask is not None:
+            masks[entry["path"]] = mask
+    if offset != len(raw):
+        raise ValueError(f"{len(raw) - offset} bytes after the last weight")
+    return weights, masks
+
+
+def decode_entry(entry, chunk):
+    """One weight (a NumPy array of its shape) and its mask (None unless
+    spectral) from its entry and stored bytes."""
+    shape = tuple(entry["shape"])
+    if entry["storage"] == "integer":
+        return np.frombuffer(chunk, dtype=entry["dtype"]).astype(entry["target_dtype"]).reshape(shape), None
+    if entry["storage"] == "dense":
+        return decode_values(entry["codec"], chunk, shape, entry.get("groups")), None
+    mask = decode_mask(entry, chunk[:entry["mask_bytes"]])
+    kept_shape = (int(mask.sum()),)
+    groups = None
+    if entry["codec"].startswith("int"):  # one scale per last-axis slice: the slice of every kept value
+        groups = np.broadcast_to(np.arange(shape[-1]), shape)[mask]
+    values = decode_values(entry["codec"], chunk[entry["mask_bytes"]:], kept_shape, entry.get("groups"), groups)
+    tensor = np.zeros(shape, dtype="float32")
+    tensor[mask] = values
+    return tensor, mask
+
+
+def decode_mask(entry, chunk):
+    """The boolean mask of a spectral entry."""
+    shape = tuple(entry["shape"])
+    size = int(np.prod(shape, dtype=np.int64))
+    kind = entry["mask"]
+    if kind == "all":
+        return np.ones(shape, dtype=bool)
+    if kind == "tail":
+        level = index_level(shape, entry["levels"]["axes"], {int(a): b for a, b in entry["levels"]["blocks"].items()})
+        mask = np.zeros(size, dtype=bool)
+        mask[zigzag_order(shape, level=level)[:entry["kept"]]] = True
+        return mask.reshape(shape)
+    return np.unpackbits(np.frombuffer(chunk, dtype=np.uint8), count=size, bitorder="little").astype(bool).reshape(shape)
+
+
+def decode_values(codec, chunk, shape, group_count=None, groups=None):
+    """Float32 values of ``shape`` from their coded bytes."""
+    count = int(np.prod(shape, dtype=np.int64))
+    if codec in ("float32", "float16"):
+        return np.frombuffer(chunk, dtype=codec, count=count).astype("float32").reshape(shape)
+    bits = int(codec[3:])
+    code_type = np.int8 if bits <= 8 else np.int16
+    scales = np.frombuffer(chunk, dtype="<f4", count=group_count)
+    codes = np.frombuffer(chunk, dtype=code_type, count=count, offset=4 * group_count).astype("float32")
+    if groups is None:  # a dense tensor: its last axis is the group
+        return (codes.reshape(shape) * scales).astype("float32")
+    return (codes * scales[groups]).astype("float32").reshape(shape)

@@ -1,0 +1,282 @@
+"""The accuracy-vs-bytes frontier of every method on one architecture, as one `Method`.
+
+Every run trains (or compresses) the config's architecture with one
+*technique* at one *budget*, then ships the final model at every bit width of
+``bits`` in the one shipping format (`dct_keras.export.ship`) and evaluates
+the model decoded from each file: a point is (bytes of the whole file, test
+accuracy of what it decodes to). Techniques and what their budget means:
+
+* ``plain`` – the unmodified network (budget unused): float32 / float16 / int
+  shipping of an ordinary model;
+* ``pruning`` – global magnitude pruning to a final sparsity (polynomial
+  schedule over the first 70 % of the steps, `MagnitudePruning`);
+* ``dct_conv`` – every convolution and dense layer in the DCT-Conv family
+  with a random switch-off p (dct_conv.txt);
+* ``freqreg`` – the FreqReg layers, tail-dropout towards a kept fraction
+  (frequency_regularization.txt, with the config's per-layer floors);
+* ``harmonic`` – every square convolution a harmonic block of lambda levels
+  (harmonic_networks.txt; dense layers stay plain);
+* ``reorder`` – the trained plain network (the ``plain`` run, trained once and
+  cached) compressed by reorder-DCT at a compression rate r (rows g = 4), then
+  fine-tuned for ``finetune_epochs`` (reorder_dct_compression.txt);
+* ``ctnet`` – the DCT family in CTNet's channel form under the H.265 rate
+  proxy of a strength lambda (ctnet_h265.txt); also exported as H.265
+  (8-bit lossless) beside the general coder.
+
+The table marks the Pareto-optimal points (no other point is both smaller and
+at least as accurate) and the plot draws accuracy against bytes (log scale)
+with the published anchors as reference marks.
+"""
+
+import collections
+import os
+
+import numpy as np
+
+from dct_keras.experiment.config import ConfigError
+from dct_keras.experiment.protocol import Method, RunSpec, select_names
+from dct_keras.experiment.tables import budget_text, markdown_table, pyplot
+
+TECHNIQUES = ("plain", "pruning", "dct_conv", "freqreg", "harmonic", "reorder", "ctnet")
+BUDGET_WORDS = {"plain": None, "pruning": "sparsity", "dct_conv": "switch_off", "freqreg": "kept_fraction",
+                "harmonic": "levels", "reorder": "compression_rate", "ctnet": "strength"}
+REORDER_ROWS = 4
+
+
+def setting_name(technique, budget):
+    return technique if budget is None else f"{technique}-{BUDGET_WORDS[technique]}{budget:g}"
+
+
+class Frontier(Method):
+    """Accuracy against shipped bytes, every technique x budget x bit width."""
+
+    name = "frontier"
+    schema = {
+        "model": str,
+        "bits": list,
+        "techniques": dict,
+        "finetune_epochs": int,
+        "tail_dropout": {"gamma": (int, float), "min_kept": int, "schedule": str, "min_kept_conv": int,
+                         "min_kept_dense": int, "min_kept_transpose": int},
+        "rate_proxy": {"q": (int, float), "sharpness": (int, float), "block": int, "warmup_epochs": int},
+        "anchors": list,
+    }
+    optional = ("tail_dropout.min_kept_conv", "tail_dropout.min_kept_dense", "tail_dropout.min_kept_transpose")
+
+    @classmethod
+    def validate(cls, config, source):
+        unknown = sorted(set(config["techniques"]) - set(TECHNIQUES))
+        if unknown:
+            raise ConfigError(f"{source}: unknown techniques {unknown}; the techniques are {list(TECHNIQUES)}.")
+        for technique, budgets in config["techniques"].items():
+            if not isinstance(budgets, list) or not budgets:
+                raise ConfigError(f"{source}: `techniques.{technique}` must be a non-empty list of budgets.")
+            if technique == "plain" and budgets != [None]:
+                raise ConfigError(f"{source}: `techniques.plain` takes no budget: write [null].")
+            if technique != "plain" and not all(isinstance(b, (int, float)) and not isinstance(b, bool) and b > 0 for b in budgets):
+                raise ConfigError(f"{source}: `techniques.{technique}` must hold numbers > 0.")
+        if not all(isinstance(b, int) and not isinstance(b, bool) and (b in (16, 32) or 2 <= b <= 16) for b in config["bits"]):
+            raise ConfigError(f"{source}: `bits` must hold 32, 16 or integers in [2, 16].")
+        if "reorder" in config["techniques"] and "plain" not in config["techniques"]:
+            raise ConfigError(f"{source}: `techniques.reorder` compresses the trained `plain` network: list plain too.")
+
+    @classmethod
+    def add_arguments(cls, parser):
+        parser.add_argument("--techniques", nargs="+", metavar="NAME", help=f"subset of the config's techniques ({', '.join(TECHNIQUES)})")
+
+    def plan(self, args=None):
+        chosen = select_names(getattr(args, "techniques", None), self.config["techniques"], "--techniques", "techniques") \
+            or list(self.config["techniques"])
+        plan = []
+        for technique in chosen:
+            for budget in self.config["techniques"][technique]:
+                epochs = {"reorder": self.config["finetune_epochs"], "plain": 0}.get(technique)
+                plan += [RunSpec(setting_name(technique, budget), seed, {"technique": technique, "budget": budget}, epochs)
+                         for seed in range(self.config["runs"])]
+        return plan
+
+    def input_requirements(self):
+        from dct_keras.models import INPUT_REQUIREMENTS
+
+        return [(self.config["model"], INPUT_REQUIREMENTS[self.config["model"]])]
+
+    def setup(self, data, out_dir, log, verbose="auto"):
+        self.trained = {}  # seed -> (trained plain network, its row)
+        self.out_dir, self.log, self.verbose = out_dir, log, verbose
+
+    def _trained_plain(self, seed, data):
+        """The trained plain network of ``seed`` (the ``plain`` run, trained
+        once through the `Runner` and cached)."""
+        from dct_keras.experiment.runner import train_cached
+
+        if seed not in self.trained:
+            spec = RunSpec("plain", seed, {"technique": "plain", "budget": None, "train": True})
+            self.trained[seed] = train_cached(Frontier(self.config), spec, data, self.out_dir, self.log, self.verbose)
+        return self.trained[seed]
+
+    def build(self, spec, data):
+        import keras
+
+        from dct_keras.experiment.runner import compile_model
+        from dct_keras.models import BUILDERS
+        from dct_keras.surgery import convert
+
+        technique, budget = spec.options["technique"], spec.options["budget"]
+        keras.utils.set_random_seed(spec.seed)
+        shapes = {"num_classes": data.num_classes, "input_shape": data.x_train.shape[1:], "seed": spec.seed}
+        if technique == "plain" and not spec.options.get("train"):  # the trained network, shipped as it is
+            model = keras.models.clone_model(self._trained_plain(spec.seed, data)[0])
+            model.set_weights(self._trained_plain(spec.seed, data)[0].get_weights())
+        elif technique == "reorder":
+            from dct_keras.compression import compress
+
+            model = compress(self._trained_plain(spec.seed, data)[0], rows=REORDER_ROWS, compression_rate=budget,
+                             progress=False)
+        elif technique == "freqreg":
+            model = BUILDERS[self.config["model"]]("freqreg", **shapes)
+        else:
+            model = BUILDERS[self.config["model"]]("plain", **shapes)
+            if technique == "dct_conv":
+                model = convert(model, to="dct", dense=True, switch_off=budget, seed=spec.seed, keep_weights=False)
+            elif technique == "harmonic":
+                model = convert(model, to="harmonic", levels=int(budget), keep_weights=False)
+            elif technique == "ctnet":
+                from dct_keras.regularizers import H265RateProxy
+
+                proxy = self.config["rate_proxy"]
+                model = convert(model, to="dct", dense=True, seed=spec.seed, keep_weights=False,
+                                pointwise="channel_block_dct2d", pointwise_block=proxy["block"],
+                                kernel_regularizer=H265RateProxy(budget, proxy["q"], proxy["sharpness"], proxy["block"]))
+        return compile_model(model, self.config)
+
+    def callbacks(self, spec, data):
+        from dct_keras import callbacks
+
+        technique, budget = spec.options["technique"], spec.options["budget"]
+        if technique == "freqreg":
+            from dct_keras.experiment.freqreg import min_kept_of
+
+            tail = self.config["tail_dropout"]
+            return [callbacks.TailDropout(tail["gamma"], budget, min_kept=min_kept_of(tail), schedule=tail["schedule"],
+                                          seed=spec.seed)]
+        if technique == "pruning":
+            steps = -(-min(self.config.get("epoch_examples") or len(data.x_train), len(data.x_train)) // self.config["batch_size"])
+            end = max(2, int(0.7 * steps * self.config["epochs"]))
+            return [callbacks.MagnitudePruning(budget, end_step=end, frequency=max(1, end // 20))]
+        if technique == "ctnet":
+            return [callbacks.RateWarmup(self.config["rate_proxy"]["warmup_epochs"])]
+        return []
+
+    def _shipped_path(self, out_dir, run_id, bits):
+        return os.path.join(out_dir, "shipped", f"{run_id}-{bits}bit.dctk")
+
+    def fields(self, spec, model, data, out_dir, run_id):
+        """Every bit width shipped, decoded from its file and evaluated (not for
+        the training run of the plain network, `_trained_plain`)."""
+        if spec.options.get("train"):
+            return {}
+        from dct_keras.export.ship import load_shipped, save_shipped
+        from dct_keras.experiment.runner import evaluate
+
+        points = {}
+        for bits in self.config["bits"]:
+            path = self._shipped_path(out_dir, run_id, bits)
+            report = save_shipped(model, path, bits=bits)
+            decoded = load_shipped(path)
+            decoded.compile(loss=self.config["loss"], metrics=["accuracy"])
+            points[str(bits)] = {"bytes": report["bytes"], "accuracy": float(evaluate(decoded, data.x_test, data.y_test)["accuracy"]),
+                                 "file": os.path.relpath(path, out_dir)}
+        fields = {"points": points, "float32_bytes": report["float32"]}
+        if spec.options["technique"] in ("plain", "reorder"):  # the training of the network they ship / compress
+            fields["base_training_s"] = self._trained_plain(spec.seed, data)[1]["wall_time_s"]
+        if spec.options["technique"] == "ctnet":
+            fields["h265"] = self._h265(model, data, out_dir, run_id)
+        return fields
+
+    def _h265(self, model, data, out_dir, run_id):
+        from dct_keras.experiment.runner import evaluate
+        from dct_keras.export.h265 import export_h265, load_h265
+
+        folder = os.path.join(out_dir, "shipped", f"{run_id}-h265")
+        sizes = export_h265(model, folder, bit_depth=8, lossless=True, progress=False)
+        decoded = load_h265(folder, progress=False)
+        decoded.compile(loss=self.config["loss"], metrics=["accuracy"])
+        return {"bytes": sizes["total"], "accuracy": float(evaluate(decoded, data.x_test, data.y_test)["accuracy"]),
+                "lzma_pixels": sizes["lzma_pixels"]}
+
+    def shipped(self, spec, model, out_dir, run_id):
+        if spec.options.get("train"):
+            return {}
+        bits = min(self.config["bits"])
+        path = self._shipped_path(out_dir, run_id, bits)
+        return {f"{bits}bit": path} if os.path.exists(path) else {}
+
+    def render(self, rows, out_dir):
+        points = frontier_points(rows)
+        header = ["technique", "budget", "bits", "bytes", "x smaller than float32", "accuracy (decoded)", "training",
+                  "Pareto"]
+        table = [[p["technique"], "—" if p["budget"] is None else f"{BUDGET_WORDS[p['technique']]} {p['budget']:g}",
+                  p["bits"], f"{p['bytes']:,}", f"{p['ratio']:.1f}x", f"{p['accuracy']:.4f}", f"{p['wall_time_s']:.0f} s",
+                  "★" if p["pareto"] else ""] for p in points]
+        anchors = [f"{a['name']}: {a['bytes']:,} B at {a['accuracy']:.4f}" + (f" ({a['note']})" if a.get("note") else "")
+                   for a in self.config["anchors"]]
+        notes = ["Every point is a whole shipped file (`dct_keras.export.ship`: manifest with the architecture and a probe, "
+                 "masks, quantized values, LZMA) and the test accuracy of the model decoded from it; ★ marks the Pareto "
+                 "front (no other point smaller and at least as accurate). h265 rows: CTNet's H.265 export (8-bit "
+                 "lossless) of the same model. Training: the run's wall time (plain and reorder: the plain network's "
+                 "training, plus reorder's fine-tune).", "Anchors (published, not run here): " + "; ".join(anchors) + "."]
+        trained = max(rows, key=lambda r: r["epochs_budget"])  # the plain row ships a network trained elsewhere
+        text = markdown_table(header, table, self.config["title"], budget=budget_text(trained), notes=notes)
+        path = os.path.join(out_dir, "frontier.png")
+        render_plot(points, self.config, path)
+        return text, [path]
+
+
+METHOD = Frontier
+
+
+def frontier_points(rows):
+    """One point per run and bit width (and H.265 export), sorted by bytes,
+    the Pareto-optimal ones marked."""
+    points = []
+    for row in rows:
+        fields = row["method_fields"]
+        common = {"technique": fields["technique"], "budget": fields["budget"], "seed": row["seed"],
+                  "wall_time_s": row["wall_time_s"] + fields.get("base_training_s", 0.0), "float32": fields["float32_bytes"]}
+        for bits, point in fields["points"].items():
+            points.append({**common, "bits": bits, "bytes": point["bytes"]["total"], "accuracy": point["accuracy"]})
+        if "h265" in fields:
+            points.append({**common, "bits": "h265", "bytes": fields["h265"]["bytes"], "accuracy": fields["h265"]["accuracy"]})
+    points.sort(key=lambda p: (p["bytes"], -p["accuracy"]))
+    best = -1.0
+    for point in points:
+        point["ratio"] = point["float32"] / point["bytes"]
+        point["pareto"] = point["accuracy"] > best
+        best = max(best, point["accuracy"])
+    return points
+
+
+def render_plot(points, config, path):
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=(7.5, 4.8))
+    by_technique = collections.defaultdict(list)
+    for point in points:
+        by_technique[point["technique"]].append(point)
+    markers = dict(zip(TECHNIQUES, "osD^vPX"))
+    for technique, group in by_technique.items():
+        axis.plot([p["bytes"] for p in group], [p["accuracy"] for p in group], markers.get(technique, "o"), ms=5,
+                  alpha=0.8, label=technique)
+    front = [p for p in points if p["pareto"]]
+    axis.plot([p["bytes"] for p in front], [p["accuracy"] for p in front], "k-", lw=0.8, label="Pareto front")
+    for number, anchor in enumerate(config["anchors"]):
+        axis.plot(anchor["bytes"], anchor["accuracy"], "*", ms=14, color=f"C{7 + number % 3}", label=f"anchor: {anchor['name']}")
+    axis.set_xscale("log")
+    axis.set_xlabel("shipped bytes (whole file, log scale)")
+    axis.set_ylabel("test accuracy of the decoded model")
+    low = min([p["accuracy"] for p in front] + [a["accuracy"] for a in config["anchors"]])
+    axis.set_ylim(max(0.0, low - 0.05), 1.0)
+    axis.set_title(config["title"], fontsize=9)
+    axis.legend(fontsize=6, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)

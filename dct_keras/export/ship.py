@@ -1,0 +1,237 @@
+"""One shipping format for every model: kept coefficients, quantized,
+entropy-coded, in one file with its manifest and probe.
+
+`save_shipped(model, path, bits=8)` writes a ``.dctk`` file (layout and
+codecs: `dct_keras.decode`, which reads it with NumPy only):
+
+* spectral weights (DCT-Conv, FreqReg, CTNet, Harmonic's trained parts are
+  plain) store only their kept coefficients; the mask as a kept count when it
+  is the zigzag tail of that count (FreqReg's tail-dropout), as one bit per
+  coefficient otherwise (DCT-Conv's random switch-off), nothing when nothing
+  is off;
+* reorder-DCT layers store their (rows, kept) coefficients and their order
+  indices (the smallest unsigned integer type that holds them);
+* every other weight (plain layers, batch normalization) is stored too; a
+  plain kernel that is more than half zeros (magnitude pruning) as its
+  non-zeros under a bit mask;
+* ``bits`` chooses the codec of every tensor of two or more axes: 32
+  (float32, exact), 16 (float16) or 2-16 (int<b>, one scale per slice of the
+  last axis); tensors of one axis (biases, normalization statistics) are
+  float16 below 32 bits, float32 at 32;
+* the manifest and the weights are each compressed by LZMA (the general-purpose
+  coder; CTNet's H.265 codec is `dct_keras.export.h265`).
+
+The probe stored in the manifest is the output of the model *decoded from the
+file's own bytes*, so every lossy setting loads, and `load_shipped` refuses a
+file whose decoded model gives other outputs. `load_shipped` returns the
+spectral model, or with ``fold=True`` the plain Keras model it stands for.
+"""
+
+import json
+import os
+import struct
+import tempfile
+
+import keras
+import numpy as np
+
+from dct_keras.accounting import count_params
+from dct_keras.decode import FORMAT, MAGIC, ShippedFormatError, compress, digest, read_shipped
+from dct_keras.surgery import fold as fold_model
+from dct_keras.surgery import spectral_layers, walk_layers
+
+PROBE_SEED = 1234
+PROBE_VALUES = 256
+
+
+def codec_of(bits, ndim):
+    """The codec a tensor of ``ndim`` axes gets at ``bits``."""
+    if bits == 32:
+        return "float32"
+    if bits == 16 or ndim < 2:
+        return "float16"
+    return f"int{bits}"
+
+
+def encode_values(values, codec, groups_along_last=True, groups=None, group_count=None):
+    """Coded bytes of float values (see `dct_keras.decode`): raw floats, or
+    float32 scales (one per last-axis slice) then int8 / int16 codes."""
+    values = np.asarray(values, dtype="float32")
+    if codec in ("float32", "float16"):
+        return values.astype(codec).tobytes(), None
+    bits = int(codec[3:])
+    top = 2 ** (bits - 1) - 1
+    if groups is None:  # a dense tensor: the last axis is the group
+        group_count = values.shape[-1]
+        magnitude = np.abs(values.reshape(-1, group_count)).max(axis=0)
+        scales = (magnitude / top).astype("float32")
+        codes = np.round(values / np.where(scales > 0, scales, 1.0)).astype(np.int8 if bits <= 8 else np.int16)
+    else:
+        magnitude = np.zeros(group_count, dtype="float32")
+        np.maximum.at(magnitude, groups, np.abs(values))
+        scales = (magnitude / top).astype("float32")
+        codes = np.round(values / np.where(scales > 0, scales, 1.0)[groups]).astype(np.int8 if bits <= 8 else np.int16)
+    return scales.astype("<f4").tobytes() + codes.tobytes(), group_count
+
+
+def _spectral_by_variable(model):
+    """Coefficient variable id -> SpectralWeight; ids of mask bookkeeping."""
+    weights = [w for layer in spectral_layers(model) if layer.built for w in layer.spectral_weights]
+    return {id(w.coefficients): w for w in weights}, {id(v) for w in weights for v in w.state_variables}
+
+
+def _entry_and_bytes(variable, spectral, bits):
+    path, value = variable.path, keras.ops.convert_to_numpy(variable)
+    shape = list(value.shape)
+    named = {"path": path, "name": variable.name}
+    if spectral is not None:
+        mask = spectral.mask_numpy()
+        kept = int(mask.sum())
+        entry = {**named, "storage": "spectral", "shape": shape, "kept": kept,
+                 "kept_fraction": float(keras.ops.convert_to_numpy(spectral.kept_fraction))}
+        if mask.all():
+            entry["mask"], mask_bytes = "all", b""
+        elif np.array_equal(mask, spectral.zigzag_mask(kept)):
+            transform = spectral.transform
+            entry["mask"], mask_bytes = "tail", b""
+            entry["levels"] = {"axes": list(transform.axes), "blocks": {str(a): b for a, b in transform.block_sizes.items()}}
+        else:
+            entry["mask"], mask_bytes = "bits", np.packbits(mask.ravel(), bitorder="little").tobytes()
+        entry["codec"] = codec_of(bits, value.ndim)
+        groups = np.broadcast_to(np.arange(shape[-1]), value.shape)[mask] if entry["codec"].startswith("int") else None
+        coded, entry["groups"] = encode_values(value[mask], entry["codec"], groups=groups, group_count=shape[-1])
+        entry["mask_bytes"] = len(mask_bytes)
+        data = mask_bytes + coded
+    elif np.issubdtype(value.dtype, np.integer):
+        low, high = int(value.min(initial=0)), int(value.max(initial=0))
+        if low < 0:
+            raise ValueError(f"{path}: negative integers are not a shippable weight.")
+        dtype = next(t for t in ("uint8", "uint16", "uint32", "uint64") if high <= np.iinfo(t).max)
+        entry = {**named, "storage": "integer", "shape": shape, "dtype": dtype, "target_dtype": str(value.dtype)}
+        data = value.astype(dtype).tobytes()
+    elif value.ndim >= 2 and np.mean(value == 0) > 0.5:  # a pruned plain kernel: its non-zeros under a bit mask
+        mask = value != 0
+        entry = {**named, "storage": "sparse", "shape": shape, "kept": int(mask.sum()), "mask": "bits",
+                 "codec": codec_of(bits, value.ndim)}
+        mask_bytes = np.packbits(mask.ravel(), bitorder="little").tobytes()
+        groups = np.broadcast_to(np.arange(shape[-1]), value.shape)[mask] if entry["codec"].startswith("int") else None
+        coded, entry["groups"] = encode_values(value[mask], entry["codec"], groups=groups, group_count=shape[-1])
+        entry["mask_bytes"] = len(mask_bytes)
+        data = mask_bytes + coded
+    else:
+        entry = {**named, "storage": "dense", "shape": shape, "codec": codec_of(bits, value.ndim)}
+        data, entry["groups"] = encode_values(value, entry["codec"])
+    entry["bytes"] = len(data)
+    return entry, data
+
+
+def probe_input(model, seed=PROBE_SEED):
+    """The probe's input: two seeded standard-normal examples."""
+    shape = tuple(d or 1 for d in model.inputs[0].shape[1:])
+    return np.random.default_rng(seed).standard_normal((2,) + shape).astype("float32")
+
+
+def probe_outputs(model, seed=PROBE_SEED):
+    return keras.ops.convert_to_numpy(model(probe_input(model, seed), training=False)).ravel()[:PROBE_VALUES]
+
+
+def save_shipped(model, path, bits=8):
+    """Writes ``model`` as one shipped file; returns its size report.
+
+    Args:
+        model: a built Functional or Sequential model (spectral or plain).
+        path: the ``.dctk`` file to write (its folder is created).
+        bits: 32 (exact), 16, or 2-16 (integer quantization).
+
+    Returns:
+        ``{"bytes": {"framing", "header", "payload", "total"}, "layers":
+        {layer name: stored bytes before the coder}, "float32": the model's
+        parameters as float32, "ratio": float32 / total, "bits": bits}``.
+    """
+    if isinstance(bits, bool) or not isinstance(bits, int) or not (bits in (16, 32) or 2 <= bits <= 16):
+        raise ValueError(f"Invalid value for argument `bits`: expected 32, 16 or an integer in [2, 16], received {bits!r}.")
+    spectral, bookkeeping = _spectral_by_variable(model)
+    owner = {id(v): layer.name for layer in walk_layers(model) for v in layer.weights}
+    entries, chunks, layers = [], [], {}
+    for variable in model.weights:
+        if id(variable) in bookkeeping:
+            continue
+        entry, data = _entry_and_bytes(variable, spectral.get(id(variable)), bits)
+        entries.append(entry)
+        chunks.append(data)
+        name = owner.get(id(variable), variable.path)
+        layers[name] = layers.get(name, 0) + len(data)
+    payload = compress(b"".join(chunks))
+    manifest = {"format": FORMAT, "bits": bits, "architecture": json.loads(model.to_json()), "weights": entries,
+                "payload": {"length": len(payload), "sha256": digest(payload).hex()}}
+    _write(path, manifest, payload)
+    decoded = load_shipped(path, check_probe=False)  # the probe: what the file's own bytes give
+    manifest["probe"] = {"seed": PROBE_SEED, "outputs": probe_outputs(decoded).tolist()}
+    _write(path, manifest, payload)
+    header = os.path.getsize(path) - len(payload) - len(MAGIC) - 4 - 16
+    float32 = 4 * count_params(model).total
+    total = os.path.getsize(path)
+    return {"bytes": {"framing": len(MAGIC) + 4 + 16, "header": header, "payload": len(payload), "total": total},
+            "layers": layers, "float32": float32, "ratio": float32 / total, "bits": bits}
+
+
+def _write(path, manifest, payload):
+    header = compress(json.dumps(manifest, separators=(",", ":")).encode("utf-8"))
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "wb") as f:
+        f.write(MAGIC + struct.pack("<I", len(header)) + header + payload + digest(header))
+    os.replace(temporary, path)
+
+
+def load_shipped(path, fold=False, check_probe=True):
+    """The Keras model of a shipped file (its spectral layers, or with
+    ``fold`` the plain model); raises `ShippedFormatError` when the file does
+    not check out or the decoded model misses its probe."""
+    shipped = read_shipped(path)
+    manifest = shipped.manifest
+    try:
+        model = keras.models.model_from_json(json.dumps(manifest["architecture"]))
+    except Exception as error:  # noqa: BLE001 - Keras raises many kinds for a config it cannot build
+        raise ShippedFormatError(f"{path}: the architecture does not build ({type(error).__name__}: {error}).") from None
+    spectral, bookkeeping = _spectral_by_variable(model)
+    variables = [v for v in model.weights if id(v) not in bookkeeping]
+    # Variables in model order (their paths depend on the scope a model is built in).
+    if [(v.name, list(v.shape)) for v in variables] != [(e["name"], e["shape"]) for e in manifest["weights"]]:
+        raise ShippedFormatError(f"{path}: the weights do not match the architecture's.")
+    for variable, entry in zip(variables, manifest["weights"]):
+        value = shipped.weights[entry["path"]]
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ShippedFormatError(f"{path}: {entry['path']} has shape {value.shape}, the architecture {tuple(variable.shape)}.")
+        variable.assign(value)
+        weight = spectral.get(id(variable))
+        if weight is not None:
+            weight.set_mask(shipped.masks[entry["path"]], kept_fraction=entry["kept_fraction"])
+    if check_probe:
+        probe = manifest.get("probe")
+        if not isinstance(probe, dict) or "outputs" not in probe:
+            raise ShippedFormatError(f"{path}: the manifest has no probe to check the decoded model against.")
+        expected = np.asarray(probe["outputs"], dtype="float32")
+        got = probe_outputs(model, probe.get("seed", PROBE_SEED))
+        scale = max(1.0, float(np.abs(expected).max(initial=0.0)))
+        if got.shape != expected.shape or not np.allclose(got, expected, rtol=1e-4, atol=1e-5 * scale):
+            raise ShippedFormatError(f"{path}: the decoded model's outputs differ from the probe the file was written "
+                                     "with: refusing a silently wrong model.")
+    return fold_model(model) if fold else model
+
+
+def quantize(model, bits=8):
+    """``model`` as the shipping format stores it at ``bits``: a new model
+    whose weights are the values decoded from its shipped bytes (spectral
+    layers keep their masks; save it as ``.keras``, fold it, train it on).
+
+    Keras's own ``Model.quantize`` quantizes only layers that hold a
+    ``_kernel`` variable (Dense, EinsumDense, Embedding); a spectral layer's
+    kernel is computed from its coefficients, and convolutions are never
+    quantized by Keras, so the integer storage of every layer is this format.
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.dctk")
+        save_shipped(model, path, bits=bits)
+        return load_shipped(path)

@@ -1,0 +1,192 @@
+"""The five methods through the one protocol: plan, build, train / evaluate
+through the `Runner`, their own row fields, their table and plots."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import dct_keras
+from dct_keras.experiment import apply_overrides, load_config
+from dct_keras.experiment.config import config_names, resolve_config
+from dct_keras.experiment.data import ImageDataset, prepare_data
+from dct_keras.experiment.protocol import METHODS, Method, RunSpec, method_class
+from dct_keras.experiment.runner import Runner
+
+
+def _config(name, tier=None, **overrides):
+    return apply_overrides(load_config(resolve_config(name)), tier=tier, **overrides)
+
+
+def _images(rng, n, side, channels=3, classes=10):
+    shape = (n, side, side, channels)
+    return rng.integers(0, 256, shape, dtype=np.uint8), np.arange(n) % classes
+
+
+def _dataset(rng, n_train, n_test, side, channels=3, classes=10):
+    return ImageDataset(*_images(rng, n_train, side, channels, classes), *_images(rng, n_test, side, channels, classes), "synthetic")
+
+
+def _rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _quiet(method, data, out):
+    return Runner(method, data, out, verbose=0, log=lambda *_: None)
+
+
+@pytest.mark.parametrize("name", config_names())
+def test_every_method_implements_the_protocol(name):
+    config = _config(name)
+    method = method_class(config["method"])(config)
+    assert isinstance(method, Method) and method.name == config["method"]
+    for hook in ("plan", "build", "render"):  # the hooks every method must answer itself
+        assert getattr(type(method), hook) is not getattr(Method, hook), (name, hook)
+    plan = method.plan()
+    assert plan and all(isinstance(spec, RunSpec) for spec in plan)
+    assert len({spec.key for spec in plan}) == len(plan)  # a run key names one run
+    json.dumps([spec.options for spec in plan])  # options go into the rows as JSON
+    assert method.input_requirements()
+    assert set(METHODS) == {"dct_conv", "freqreg", "harmonic", "reorder", "ctnet"}
+
+
+def test_freqreg_runs_reach_the_schedule_and_render(rng, tmp_path):
+    config = _config("freqreg_lenet_mnist", epochs=3, runs=1)
+    config["batch_size"] = 8
+    config["tail_dropout"]["gamma"] = 0.9
+    config["models"] = {"lenet300": config["models"]["lenet300"]}
+    method = method_class("freqreg")(config)
+    plan = method.plan()
+    assert [s.key for s in plan] == ["lenet300-ref-seed0", "lenet300-v1-seed0", "lenet300-v2-seed0"]
+    data = prepare_data(config, _dataset(rng, 16, 8, 28, 1), method.input_requirements())
+    _quiet(method, data, tmp_path).run_all(plan)
+    rows = _rows(tmp_path / "results.jsonl")
+    assert [r["setting"] for r in rows] == ["lenet300-ref", "lenet300-v1", "lenet300-v2"]
+    beta = 1.0
+    for _ in range(3):
+        beta -= 0.9 * (beta - 0.010579)
+    assert abs(rows[2]["params"]["kernel_active"] / rows[2]["params"]["kernel"] - beta) < 1e-3
+    fields = rows[2]["method_fields"]
+    assert fields["kept_fraction"] == 0.010579 and 0 <= fields["accuracy_float16"] <= 1
+    assert rows[2]["bytes"]["float16_npz"] == rows[2]["bytes"]["total"] > 0 and rows[0]["bytes"] is None
+    table, plots = method_class("freqreg")(_config("freqreg_lenet_mnist")).render(rows, str(tmp_path))
+    assert "| lenet300 | v2 |" in table and "0.9569" in table and "⚠" in table and plots == []
+
+
+def test_harmonic_quick_budget_runs_every_setting_and_renders(rng, tmp_path):
+    config = _config("harmonic_wrn_cifar", tier="quick")
+    assert (config["depth"], config["width"], config["epochs"]) == (10, 1, 1)
+    config["batch_size"] = 8
+    method = method_class("harmonic")(config)
+    plan = method.plan()
+    assert [s.setting for s in plan] == list(config["settings"])
+    data = prepare_data(config, _dataset(rng, 8, 8, 32), method.input_requirements())
+    _quiet(method, data, tmp_path).run_all(plan)
+    rows = _rows(tmp_path / "results.jsonl")
+    params = {r["setting"]: r["params"]["trainable"] for r in rows}
+    assert params["Harm-WRN lambda=2"] < params["Harm-WRN lambda=3"] < params["Harm-WRN"]
+    assert rows[0]["method_fields"] == {"variant": "plain", "levels": None, "dropout": 0.3, "depth": 10, "width": 1}
+    table, plots = method_class("harmonic")(_config("harmonic_wrn_cifar")).render(rows, str(tmp_path))
+    assert "| Harm-WRN progressive |" in table and "3.93" in table and "⚠" in table and "WRN-10-1" in table
+    with open(plots[0], "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_ctnet_resnet18_is_the_dct_family_in_channel_form_with_the_proxy_only_in_ctnet(rng):
+    pytest.importorskip("av")
+    from dct_keras.regularizers import H265RateProxy
+
+    config = _config("ctnet_imagenette")
+    method = method_class("ctnet")(config)
+    data = prepare_data(config, _dataset(rng, 10, 10, 32), method.input_requirements())
+    ctnet, reference = (method.build(spec, data) for spec in method.plan())
+    layers = dct_keras.spectral_layers(ctnet)
+    assert len(layers) == 21  # 17 3x3 convolutions, 3 projection shortcuts, the FC
+    assert dct_keras.count_params(ctnet).trainable == 11_173_962  # the plain ResNet-18's count
+    for layer in layers:
+        assert isinstance(layer.kernel_regularizer, H265RateProxy) and layer.training_noise == 0.1
+        if all(k == 1 for k in getattr(layer, "kernel_size", (1,))):
+            assert layer.pointwise == "channel_block_dct2d" and layer.pointwise_block == 16
+    assert isinstance(ctnet.optimizer, keras.optimizers.AdamW) and ctnet.optimizer.weight_decay == 0.01
+    assert all(layer.kernel_regularizer is None and layer.training_noise == 0 for layer in dct_keras.spectral_layers(reference))
+    for a, b in zip(ctnet.weights, reference.weights):  # same initial coefficients in both settings
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+
+
+class _SmallCTNet(method_class("ctnet")):
+    """CTNet's protocol on a small DCT network (fast)."""
+
+    def build(self, spec, data):
+        from dct_keras.regularizers import H265RateProxy
+
+        inputs = keras.Input(data.x_train.shape[1:])
+        x = dct_keras.DCTConv2D(8, 3, padding="same", kernel_regularizer=H265RateProxy(1e-3))(inputs)
+        x = keras.layers.GlobalAveragePooling2D()(keras.layers.BatchNormalization()(x))
+        model = keras.Model(inputs, keras.layers.Dense(data.num_classes, activation="softmax")(x))
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+
+def test_ctnet_rows_log_sizes_export_decode_and_render(rng, tmp_path):
+    pytest.importorskip("av")
+    config = _config("ctnet_imagenette", tier="quick")
+    config["batch_size"] = 8
+    method = _SmallCTNet(config)
+    data = prepare_data(config, _dataset(rng, 16, 16, 8, classes=3), ())
+    _quiet(method, data, tmp_path).run_all(method.plan(_Args(settings=["DCT-18 without rate proxy"])))
+    (row,) = _rows(tmp_path / "results.jsonl")
+    assert row["history"][0]["h265_bytes"] > 0 and 0 <= row["history"][0]["test_accuracy"] <= 1
+    fields = row["method_fields"]
+    assert fields["rate_proxy"] is False and (tmp_path / fields["export_dir"] / "manifest.json").exists()
+    assert row["bytes"]["total"] == fields["h265"]["total"] == sum(row["bytes"][k] for k in ("video", "raw", "manifest"))
+    assert abs(fields["accuracy_decoded"] - row["metric"]) <= 2 / 16  # 8-bit coefficients may flip a prediction or two
+    table, plots = method_class("ctnet")(_config("ctnet_imagenette")).render([row], str(tmp_path))
+    assert "DCT-18 without rate proxy (seed 0)" in table and "paper: Run 3" in table and "21.7x" in table and "⚠" in table
+    assert os.path.getsize(plots[0]) > 0
+
+
+class _Args:
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+
+class _SmallReorder(method_class("reorder")):
+    """Reorder-DCT's protocol on a small trained CNN instead of a ResNet-18."""
+
+    def setup(self, data, out_dir, log, verbose="auto"):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input(data.x_train.shape[1:])
+        x = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+        x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        self.trained = keras.Model(inputs, keras.layers.Dense(data.num_classes, activation="softmax")(x))
+        self.trained.compile("adam", "sparse_categorical_crossentropy")
+        self.trained.fit(data.x_train, data.y_train, epochs=2, verbose=0)
+
+
+def test_reorder_compresses_finetunes_and_renders_through_the_runner(rng, tmp_path):
+    config = _config("reorder_resnet18_cifar", tier="quick")
+    config["batch_size"] = 8
+    method = _SmallReorder(config)
+    plan = method.plan(_Args(compressors=["reorder", "l1"], finetune_images=16))
+    assert [s.setting for s in plan] == [
+        "uncompressed", "reorder-uniform-rows4-rate4", "reorder-uniform-rows4-rate16", "reorder-progressive-r-rows4-r0_0.25",
+        "l1-uniform-rows4-rate4", "l1-uniform-rows4-rate16", "l1-progressive-r-rows4-r0_0.25"]
+    assert [s.epochs for s in plan] == [None, None, None, None, 0, 0, 0]  # l1 is evaluated as pruned
+    data = prepare_data(config, _dataset(rng, 32, 16, 8, classes=4), ())
+    method.setup(data, str(tmp_path), print)
+    _quiet(method, data, tmp_path).run_all(plan)
+    rows = {r["setting"]: r for r in _rows(tmp_path / "results.jsonl")}
+    reordered = rows["reorder-uniform-rows4-rate4"]
+    fields = reordered["method_fields"]
+    assert reordered["epochs_done"] == 1 and reordered["epoch_examples"] == 16
+    assert 0 < fields["nsse"] < 1 and set(fields["nsse_layers"]) == {"conv2d_1", "dense"}
+    assert reordered["params"]["total"] < rows["uncompressed"]["params"]["total"]
+    assert fields["accuracy_compressed"] == pytest.approx(fields["accuracy_compressed"]) and fields["rows"] == 4
+    pruned = rows["l1-uniform-rows4-rate4"]
+    assert pruned["epochs_done"] == 0 and pruned["metric"] == pruned["method_fields"]["accuracy_compressed"]
+    table, plots = method_class("reorder")(_config("reorder_resnet18_cifar")).render(list(rows.values()), str(tmp_path))
+    assert "| uncompressed | — |" in table and "| uniform g=4, r=4 | reorder |" in table and "| uniform g=4, r=16 | l1 |" in table
+    assert [os.path.basename(p) for p in plots] == ["accuracy_vs_params.png", "nsse_vs_rate.png"]

@@ -1,0 +1,240 @@
+"""The shipping format: every layer family and plain layers round-trip within
+the documented error bound (bit-exact at 32 bits), the weights decode with
+NumPy alone, and a damaged, truncated or mismatched file is refused."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import dct_keras
+from dct_keras.compression import compress
+from dct_keras.decode import ShippedFormatError, read_shipped
+from dct_keras.export.ship import load_shipped, save_shipped
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _every_family():
+    """A model with a layer of every spectral family and plain layers."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3))
+    x = dct_keras.DCTConv2D(6, 3, padding="same", switch_off=0.5, mask_seed=1)(inputs)  # random mask: bits
+    x = keras.layers.BatchNormalization()(x)
+    x = dct_keras.FreqRegConv2D(8, 3, padding="same", kept_fraction=0.3)(x)  # tail mask: a count
+    x = dct_keras.HarmonicConv(8, 3, padding="same", levels=2)(x)
+    x = dct_keras.DCTConv2DTranspose(4, 3, padding="same", switch_off=0.3, mask_seed=2)(x)
+    x = keras.layers.Conv2D(16, 1)(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = dct_keras.DCTDense(16, pointwise_block=8)(x)
+    x = dct_keras.FreqRegDense(12, kept_fraction=0.5)(x)
+    outputs = keras.layers.Dense(5)(x)
+    model = keras.Model(inputs, outputs)
+    for variable in model.weights:  # non-trivial values everywhere (batch-norm statistics included)
+        if variable.dtype == "float32" and "mask" not in variable.path and "kept_fraction" not in variable.path:
+            value = np.random.default_rng(len(variable.path)).standard_normal(variable.shape).astype("float32")
+            variable.assign(np.abs(value) + 0.5 if "variance" in variable.path else value)
+    for weight in dct_keras.spectral_weights(model):  # switched-off coefficients are zero
+        weight.coefficients.assign(keras.ops.convert_to_numpy(weight.coefficients) * weight.mask_numpy())
+    return model
+
+
+def _reorder_model():
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+    x = keras.layers.Conv2D(16, 3, padding="same")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return compress(keras.Model(inputs, keras.layers.Dense(4)(x)), rows=4, compression_rate=4, progress=False)
+
+
+def _bound(original, bits):
+    """The documented per-value error bound of the codec a tensor gets."""
+    if bits == 32:
+        return np.zeros_like(original)
+    if bits == 16 or original.ndim < 2:
+        return np.abs(original) * 2.0 ** -11 + 6e-8  # float16: half an ulp
+    magnitude = np.abs(original.reshape(-1, original.shape[-1])).max(axis=0)
+    return np.broadcast_to(magnitude / (2 ** (bits - 1) - 1) / 2 * (1 + 1e-6), original.shape)
+
+
+@pytest.mark.parametrize("bits", [32, 16, 8, 4])
+@pytest.mark.parametrize("make", [_every_family, _reorder_model], ids=["families", "reorder"])
+def test_every_weight_round_trips_within_its_codecs_bound(make, bits, tmp_path):
+    model = make()
+    path = tmp_path / "model.dctk"
+    report = save_shipped(model, path, bits=bits)
+    assert report["bytes"]["total"] == os.path.getsize(path) == sum(v for k, v in report["bytes"].items() if k != "total")
+    shipped = read_shipped(path)
+    for variable in model.weights:
+        if variable.path not in shipped.weights:
+            continue  # mask bookkeeping: restored from the mask entries
+        original = keras.ops.convert_to_numpy(variable)
+        decoded = shipped.weights[variable.path]
+        if np.issubdtype(original.dtype, np.integer):
+            np.testing.assert_array_equal(decoded, original)  # reorder's order indices: exact
+            continue
+        error = np.abs(decoded.astype("float64") - original)
+        assert np.all(error <= _bound(original, bits)), (variable.path, bits, float(error.max()))
+    loaded = load_shipped(path)
+    for layer in dct_keras.spectral_layers(loaded):  # the masks come back as they were
+        for weight, reference in zip(layer.spectral_weights, model.get_layer(layer.name).spectral_weights):
+            np.testing.assert_array_equal(weight.mask_numpy(), reference.mask_numpy())
+    x = np.random.default_rng(3).standard_normal((4, 8, 8, 3)).astype("float32")
+    if bits == 32:
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    folded = load_shipped(path, fold=True)
+    assert not dct_keras.spectral_layers(folded)
+    np.testing.assert_allclose(folded.predict(x, verbose=0), loaded.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+
+
+def test_masks_are_stored_as_counts_bits_or_nothing(tmp_path):
+    model = _every_family()
+    save_shipped(model, tmp_path / "m.dctk", bits=8)
+    masks = {e["path"]: e["mask"] for e in read_shipped(tmp_path / "m.dctk").manifest["weights"] if e["storage"] == "spectral"}
+    layer = {w.coefficients.path: type(l).__name__ for l in dct_keras.spectral_layers(model) for w in l.spectral_weights}
+    kinds = {}
+    for name, kind in masks.items():
+        kinds.setdefault(layer[name], set()).add(kind)
+    assert kinds["DCTConv2D"] == {"bits"} and kinds["FreqRegConv2D"] == {"tail"} and "all" in kinds["DCTDense"]
+
+
+def test_fewer_bits_give_a_smaller_file(tmp_path):
+    model = _every_family()
+    sizes = [save_shipped(model, tmp_path / f"{b}.dctk", bits=b)["bytes"]["payload"] for b in (32, 16, 8, 4)]
+    assert sizes == sorted(sizes, reverse=True) and sizes[-1] < sizes[0] / 3
+
+
+def _corrupt(path, position, out):
+    data = bytearray(path.read_bytes())
+    data[position] ^= 0x01
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_damaged_truncated_or_mismatched_files_are_refused(tmp_path):
+    model = _every_family()
+    good = tmp_path / "good.dctk"
+    save_shipped(model, good, bits=8)
+    other = tmp_path / "other.dctk"
+    save_shipped(model, other, bits=4)
+    data = good.read_bytes()
+    header_length = int.from_bytes(data[8:12], "little")
+    cases = {
+        "header byte": (_corrupt(good, 20, tmp_path / "h.dctk"), "header does not match its checksum"),
+        "payload byte": (_corrupt(good, 12 + header_length + 5, tmp_path / "p.dctk"), "do not match the manifest's checksum"),
+        "trailer byte": (_corrupt(good, len(data) - 3, tmp_path / "t.dctk"), "header does not match its checksum"),
+        "magic": (_corrupt(good, 0, tmp_path / "m.dctk"), "not a dct_keras shipped model"),
+    }
+    truncated = tmp_path / "cut.dctk"
+    truncated.write_bytes(data[: len(data) // 2])
+    cases["truncated"] = (truncated, "header does not match its checksum")
+    tiny = tmp_path / "tiny.dctk"
+    tiny.write_bytes(data[:10])
+    cases["tiny"] = (tiny, "truncated")
+    # The manifest of one file with the weights of another.
+    other_data = other.read_bytes()
+    other_header_length = int.from_bytes(other_data[8:12], "little")
+    swapped = tmp_path / "swapped.dctk"
+    swapped.write_bytes(data[: 12 + header_length] + other_data[12 + other_header_length:-16] + data[-16:])
+    cases["swapped manifest"] = (swapped, "do not match the manifest's checksum")
+    for name, (path, message) in cases.items():
+        with pytest.raises(ShippedFormatError, match=message):
+            load_shipped(path)
+        assert name
+
+
+def test_a_model_that_misses_its_probe_is_refused(tmp_path):
+    # A well-formed file (checksums recomputed) whose weights do not give its probe.
+    from dct_keras.export import ship
+
+    model = _every_family()
+    path = tmp_path / "m.dctk"
+    save_shipped(model, path, bits=8)
+    shipped = read_shipped(path)
+    data = path.read_bytes()
+    header_length = int.from_bytes(data[8:12], "little")
+    manifest = shipped.manifest
+    manifest["probe"]["outputs"] = [v * 1.01 + 0.01 for v in manifest["probe"]["outputs"]]
+    ship._write(path, manifest, data[12 + header_length:-16])
+    with pytest.raises(ShippedFormatError, match="differ from the probe"):
+        load_shipped(path)
+    del manifest["probe"]
+    ship._write(path, manifest, data[12 + header_length:-16])
+    with pytest.raises(ShippedFormatError, match="no probe"):
+        load_shipped(path)
+
+
+def test_the_weights_decode_with_numpy_alone(tmp_path):
+    model = _every_family()
+    path = tmp_path / "m.dctk"
+    save_shipped(model, path, bits=6)
+    expected = read_shipped(path).weights
+    np.savez(tmp_path / "expected.npz", **{k.replace("/", "|"): v for k, v in expected.items()})
+    code = (
+        "import sys\n"
+        "sys.modules['keras'] = None; sys.modules['tensorflow'] = None; sys.modules['jax'] = None; sys.modules['torch'] = None\n"
+        f"sys.path.insert(0, {ROOT!r})\n"
+        "import numpy as np\n"
+        "from dct_keras.decode import read_shipped\n"
+        f"shipped = read_shipped({str(path)!r})\n"
+        f"expected = np.load({str(tmp_path / 'expected.npz')!r})\n"
+        "assert sorted(k.replace('/', '|') for k in shipped.weights) == sorted(expected.files)\n"
+        "for k, v in shipped.weights.items(): np.testing.assert_array_equal(v, expected[k.replace('/', '|')])\n"
+        "assert not any(m in sys.modules and sys.modules[m] is not None for m in ('keras', 'tensorflow'))\n"
+        "print('decoded', len(shipped.weights))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "decoded" in result.stdout, result.stderr[-3000:]
+
+
+def test_bad_bit_widths_are_refused(tmp_path):
+    for bits in (1, 17, 24, 8.0, True):
+        with pytest.raises(ValueError, match="`bits`"):
+            save_shipped(_reorder_model(), tmp_path / "m.dctk", bits=bits)
+
+
+def test_quantize_matches_a_numpy_reference_and_survives_keras_files_and_fold(tmp_path):
+    model = _every_family()
+    quantized = dct_keras.quantize(model, bits=6)
+    for layer in dct_keras.spectral_layers(model):
+        for weight, result in zip(layer.spectral_weights, quantized.get_layer(layer.name).spectral_weights):
+            values = keras.ops.convert_to_numpy(weight.coefficients)
+            mask = weight.mask_numpy()
+            if values.ndim < 2:  # one-axis tensors ship as float16
+                expected = values.astype("float16").astype("float32")
+            else:  # symmetric 6-bit codes, one scale per last-axis slice of the kept values
+                scale = np.array([np.abs(values[..., c][mask[..., c]]).max(initial=0.0) / 31 for c in range(values.shape[-1])])
+                safe = np.where(scale > 0, scale, 1.0).astype("float32")
+                expected = (np.round(values / safe) * scale.astype("float32")).astype("float32") * mask
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(result.coefficients), expected, rtol=1e-6, atol=1e-7)
+    x = np.random.default_rng(5).standard_normal((2, 8, 8, 3)).astype("float32")
+    quantized.save(tmp_path / "q.keras")
+    reloaded = keras.models.load_model(tmp_path / "q.keras")
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), quantized.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+    folded = dct_keras.fold(quantized)
+    np.testing.assert_allclose(folded.predict(x, verbose=0), quantized.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+
+
+def test_the_command_line_ships_checks_and_refuses_a_damaged_file(tmp_path):
+    model = _reorder_model()
+    model.save(tmp_path / "m.keras")
+    images = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3), dtype=np.uint8)
+    np.savez(tmp_path / "d.npz", x_train=images, y_train=np.arange(16) % 4, x_test=images[:8], y_test=np.arange(8) % 4)
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "dct_keras", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300)
+
+    exported = run("export", tmp_path / "m.keras", "--bits", "6", "--out", tmp_path / "m.dctk")
+    assert exported.returncode == 0 and "smaller than float32" in exported.stdout, exported.stderr[-2000:]
+    checked = run("load-check", tmp_path / "m.dctk", "--data", tmp_path / "d.npz")
+    assert checked.returncode == 0 and "the probe matches" in checked.stdout and "test accuracy" in checked.stdout
+    _corrupt(tmp_path / "m.dctk", 30, tmp_path / "bad.dctk")
+    refused = run("load-check", tmp_path / "bad.dctk")
+    assert refused.returncode == 1 and refused.stderr.startswith("error: ") and "Traceback" not in refused.stderr
+    bad_bits = run("export", tmp_path / "m.keras", "--bits", "1", "--out", tmp_path / "x.dctk")
+    assert bad_bits.returncode == 2 and "--bits 1" in bad_bits.stderr
