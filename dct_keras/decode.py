@@ -27,9 +27,10 @@ Every weight entry has a ``storage``:
   smallest unsigned type that holds it, exactly.
 
 Codecs: ``float32`` (exact), ``float16``, or ``int<b>`` (b = 2..16): symmetric
-uniform quantization with one scale per slice of the last axis (output
-channels of a kernel; output-axis frequency bands of a tensor transformed
-over every axis), ``scale = max|v| / (2^(b-1) - 1)`` as float32, codes
+uniform quantization with one scale per slice along the entry's
+``group_axis`` (the last axis: output channels of a kernel, output-axis
+frequency bands of a tensor transformed over every axis; the first axis for
+reorder-DCT's rows), ``scale = max|v| / (2^(b-1) - 1)`` as float32, codes
 ``round(v / scale)`` as int8 (b <= 8) or int16. A value decodes within half a
 step: ``|v - code * scale| <= scale / 2``.
 """
@@ -140,17 +141,24 @@ def decode_entry(entry, chunk):
     shape = tuple(entry["shape"])
     if entry["storage"] == "integer":
         return np.frombuffer(chunk, dtype=entry["dtype"]).astype(entry["target_dtype"]).reshape(shape), None
+    axis = entry.get("group_axis", -1) % len(shape) if shape else 0
     if entry["storage"] == "dense":
-        return decode_values(entry["codec"], chunk, shape, entry.get("groups")), None
+        groups = group_index(shape, axis) if entry["codec"].startswith("int") else None
+        return decode_values(entry["codec"], chunk, shape, entry.get("groups"), groups), None
     mask = decode_mask(entry, chunk[:entry["mask_bytes"]])
     kept_shape = (int(mask.sum()),)
-    groups = None
-    if entry["codec"].startswith("int"):  # one scale per last-axis slice: the slice of every kept value
-        groups = np.broadcast_to(np.arange(shape[-1]), shape)[mask]
+    groups = group_index(shape, axis)[mask] if entry["codec"].startswith("int") else None
     values = decode_values(entry["codec"], chunk[entry["mask_bytes"]:], kept_shape, entry.get("groups"), groups)
     tensor = np.zeros(shape, dtype="float32")
     tensor[mask] = values
     return tensor, mask
+
+
+def group_index(shape, axis):
+    """Per entry of a tensor of ``shape``, its index along ``axis`` (its scale's)."""
+    view = [1] * len(shape)
+    view[axis] = shape[axis]
+    return np.broadcast_to(np.arange(shape[axis]).reshape(view), shape)
 
 
 def decode_mask(entry, chunk):
@@ -177,6 +185,4 @@ def decode_values(codec, chunk, shape, group_count=None, groups=None):
     code_type = np.int8 if bits <= 8 else np.int16
     scales = np.frombuffer(chunk, dtype="<f4", count=group_count)
     codes = np.frombuffer(chunk, dtype=code_type, count=count, offset=4 * group_count).astype("float32")
-    if groups is None:  # a dense tensor: its last axis is the group
-        return (codes.reshape(shape) * scales).astype("float32")
-    return (codes * scales[groups]).astype("float32").reshape(shape)
+    return (codes * scales[np.asarray(groups).ravel()]).astype("float32").reshape(shape)

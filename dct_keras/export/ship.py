@@ -16,7 +16,7 @@ codecs: `dct_keras.decode`, which reads it with NumPy only):
   non-zeros under a bit mask;
 * ``bits`` chooses the codec of every tensor of two or more axes: 32
   (float32, exact), 16 (float16) or 2-16 (int<b>, one scale per slice of the
-  last axis); tensors of one axis (biases, normalization statistics) are
+  last axis, of the first for reorder-DCT's rows); tensors of one axis (biases, normalization statistics) are
   float16 below 32 bits, float32 at 32;
 * the manifest and the weights are each compressed by LZMA (the general-purpose
   coder; CTNet's H.265 codec is `dct_keras.export.h265`).
@@ -36,7 +36,8 @@ import keras
 import numpy as np
 
 from dct_keras.accounting import count_params
-from dct_keras.decode import FORMAT, MAGIC, ShippedFormatError, compress, digest, read_shipped
+from dct_keras.decode import FORMAT, MAGIC, ShippedFormatError, compress, digest, group_index, read_shipped
+from dct_keras.layers.base import FAMILIES
 from dct_keras.surgery import fold as fold_model
 from dct_keras.surgery import spectral_layers, walk_layers
 
@@ -53,24 +54,21 @@ def codec_of(bits, ndim):
     return f"int{bits}"
 
 
-def encode_values(values, codec, groups_along_last=True, groups=None, group_count=None):
+def encode_values(values, codec, groups=None, group_count=None):
     """Coded bytes of float values (see `dct_keras.decode`): raw floats, or
-    float32 scales (one per last-axis slice) then int8 / int16 codes."""
+    float32 scales (one per group; ``groups``: each value's group index)
+    then int8 / int16 codes."""
     values = np.asarray(values, dtype="float32")
     if codec in ("float32", "float16"):
         return values.astype(codec).tobytes(), None
     bits = int(codec[3:])
     top = 2 ** (bits - 1) - 1
-    if groups is None:  # a dense tensor: the last axis is the group
-        group_count = values.shape[-1]
-        magnitude = np.abs(values.reshape(-1, group_count)).max(axis=0)
-        scales = (magnitude / top).astype("float32")
-        codes = np.round(values / np.where(scales > 0, scales, 1.0)).astype(np.int8 if bits <= 8 else np.int16)
-    else:
-        magnitude = np.zeros(group_count, dtype="float32")
-        np.maximum.at(magnitude, groups, np.abs(values))
-        scales = (magnitude / top).astype("float32")
-        codes = np.round(values / np.where(scales > 0, scales, 1.0)[groups]).astype(np.int8 if bits <= 8 else np.int16)
+    groups = np.asarray(groups).ravel()
+    flat = values.ravel()
+    magnitude = np.zeros(group_count, dtype="float32")
+    np.maximum.at(magnitude, groups, np.abs(flat))
+    scales = (magnitude / top).astype("float32")
+    codes = np.round(flat / np.where(scales > 0, scales, 1.0)[groups]).astype(np.int8 if bits <= 8 else np.int16)
     return scales.astype("<f4").tobytes() + codes.tobytes(), group_count
 
 
@@ -80,10 +78,18 @@ def _spectral_by_variable(model):
     return {id(w.coefficients): w for w in weights}, {id(v) for w in weights for v in w.state_variables}
 
 
-def _entry_and_bytes(variable, spectral, bits):
+def _group_axis(layer, variable):
+    """The axis along which a tensor gets one scale: reorder-DCT's rows (its
+    coefficients are (rows, kept)), otherwise the last axis."""
+    reorder = tuple(FAMILIES["reorder_dct"].values())
+    return 0 if isinstance(layer, reorder) and variable is layer.coefficients else -1
+
+
+def _entry_and_bytes(variable, spectral, bits, axis=-1):
     path, value = variable.path, keras.ops.convert_to_numpy(variable)
     shape = list(value.shape)
-    named = {"path": path, "name": variable.name}
+    axis = axis % max(1, value.ndim)
+    named = {"path": path, "name": variable.name, "group_axis": axis}
     if spectral is not None:
         mask = spectral.mask_numpy()
         kept = int(mask.sum())
@@ -98,8 +104,8 @@ def _entry_and_bytes(variable, spectral, bits):
         else:
             entry["mask"], mask_bytes = "bits", np.packbits(mask.ravel(), bitorder="little").tobytes()
         entry["codec"] = codec_of(bits, value.ndim)
-        groups = np.broadcast_to(np.arange(shape[-1]), value.shape)[mask] if entry["codec"].startswith("int") else None
-        coded, entry["groups"] = encode_values(value[mask], entry["codec"], groups=groups, group_count=shape[-1])
+        groups = group_index(value.shape, axis)[mask] if entry["codec"].startswith("int") else None
+        coded, entry["groups"] = encode_values(value[mask], entry["codec"], groups, shape[axis])
         entry["mask_bytes"] = len(mask_bytes)
         data = mask_bytes + coded
     elif np.issubdtype(value.dtype, np.integer):
@@ -114,13 +120,14 @@ def _entry_and_bytes(variable, spectral, bits):
         entry = {**named, "storage": "sparse", "shape": shape, "kept": int(mask.sum()), "mask": "bits",
                  "codec": codec_of(bits, value.ndim)}
         mask_bytes = np.packbits(mask.ravel(), bitorder="little").tobytes()
-        groups = np.broadcast_to(np.arange(shape[-1]), value.shape)[mask] if entry["codec"].startswith("int") else None
-        coded, entry["groups"] = encode_values(value[mask], entry["codec"], groups=groups, group_count=shape[-1])
+        groups = group_index(value.shape, axis)[mask] if entry["codec"].startswith("int") else None
+        coded, entry["groups"] = encode_values(value[mask], entry["codec"], groups, shape[axis])
         entry["mask_bytes"] = len(mask_bytes)
         data = mask_bytes + coded
     else:
         entry = {**named, "storage": "dense", "shape": shape, "codec": codec_of(bits, value.ndim)}
-        data, entry["groups"] = encode_values(value, entry["codec"])
+        groups = group_index(value.shape, axis) if entry["codec"].startswith("int") else None
+        data, entry["groups"] = encode_values(value, entry["codec"], groups, shape[axis] if shape else 1)
     entry["bytes"] = len(data)
     return entry, data
 
@@ -151,15 +158,17 @@ def save_shipped(model, path, bits=8):
     if isinstance(bits, bool) or not isinstance(bits, int) or not (bits in (16, 32) or 2 <= bits <= 16):
         raise ValueError(f"Invalid value for argument `bits`: expected 32, 16 or an integer in [2, 16], received {bits!r}.")
     spectral, bookkeeping = _spectral_by_variable(model)
-    owner = {id(v): layer.name for layer in walk_layers(model) for v in layer.weights}
+    owner = {id(v): layer for layer in walk_layers(model) for v in layer.weights}
     entries, chunks, layers = [], [], {}
     for variable in model.weights:
         if id(variable) in bookkeeping:
             continue
-        entry, data = _entry_and_bytes(variable, spectral.get(id(variable)), bits)
+        layer = owner.get(id(variable))
+        axis = _group_axis(layer, variable) if layer is not None else -1
+        entry, data = _entry_and_bytes(variable, spectral.get(id(variable)), bits, axis)
         entries.append(entry)
         chunks.append(data)
-        name = owner.get(id(variable), variable.path)
+        name = layer.name if layer is not None else variable.path
         layers[name] = layers.get(name, 0) + len(data)
     payload = compress(b"".join(chunks))
     manifest = {"format": FORMAT, "bits": bits, "architecture": json.loads(model.to_json()), "weights": entries,

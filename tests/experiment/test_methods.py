@@ -49,7 +49,7 @@ def test_every_method_implements_the_protocol(name):
     assert len({spec.key for spec in plan}) == len(plan)  # a run key names one run
     json.dumps([spec.options for spec in plan])  # options go into the rows as JSON
     assert method.input_requirements()
-    assert set(METHODS) == {"dct_conv", "freqreg", "harmonic", "reorder", "ctnet"}
+    assert set(METHODS) == {"dct_conv", "freqreg", "harmonic", "reorder", "ctnet", "frontier"}
 
 
 def test_freqreg_runs_reach_the_schedule_and_render(rng, tmp_path):
@@ -190,3 +190,45 @@ def test_reorder_compresses_finetunes_and_renders_through_the_runner(rng, tmp_pa
     table, plots = method_class("reorder")(_config("reorder_resnet18_cifar")).render(list(rows.values()), str(tmp_path))
     assert "| uncompressed | — |" in table and "| uniform g=4, r=4 | reorder |" in table and "| uniform g=4, r=16 | l1 |" in table
     assert [os.path.basename(p) for p in plots] == ["accuracy_vs_params.png", "nsse_vs_rate.png"]
+
+
+def test_the_frontier_ships_every_technique_and_marks_the_pareto_front(rng, tmp_path):
+    pytest.importorskip("av")
+    config = _config("frontier_lenet5_mnist", tier="quick", epochs=1)
+    config["batch_size"] = 16
+    config["bits"] = [8, 4]
+    method = method_class("frontier")(config)
+    plan = method.plan(_Args(techniques=["plain", "pruning", "freqreg", "reorder", "ctnet"]))
+    assert [s.setting for s in plan] == ["plain", "pruning-sparsity0.9", "freqreg-kept_fraction0.05",
+                                         "reorder-compression_rate16", "ctnet-strength0.001"]
+    assert plan[0].epochs == 0 and plan[3].epochs == config["finetune_epochs"]  # plain ships the network it trained once
+    data = prepare_data(config, _dataset(rng, 64, 32, 28, 1), method.input_requirements())
+    method.setup(data, str(tmp_path), lambda *_: None, 0)
+    _quiet(method, data, tmp_path).run_all(plan)
+    rows = {r["setting"]: r for r in _rows(tmp_path / "results.jsonl")}
+    for row in rows.values():
+        points = row["method_fields"]["points"]
+        assert set(points) == {"8", "4"} and points["4"]["bytes"]["total"] < points["8"]["bytes"]["total"]
+        for point in points.values():
+            assert os.path.getsize(tmp_path / point["file"]) == point["bytes"]["total"] and 0 <= point["accuracy"] <= 1
+        assert row["bytes"]["total"] == row["method_fields"]["points"]["4"]["bytes"]["total"]
+    assert rows["plain"]["method_fields"]["base_training_s"] > 0 and rows["plain"]["epochs_done"] == 0
+    pruned = read_weights(tmp_path / rows["pruning-sparsity0.9"]["method_fields"]["points"]["8"]["file"])
+    kernels = [w for name, w in pruned.items() if name.endswith("kernel")]
+    assert sum((w == 0).sum() for w in kernels) / sum(w.size for w in kernels) == pytest.approx(0.9, abs=0.01)
+    assert rows["ctnet-strength0.001"]["method_fields"]["h265"]["bytes"] > 0
+    table, plots = method_class("frontier")(_config("frontier_lenet5_mnist")).render(list(rows.values()), str(tmp_path))
+    lines = [line for line in table.splitlines() if line.startswith("| ") and "technique" not in line]
+    assert len(lines) == 2 * len(rows) + 1  # every run at two bit widths, and CTNet's H.265 export
+    best = -1.0
+    for line in lines:  # sorted by bytes; a point is on the front exactly when it beats every smaller one
+        accuracy = float(line.split(" | ")[5])
+        assert line.rstrip().endswith("★ |") == (accuracy > best)
+        best = max(best, accuracy)
+    assert "Oktay" in table and os.path.getsize(plots[0]) > 0
+
+
+def read_weights(path):
+    from dct_keras.decode import read_shipped
+
+    return read_shipped(path).weights
