@@ -108,3 +108,11 @@ def test_a_model_with_nothing_to_compress_is_rejected():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, name="only")])
     with pytest.raises(ValueError, match="nothing to compress"):
         compress(model, skip=["only"], progress=False)
+
+
+def test_absurd_rates_and_growing_layers_are_said(rng):
+    model = _model(rng)
+    with pytest.warns(UserWarning, match="less than one coefficient per row"):
+        plan_compression(model, rows=2, compression_rate=1e12)
+    with pytest.warns(UserWarning, match="grows"):
+        plan_compression(model, rows=2, compression_rate=1)

@@ -143,9 +143,43 @@ def test_image_layout_and_size_checks():
 
     with pytest.raises(DataShapeError, match="channels-first"):
         check_image_shape((10, 3, 32, 32))
-    with pytest.raises(DataShapeError, match=r"at least 16 px that are multiples of 16"):
+    with pytest.raises(DataShapeError, match=r"too small for resnet50, which needs sides of at least 16 px"):
         check_image_shape((10, 8, 8, 3), 16, 16, "resnet50")
+    with pytest.raises(DataShapeError, match=r"multiples of 16 .*got 28x28.*e.g. to 32x32"):
+        check_image_shape((10, 28, 28, 1), 16, 16, "resnet50")
     check_image_shape((10, 32, 32, 3), 16, 16, "resnet50")
+
+
+def _npz(path, x_train, y_train, x_test=None, y_test=None):
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_train if x_test is None else x_test,
+             y_test=y_train if y_test is None else y_test)
+    return path
+
+
+@pytest.mark.parametrize("labels,message", [
+    (np.eye(10)[np.arange(8) % 10], r"one-hot rows \(8, 10\).*np.argmax\(y_train, axis=1\)"),
+    (np.arange(8) - 1, r"negative labels \(min -1\)"),
+    (np.arange(8) + 0.5, r"non-integer labels"),
+    (np.ones((8, 3)), r"shape \(8, 3\); expected integer class ids"),
+])
+def test_labels_must_be_class_ids(tmp_path, labels, message):
+    from dct_keras.experiment.data import DataShapeError
+
+    path = _npz(tmp_path / "d.npz", np.zeros((8, 8, 8, 3), np.uint8), labels)
+    with pytest.raises(DataShapeError, match=message):
+        load_image_dataset(path=path)
+
+
+def test_pixel_scales_are_read_or_refused(tmp_path):
+    from dct_keras.experiment.data import DataShapeError
+
+    unit = np.random.default_rng(0).random((8, 8, 8, 3)).astype("float32")
+    with pytest.warns(UserWarning, match=r"float pixels in \[0, 1\]; read as uint8"):
+        dataset = load_image_dataset(path=_npz(tmp_path / "unit.npz", unit, np.arange(8)))
+    np.testing.assert_array_equal(dataset.x_train, np.round(unit * 255).astype(np.uint8))
+    standardized = unit * 4 - 2
+    with pytest.raises(DataShapeError, match="outside the pixel scales"):
+        load_image_dataset(path=_npz(tmp_path / "std.npz", standardized, np.arange(8)))
 
 
 def test_identity_follows_the_arrays_not_the_path():

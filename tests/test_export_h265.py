@@ -10,7 +10,15 @@ import dct_keras
 
 av = pytest.importorskip("av")
 
-from dct_keras.export.h265 import H265FormatError, _decode_pixels, export_h265, load_h265, quantize  # noqa: E402
+from dct_keras.export.h265 import (  # noqa: E402
+    H265FormatError, _decode_pixels, _manifest_digest, export_h265, load_h265, quantize,
+)
+
+
+def _signed(manifest):
+    """A manifest edited and signed again (a consistent tamper: the checks after the checksum must catch it)."""
+    manifest.pop("manifest_sha256", None)
+    return json.dumps({**manifest, "manifest_sha256": _manifest_digest(manifest)})
 
 
 def _model(rng):
@@ -68,12 +76,25 @@ def test_refuses_mismatched_truncated_or_unknown(rng, tmp_path):
         load_h265(tmp_path, progress=False)
 
     manifest = json.loads(original)
+    manifest["frames"][0]["low"] += 1e-4  # a tiny edit the probe might not see
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(H265FormatError, match="does not match its own checksum"):
+        load_h265(tmp_path, progress=False)
+
+    manifest = json.loads(original)
     for layer in manifest["model"]["config"]["layers"]:
         if layer["config"].get("pointwise") == "channel_block_dct2d":
             layer["config"]["pointwise_block"] = 8
-    manifest_path.write_text(json.dumps(manifest))
+    manifest_path.write_text(_signed(manifest))
     with pytest.raises(H265FormatError, match="wrong block size"):
         load_h265(tmp_path, progress=False)
+
+    for key in ("probe", "files", "frame_order"):
+        manifest = json.loads(original)
+        del manifest[key]
+        manifest_path.write_text(_signed(manifest))
+        with pytest.raises(H265FormatError, match=f"lacks or mangles an entry .*{key}"):
+            load_h265(tmp_path, progress=False)
 
     manifest_path.write_text(original)
     video = tmp_path / "coefficients.hevc"

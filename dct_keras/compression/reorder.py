@@ -23,6 +23,7 @@ import numbers
 import os
 import sys
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -103,6 +104,12 @@ def plan_compression(model, rows=4, compression_rate=8, r0=None, strategy="unifo
             raise ValueError(f"Invalid value for argument `rows`: {layer_rows} rows do not divide the {size} weights of "
                              f"layer {layer.name!r}; pick a divisor or list the layer in `skip`.")
         kept = max(1, int(size / layer_rows / layer_rate))
+        if size / layer_rows / layer_rate < 1:
+            warnings.warn(f"layer {layer.name!r}: r = {layer_rate:g} leaves less than one coefficient per row; one is "
+                          f"kept (its effective r is {size / layer_rows:g}).", stacklevel=2)
+        if layer_rows * kept + size // layer_rows > size:
+            warnings.warn(f"layer {layer.name!r} grows: {layer_rows} x {kept} coefficients and a {size // layer_rows}-entry "
+                          f"order vector store more than its {size} weights (lower g, or skip the layer).", stacklevel=2)
         plans.append(LayerPlan(layer.name, size, layer_rows, float(layer_rate), kept))
     return plans
 

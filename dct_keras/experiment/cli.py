@@ -80,6 +80,9 @@ def run_main(main, argv=None):
         return main(argv)
     except KeyboardInterrupt:
         _exit_interrupted()
+    except BrokenPipeError:  # the output was piped into a reader that closed it (`| head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except UsageError as error:
         fail(str(error), 2)
     except (RunError, ConfigError, DatasetUnavailableError, DataShapeError) as error:

@@ -22,6 +22,7 @@ import os
 import pickle
 import socket
 import tarfile
+import warnings
 import zipfile
 
 import numpy as np
@@ -114,11 +115,13 @@ def check_image_shape(shape, min_size=1, multiple=1, model="the network", source
             f"{source}: the images look channels-first {shape} (N, channels, height, width); dct_keras expects "
             f"channels-last (N, height, width, channels). Convert them with np.transpose(x, (0, 2, 3, 1))."
         )
-    if min(height, width) < min_size or height % multiple or width % multiple:
-        raise DataShapeError(
-            f"{source}: images of {height}x{width} are too small or of the wrong size for {model}, which needs sides "
-            f"of at least {min_size} px that are multiples of {multiple} (e.g. {max(min_size, multiple)}x{max(min_size, multiple)})."
-        )
+    if min(height, width) < min_size:
+        raise DataShapeError(f"{source}: images of {height}x{width} are too small for {model}, which needs sides of at "
+                             f"least {min_size} px (multiples of {multiple}).")
+    if height % multiple or width % multiple:
+        raise DataShapeError(f"{source}: {model} needs image sides that are multiples of {multiple} (its downsampling), "
+                             f"got {height}x{width}; pad or resize them, e.g. to "
+                             f"{-(-height // multiple) * multiple}x{-(-width // multiple) * multiple}.")
 
 
 def load_image_dataset(name="cifar100", path=None, data_dir=None):
@@ -181,7 +184,47 @@ def _load_npz(path):
     x_train, y_train, x_test, y_test = arrays
     if x_train.ndim == 3:  # grayscale N x H x W
         x_train, x_test = x_train[..., None], x_test[..., None]
-    return ImageDataset(x_train, y_train.reshape(-1).astype("int64"), x_test, y_test.reshape(-1).astype("int64"), path)
+    return ImageDataset(pixels(x_train, path, "x_train"), class_ids(y_train, path, "y_train"),
+                        pixels(x_test, path, "x_test"), class_ids(y_test, path, "y_test"), path)
+
+
+def class_ids(labels, path, name):
+    """``labels`` as int64 class ids (N,), or a `DataShapeError` naming the
+    file, the array and the fix: one-hot rows, negative or fractional labels."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[1] > 1:
+        if np.all((labels == 0) | (labels == 1)) and np.all(labels.sum(axis=1) == 1):
+            raise DataShapeError(f"{path}: `{name}` holds one-hot rows {labels.shape}; dct_keras expects integer class ids "
+                                 f"(N,). Convert them with np.argmax({name}, axis=1).")
+        raise DataShapeError(f"{path}: `{name}` has shape {labels.shape}; expected integer class ids of shape (N,).")
+    labels = labels.reshape(-1)
+    if labels.size and (not np.all(np.isfinite(labels)) or not np.all(labels == np.round(labels))):
+        raise DataShapeError(f"{path}: `{name}` holds non-integer labels (e.g. {labels[labels != np.round(labels)][:1]}); "
+                             "expected integer class ids 0 .. classes - 1.")
+    if labels.size and labels.min() < 0:
+        raise DataShapeError(f"{path}: `{name}` holds negative labels (min {labels.min():g}); expected class ids "
+                             "0 .. classes - 1 (relabel, e.g. with np.unique(labels, return_inverse=True)[1]).")
+    return labels.astype("int64")
+
+
+def pixels(images, path, name):
+    """``images`` as uint8 pixels: uint8 as they are; floats in [0, 1] are
+    scaled by 255 (said in a warning); anything else is refused naming the fix."""
+    images = np.asarray(images)
+    if images.dtype == np.uint8:
+        return images
+    if np.issubdtype(images.dtype, np.integer) and images.size and images.min() >= 0 and images.max() <= 255:
+        return images.astype(np.uint8)
+    if np.issubdtype(images.dtype, np.floating) and images.size and np.all(np.isfinite(images)):
+        low, high = float(images.min()), float(images.max())
+        if low >= 0 and high <= 1:
+            warnings.warn(f"{path}: `{name}` holds float pixels in [0, 1]; read as uint8 pixels (x 255, rounded).",
+                          stacklevel=3)
+            return np.round(images * 255).astype(np.uint8)
+        if low >= 0 and high <= 255 and np.all(images == np.round(images)):
+            return images.astype(np.uint8)
+    raise DataShapeError(f"{path}: `{name}` holds {images.dtype} values outside the pixel scales dct_keras reads "
+                         "(uint8 0-255, or floats in [0, 1]); save the images as uint8 pixels.")
 
 
 class _DirectoryReader:

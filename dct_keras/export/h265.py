@@ -201,7 +201,7 @@ def export_h265(model, out_dir, bit_depth=8, lossless=True, crf=None, preset="me
     probe = _probe_input(model)
     manifest["probe"] = {"seed": 1234, "outputs": keras.ops.convert_to_numpy(decoded(probe)).ravel()[:256].tolist()}
     with open(os.path.join(out_dir, MANIFEST), "w") as f:
-        json.dump(manifest, f)
+        json.dump({**manifest, "manifest_sha256": _manifest_digest(manifest)}, f)
     sizes = {"video": os.path.getsize(video_path) if pixels else 0, "raw": os.path.getsize(raw_path),
              "manifest": os.path.getsize(os.path.join(out_dir, MANIFEST))}
     sizes["total"] = sum(sizes.values())
@@ -302,19 +302,13 @@ def _rebuild(manifest, pixels, raw, source):
     return model
 
 
-def load_h265(out_dir, progress=True):
-    """Rebuilds the Keras model of an `export_h265` folder (with a per-frame
-    progress bar when ``progress``); raises `H265FormatError` (one
-    paragraph) on anything that does not match."""
-    start = time.perf_counter()
-    manifest_path = os.path.join(out_dir, MANIFEST)
-    try:
-        with open(manifest_path) as f:
-            manifest = json.load(f)
-    except (OSError, json.JSONDecodeError) as error:
-        raise H265FormatError(f"{manifest_path}: not a readable manifest ({error}).") from None
-    if manifest.get("format") != FORMAT:
-        raise H265FormatError(f"{manifest_path}: unknown format {manifest.get('format')!r}; this version reads {FORMAT!r}.")
+def _manifest_digest(manifest):
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+
+
+def _load_checked(out_dir, manifest, progress):
+    """The model of a manifest whose own checksum holds: files checked,
+    frames decoded, the model rebuilt and held against the probe."""
     for name, digest in manifest["files"].items():
         path = os.path.join(out_dir, name)
         if digest is not None and (not os.path.exists(path) or _sha256(path) != digest):
@@ -334,6 +328,30 @@ def load_h265(out_dir, progress=True):
     if not np.allclose(got, expected, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(expected).max()))):
         raise H265FormatError(f"{out_dir}: the decoded model's outputs differ from the exported model's "
                               f"(max difference {np.abs(got - expected).max():.3g}): refusing a silently wrong model.")
+    return model, pixels
+
+
+def load_h265(out_dir, progress=True):
+    """Rebuilds the Keras model of an `export_h265` folder (with a per-frame
+    progress bar when ``progress``); raises `H265FormatError` (one
+    paragraph) on anything that does not match."""
+    start = time.perf_counter()
+    manifest_path = os.path.join(out_dir, MANIFEST)
+    try:
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+    except (OSError, json.JSONDecodeError) as error:
+        raise H265FormatError(f"{manifest_path}: not a readable manifest ({error}).") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise H265FormatError(f"{manifest_path}: unknown format {found!r}; this version reads {FORMAT!r}.")
+    if manifest.pop("manifest_sha256", None) != _manifest_digest(manifest):
+        raise H265FormatError(f"{manifest_path}: the manifest does not match its own checksum: it was edited or damaged.")
+    try:
+        model, pixels = _load_checked(out_dir, manifest, progress)
+    except (KeyError, TypeError, IndexError) as error:
+        raise H265FormatError(f"{manifest_path}: the manifest lacks or mangles an entry ({type(error).__name__}: "
+                              f"{error}).") from None
     if progress:
         print(f"  h265 load: {len(pixels)} frames decoded in {time.perf_counter() - start:.2f} s", file=sys.stderr, flush=True)
     return model
