@@ -87,10 +87,13 @@ def test_progressive_formulas_on_the_papers_resnet50_sizes():
     for plan in plans:
         rate = 1 + 0.25 * math.sqrt(plan.size) / math.sqrt(reference)
         assert plan.compression_rate == pytest.approx(rate) and plan.kept == int(plan.size / 4 / rate)
-    by_name = {p.name: p for p in plan_compression(model, rows=4, compression_rate=8, strategy="progressive-g")}
-    assert by_name["conv2_block1_1_conv"].rows == 2  # max(2, 2^0)
+    by_name = {p.name: p for p in plan_compression(model, rows=2, compression_rate=8, strategy="progressive-g")}
+    assert by_name["conv2_block1_1_conv"].rows == 2  # the paper's eq. (4): max(2, 2^0)
     assert by_name["conv5_block1_2_conv"].rows == 2 ** math.floor(math.log2(math.sqrt(3 * 3 * 512 * 512 / 4096)))  # 16
     assert by_name["predictions"].rows == 2 ** math.floor(math.log2(math.sqrt(2048 * 1000 / 4096)))  # the output Dense
+    based = {p.name: p.rows for p in plan_compression(model, rows=8, compression_rate=8, strategy="progressive-g")}
+    assert based["conv2_block1_1_conv"] == 8 and based["conv5_block1_2_conv"] == 16  # g is the base: max(g, 2^...)
+    assert based != {name: plan.rows for name, plan in by_name.items()}  # a sweep over g changes the plans
 
 
 @pytest.mark.parametrize("kwargs,argument", [

@@ -10,8 +10,8 @@ fine-tuned; `dct_keras.fold` turns it back into plain Keras.
 
 Strategies (§3): ``"uniform"`` (g and r for every layer), ``"progressive-r"``
 (``r_l = 1 + r0 sqrt(p_l / p_ref)``, the smallest compressed layer as
-reference) and ``"progressive-g"`` (``g_l = max(2, 2^floor(log2(sqrt(p_l /
-p_ref))))``, r fixed). Baselines: ``reorder=False`` (no reordering) and
+reference) and ``"progressive-g"`` (``g_l = max(g, 2^floor(log2(sqrt(p_l /
+p_ref))))``, r fixed; the paper's eq. (4) is g = 2). Baselines: ``reorder=False`` (no reordering) and
 `l1_prune` (keep the ``t`` largest-magnitude weights of every row of the same
 reshape).
 """
@@ -99,7 +99,7 @@ def plan_compression(model, rows=4, compression_rate=8, r0=None, strategy="unifo
         if strategy == "progressive-r":
             layer_rate = 1 + r0 * math.sqrt(size) / math.sqrt(reference)
         elif strategy == "progressive-g":
-            layer_rows = max(2, 2 ** math.floor(math.log2(math.sqrt(size) / math.sqrt(reference))))
+            layer_rows = max(rows, 2 ** math.floor(math.log2(math.sqrt(size) / math.sqrt(reference))))
         if size % layer_rows:
             raise ValueError(f"Invalid value for argument `rows`: {layer_rows} rows do not divide the {size} weights of "
                              f"layer {layer.name!r}; pick a divisor or list the layer in `skip`.")
@@ -121,7 +121,8 @@ def compress(model, rows=4, compression_rate=8, r0=None, strategy="uniform", dis
     Args:
         model: a built Functional or Sequential Keras model.
         rows: g (the paper's "groups"), the rows every kernel is reshaped
-            into (not read by "progressive-g", whose g follows the layer size).
+            into; for "progressive-g" the base g: ``g_l = max(g, 2^floor(log2
+            sqrt(p_l / p_ref)))``, the paper's eq. (4) at g = 2.
         compression_rate: r, the compression rate of "uniform" and "progressive-g"
             (t = int(p / g / r) coefficients kept per row).
         r0: the "progressive-r" hyperparameter.

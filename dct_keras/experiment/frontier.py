@@ -77,6 +77,11 @@ class Frontier(Method):
                 raise ConfigError(f"{source}: `techniques.{technique}` must hold numbers > 0.")
         if not all(isinstance(b, int) and not isinstance(b, bool) and (b in (16, 32) or 2 <= b <= 16) for b in config["bits"]):
             raise ConfigError(f"{source}: `bits` must hold 32, 16 or integers in [2, 16].")
+        for anchor in config["anchors"]:
+            if not (isinstance(anchor, dict) and isinstance(anchor.get("name"), str) and isinstance(anchor.get("bytes"), int)
+                    and (anchor.get("accuracy") is None or isinstance(anchor["accuracy"], (int, float)))):
+                raise ConfigError(f"{source}: every `anchors` entry needs a `name`, integer `bytes` and an `accuracy` "
+                                  f"(a number, or null for a size published on other data), got {anchor!r}.")
         if "reorder" in config["techniques"] and "plain" not in config["techniques"]:
             raise ConfigError(f"{source}: `techniques.reorder` compresses the trained `plain` network: list plain too.")
 
@@ -218,8 +223,8 @@ class Frontier(Method):
         table = [[p["technique"], "—" if p["budget"] is None else f"{BUDGET_WORDS[p['technique']]} {p['budget']:g}",
                   p["bits"], f"{p['bytes']:,}", f"{p['ratio']:.1f}x", f"{p['accuracy']:.4f}", f"{p['wall_time_s']:.0f} s",
                   "★" if p["pareto"] else ""] for p in points]
-        anchors = [f"{a['name']}: {a['bytes']:,} B at {a['accuracy']:.4f}" + (f" ({a['note']})" if a.get("note") else "")
-                   for a in self.config["anchors"]]
+        anchors = [f"{a['name']}: {a['bytes']:,} B" + ("" if a["accuracy"] is None else f" at {a['accuracy']:.4f}")
+                   + (f" ({a['note']})" if a.get("note") else "") for a in self.config["anchors"]]
         notes = ["Every point is a whole shipped file (`dct_keras.export.ship`: manifest with the architecture and a probe, "
                  "masks, quantized values, LZMA) and the test accuracy of the model decoded from it; ★ marks the Pareto "
                  "front (no other point smaller and at least as accurate). h265 rows: CTNet's H.265 export (8-bit "
@@ -269,11 +274,15 @@ def render_plot(points, config, path):
     front = [p for p in points if p["pareto"]]
     axis.plot([p["bytes"] for p in front], [p["accuracy"] for p in front], "k-", lw=0.8, label="Pareto front")
     for number, anchor in enumerate(config["anchors"]):
-        axis.plot(anchor["bytes"], anchor["accuracy"], "*", ms=14, color=f"C{7 + number % 3}", label=f"anchor: {anchor['name']}")
+        color, label = f"C{7 + number % 3}", f"anchor: {anchor['name']}"
+        if anchor["accuracy"] is None:  # a published size on other data: a vertical reference line
+            axis.axvline(anchor["bytes"], color=color, ls="--", lw=1, label=label)
+        else:
+            axis.plot(anchor["bytes"], anchor["accuracy"], "*", ms=14, color=color, label=label)
     axis.set_xscale("log")
     axis.set_xlabel("shipped bytes (whole file, log scale)")
     axis.set_ylabel("test accuracy of the decoded model")
-    low = min([p["accuracy"] for p in front] + [a["accuracy"] for a in config["anchors"]])
+    low = min([p["accuracy"] for p in front] + [a["accuracy"] for a in config["anchors"] if a["accuracy"] is not None])
     axis.set_ylim(max(0.0, low - 0.05), 1.0)
     axis.set_title(config["title"], fontsize=9)
     axis.legend(fontsize=6, loc="lower right")
