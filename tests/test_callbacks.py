@@ -127,3 +127,26 @@ def test_per_layer_kind_floors(rng):
     assert conv._bias_weight.active_count() == 4  # a floor above the size keeps everything
     with pytest.raises(ValueError, match="min_kept"):
         TailDropout(min_kept={"lstm": 3})
+
+
+def test_magnitude_pruning_follows_the_polynomial_schedule_and_keeps_pruned_weights_zero():
+    from dct_keras.callbacks import MagnitudePruning
+
+    pruning = MagnitudePruning(0.8, end_step=20, begin_step=4, frequency=2)
+    for step in (0, 4, 9, 20, 30):
+        progress = min(1.0, max(0.0, (step - 4) / 16))
+        assert pruning.sparsity(step) == pytest.approx(0.8 * (1 - (1 - progress) ** 3))
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3)])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x, y = np.random.default_rng(0).random((96, 12)).astype("float32"), np.arange(96) % 3
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[pruning])  # 24 steps: the schedule ends at 20
+    kernels = [keras.ops.convert_to_numpy(layer.kernel) for layer in model.layers]
+    total = sum(k.size for k in kernels)
+    zeros = [k == 0 for k in kernels]
+    assert sum(z.sum() for z in zeros) == round(0.8 * total)  # one global threshold over every kernel
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[pruning])  # a new fit reads the mask from the zeros
+    for layer, zero in zip(model.layers, zeros):
+        assert np.all(keras.ops.convert_to_numpy(layer.kernel)[zero] == 0)
+    with pytest.raises(ValueError, match="final_sparsity"):
+        MagnitudePruning(1.0, end_step=10)

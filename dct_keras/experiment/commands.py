@@ -124,8 +124,9 @@ def run(argv):
 
     dataset = _dataset(config, args)
     data = prepare_data(config, dataset, method.input_requirements())
-    print(f"{config['title']}: {len(plan)} runs, {config['epochs']} epochs each ({config['tier']} tier), data {dataset.source} "
-          f"({len(dataset.x_train):,} train / {len(dataset.x_test):,} test, {dataset.num_classes} classes), results in {args.out}")
+    print(f"{config['title']}: {len(plan)} runs, {config['epochs']} epochs each ({config['tier']} tier), "
+          f"{len(dataset.x_train):,} train / {len(dataset.x_test):,} test images of {dataset.source.split(' (')[0]} "
+          f"({dataset.num_classes} classes), results in {args.out}")
     method.setup(data, args.out, print, fit_verbosity())
     runner = Runner(method, data, args.out, strategy=_strategy(args.strategy), session_epochs=args.session_epochs,
                     verbose=fit_verbosity(), tensorboard_dir=args.tensorboard)
