@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from dct_keras.experiment.protocol import Method, RunSpec, select_names
+from dct_keras.experiment.protocol import Method, RunSpec, add_settings_argument, chosen_settings
 from dct_keras.experiment.tables import SHORT_BUDGET_NOTE, budget_text, epochs_cell, markdown_table, pyplot
 
 
@@ -48,13 +48,11 @@ class CTNet(Method):
 
     @classmethod
     def add_arguments(cls, parser):
-        parser.add_argument("--settings", "--variants", dest="settings", nargs="+", metavar="NAME",
-                            help="subset of the config's settings")
+        add_settings_argument(parser)
 
     def plan(self, args=None):
         """One run per setting and seed."""
-        names = select_names(getattr(args, "settings", None), self.config["settings"], "--settings", "settings") \
-            or list(self.config["settings"])
+        names = chosen_settings(self.config, args)
         return [RunSpec(name, seed, {"rate_proxy": self.config["settings"][name]["rate_proxy"]})
                 for name in names for seed in range(self.config["runs"])]
 

@@ -31,8 +31,6 @@ with the published anchors as reference marks.
 import collections
 import os
 
-import numpy as np
-
 from dct_keras.experiment.config import ConfigError
 from dct_keras.experiment.protocol import Method, RunSpec, select_names
 from dct_keras.experiment.tables import budget_text, markdown_table, pyplot

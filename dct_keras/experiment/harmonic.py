@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from dct_keras.experiment.config import ConfigError, check_section
-from dct_keras.experiment.protocol import Method, RunSpec, select_names
+from dct_keras.experiment.protocol import Method, RunSpec, add_settings_argument, chosen_settings
 from dct_keras.experiment.tables import SHORT_BUDGET_NOTE, budget_text, epochs_cell, markdown_table, pyplot
 
 WRN_VARIANTS = ("plain", "harm1", "harm", "progressive")
@@ -37,13 +37,11 @@ class Harmonic(Method):
 
     @classmethod
     def add_arguments(cls, parser):
-        parser.add_argument("--settings", "--variants", dest="settings", nargs="+", metavar="NAME",
-                            help="subset of the config's settings (networks)")
+        add_settings_argument(parser)
 
     def plan(self, args=None):
         """One run per setting and seed."""
-        names = select_names(getattr(args, "settings", None), self.config["settings"], "--settings", "settings") \
-            or list(self.config["settings"])
+        names = chosen_settings(self.config, args)
         plan = []
         for name in names:
             setting = self.config["settings"][name]

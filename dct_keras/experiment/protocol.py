@@ -30,8 +30,6 @@ import importlib
 import math
 import re
 
-from dct_keras.experiment.config import ConfigError
-
 # Method name (a config's "method") -> module holding its `Method` subclass.
 METHODS = {
     "dct_conv": "dct_keras.experiment.dct_conv",
@@ -182,10 +180,12 @@ def select_names(selected, known, argument, noun):
     return selected
 
 
-def check_positive(config, path, source, allow_zero=False):
-    """Raises `ConfigError` unless the dotted ``path`` of ``config`` is > 0 (or >= 0)."""
-    value = config
-    for part in path.split("."):
-        value = value[part]
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"{source}: `{path}` must be {'>= 0' if allow_zero else '> 0'}, got {value!r}.")
+def add_settings_argument(parser):
+    """``--settings NAME ...`` (alias ``--variants``): a subset of a config's named ``settings``."""
+    parser.add_argument("--settings", "--variants", dest="settings", nargs="+", metavar="NAME",
+                        help="subset of the config's settings")
+
+
+def chosen_settings(config, args):
+    """The config's ``settings`` names that ``args.settings`` selects (all by default)."""
+    return select_names(getattr(args, "settings", None), config["settings"], "--settings", "settings") or list(config["settings"])

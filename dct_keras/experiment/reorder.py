@@ -78,10 +78,10 @@ class ReorderDCT(Method):
         grid = config["grid"]
         if not grid["rows"] or not all(isinstance(g, int) and g >= 1 for g in grid["rows"]):
             raise ConfigError(f"{source}: `grid.rows` must hold integers >= 1.")
-        for key, low in (("compression_rates", 1), ("r0", 0)):
-            if not all(isinstance(v, (int, float)) and v > low - (key == "compression_rates") * 1e-12 and v < 1e6
-                       for v in grid[key]):
-                raise ConfigError(f"{source}: `grid.{key}` must hold numbers {'>= 1' if low else '> 0'} (and < 1e6).")
+        numbers = all(isinstance(v, (int, float)) for v in grid["compression_rates"] + grid["r0"])
+        if not numbers or not all(1 <= v < 1e6 for v in grid["compression_rates"]) or not all(0 < v < 1e6 for v in grid["r0"]):
+            raise ConfigError(f"{source}: `grid.compression_rates` must hold numbers >= 1 and `grid.r0` numbers > 0 "
+                              "(both below 1e6).")
         if not set(grid["compressors"]) <= set(COMPRESSORS):
             raise ConfigError(f"{source}: `grid.compressors` must be among {COMPRESSORS}, got {grid['compressors']!r}.")
         if config.get("distance", "euclidean") not in ("euclidean", "cosine"):

@@ -38,7 +38,6 @@ import numpy as np
 from dct_keras.accounting import count_params
 from dct_keras.export.npz import save_compressed
 from dct_keras.spectral.orders import greedy_order
-from dct_keras.accounting import count_params
 from dct_keras.surgery import spectral_layers
 
 FORMAT = "dct_keras.h265/1"
