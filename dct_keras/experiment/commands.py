@@ -124,7 +124,9 @@ def run(argv):
 
     dataset = _dataset(config, args)
     data = prepare_data(config, dataset, method.input_requirements())
-    print(f"{config['title']}: {len(plan)} runs, {config['epochs']} epochs each ({config['tier']} tier), "
+    epochs = sorted({config["epochs"] if spec.epochs is None else spec.epochs for spec in plan})
+    epochs_text = f"{epochs[0]} epochs each" if len(epochs) == 1 else f"{'/'.join(map(str, epochs))} epochs"
+    print(f"{config['title']}: {len(plan)} runs, {epochs_text} ({config['tier']} tier), "
           f"{len(dataset.x_train):,} train / {len(dataset.x_test):,} test images of {dataset.source.split(' (')[0]} "
           f"({dataset.num_classes} classes), results in {args.out}")
     method.setup(data, args.out, print, fit_verbosity())

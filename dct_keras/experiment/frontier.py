@@ -23,6 +23,14 @@ accuracy of what it decodes to). Techniques and what their budget means:
   proxy of a strength lambda (ctnet_h265.txt); also exported as H.265
   (8-bit lossless) beside the general coder.
 
+``start`` says where the trained techniques begin: ``"scratch"`` (default;
+each trains ``epochs`` from a fresh initialization, as the papers do) or
+``"trained"`` (each starts from the trained plain network, converted with its
+weights kept – `surgery.convert(keep_weights=True)`, pruning from the network
+itself – and fine-tunes ``finetune_epochs`` over ``finetune_examples``
+examples per epoch, like reorder-DCT: the compression-of-a-trained-model
+regime, used where training every point from scratch is beyond the budget).
+
 The table marks the Pareto-optimal points (no other point is both smaller and
 at least as accurate) and the plot draws accuracy against bytes (log scale)
 with the published anchors as reference marks.
@@ -54,12 +62,14 @@ class Frontier(Method):
         "bits": list,
         "techniques": dict,
         "finetune_epochs": int,
+        "finetune_examples": int,
+        "start": str,
         "tail_dropout": {"gamma": (int, float), "min_kept": int, "schedule": str, "min_kept_conv": int,
                          "min_kept_dense": int, "min_kept_transpose": int},
         "rate_proxy": {"q": (int, float), "sharpness": (int, float), "block": int, "warmup_epochs": int},
         "anchors": list,
     }
-    optional = ("tail_dropout.min_kept_conv", "tail_dropout.min_kept_dense", "tail_dropout.min_kept_transpose")
+    optional = ("finetune_examples", "start", "tail_dropout.min_kept_conv", "tail_dropout.min_kept_dense", "tail_dropout.min_kept_transpose")
 
     @classmethod
     def validate(cls, config, source):
@@ -80,8 +90,13 @@ class Frontier(Method):
                     and (anchor.get("accuracy") is None or isinstance(anchor["accuracy"], (int, float)))):
                 raise ConfigError(f"{source}: every `anchors` entry needs a `name`, integer `bytes` and an `accuracy` "
                                   f"(a number, or null for a size published on other data), got {anchor!r}.")
-        if "reorder" in config["techniques"] and "plain" not in config["techniques"]:
-            raise ConfigError(f"{source}: `techniques.reorder` compresses the trained `plain` network: list plain too.")
+        if config.get("start", "scratch") not in ("scratch", "trained"):
+            raise ConfigError(f"{source}: `start` must be \"scratch\" or \"trained\", got {config['start']!r}.")
+        if config.get("finetune_examples", 1) < 1:
+            raise ConfigError(f"{source}: `finetune_examples` must be >= 1, got {config['finetune_examples']!r}.")
+        needs_plain = "reorder" in config["techniques"] or config.get("start") == "trained"
+        if needs_plain and "plain" not in config["techniques"]:
+            raise ConfigError(f"{source}: reorder (and `start: trained`) start from the trained `plain` network: list plain too.")
 
     @classmethod
     def add_arguments(cls, parser):
@@ -93,10 +108,18 @@ class Frontier(Method):
         plan = []
         for technique in chosen:
             for budget in self.config["techniques"][technique]:
-                epochs = {"reorder": self.config["finetune_epochs"], "plain": 0}.get(technique)
-                plan += [RunSpec(setting_name(technique, budget), seed, {"technique": technique, "budget": budget}, epochs)
-                         for seed in range(self.config["runs"])]
+                epochs, examples = None, None
+                if technique == "plain":
+                    epochs = 0
+                elif technique == "reorder" or self.from_trained:
+                    epochs, examples = self.config["finetune_epochs"], self.config.get("finetune_examples")
+                plan += [RunSpec(setting_name(technique, budget), seed, {"technique": technique, "budget": budget}, epochs,
+                                 examples) for seed in range(self.config["runs"])]
         return plan
+
+    @property
+    def from_trained(self):
+        return self.config.get("start", "scratch") == "trained"
 
     def input_requirements(self):
         from dct_keras.models import INPUT_REQUIREMENTS
@@ -127,29 +150,31 @@ class Frontier(Method):
         technique, budget = spec.options["technique"], spec.options["budget"]
         keras.utils.set_random_seed(spec.seed)
         shapes = {"num_classes": data.num_classes, "input_shape": data.x_train.shape[1:], "seed": spec.seed}
-        if technique == "plain" and not spec.options.get("train"):  # the trained network, shipped as it is
-            model = keras.models.clone_model(self._trained_plain(spec.seed, data)[0])
-            model.set_weights(self._trained_plain(spec.seed, data)[0].get_weights())
-        elif technique == "reorder":
+        trained = technique == "reorder" or (technique == "plain" and not spec.options.get("train")) or (
+            self.from_trained and technique != "plain")
+        if trained:  # the trained plain network, converted with its weights
+            base = self._trained_plain(spec.seed, data)[0]
+            model = keras.models.clone_model(base)
+            model.set_weights(base.get_weights())
+        else:
+            model = BUILDERS[self.config["model"]]("freqreg" if technique == "freqreg" else "plain", **shapes)
+        if technique == "reorder":
             from dct_keras.compression import compress
 
-            model = compress(self._trained_plain(spec.seed, data)[0], rows=REORDER_ROWS, compression_rate=budget,
-                             progress=False)
-        elif technique == "freqreg":
-            model = BUILDERS[self.config["model"]]("freqreg", **shapes)
-        else:
-            model = BUILDERS[self.config["model"]]("plain", **shapes)
-            if technique == "dct_conv":
-                model = convert(model, to="dct", dense=True, switch_off=budget, seed=spec.seed, keep_weights=False)
-            elif technique == "harmonic":
-                model = convert(model, to="harmonic", levels=int(budget), keep_weights=False)
-            elif technique == "ctnet":
-                from dct_keras.regularizers import H265RateProxy
+            model = compress(model, rows=REORDER_ROWS, compression_rate=budget, progress=False)
+        elif technique == "freqreg" and trained:
+            model = convert(model, to="freqreg", keep_weights=True)
+        elif technique == "dct_conv":
+            model = convert(model, to="dct", dense=True, switch_off=budget, seed=spec.seed, keep_weights=trained)
+        elif technique == "harmonic":
+            model = convert(model, to="harmonic", levels=int(budget), keep_weights=trained)
+        elif technique == "ctnet":
+            from dct_keras.regularizers import H265RateProxy
 
-                proxy = self.config["rate_proxy"]
-                model = convert(model, to="dct", dense=True, seed=spec.seed, keep_weights=False,
-                                pointwise="channel_block_dct2d", pointwise_block=proxy["block"],
-                                kernel_regularizer=H265RateProxy(budget, proxy["q"], proxy["sharpness"], proxy["block"]))
+            proxy = self.config["rate_proxy"]
+            model = convert(model, to="dct", dense=True, seed=spec.seed, keep_weights=trained,
+                            pointwise="channel_block_dct2d", pointwise_block=proxy["block"],
+                            kernel_regularizer=H265RateProxy(budget, proxy["q"], proxy["sharpness"], proxy["block"]))
         return compile_model(model, self.config)
 
     def callbacks(self, spec, data):
@@ -163,8 +188,9 @@ class Frontier(Method):
             return [callbacks.TailDropout(tail["gamma"], budget, min_kept=min_kept_of(tail), schedule=tail["schedule"],
                                           seed=spec.seed)]
         if technique == "pruning":
-            steps = -(-min(self.config.get("epoch_examples") or len(data.x_train), len(data.x_train)) // self.config["batch_size"])
-            end = max(2, int(0.7 * steps * self.config["epochs"]))
+            examples = min(spec.examples or self.config.get("epoch_examples") or len(data.x_train), len(data.x_train))
+            epochs = self.config["epochs"] if spec.epochs is None else spec.epochs
+            end = max(2, int(0.7 * -(-examples // self.config["batch_size"]) * epochs))
             return [callbacks.MagnitudePruning(budget, end_step=end, frequency=max(1, end // 20))]
         if technique == "ctnet":
             return [callbacks.RateWarmup(self.config["rate_proxy"]["warmup_epochs"])]

@@ -63,12 +63,15 @@ class RunSpec:
         options: what the method's `build` / `callbacks` read (JSON values);
             written into the row's ``method_fields``.
         epochs: None for the config's epochs; 0 to evaluate without training.
+        examples: training examples per epoch (a seeded sample); None for
+            the config's ``epoch_examples`` (or all).
     """
 
     setting: str
     seed: int
     options: dict = dataclasses.field(default_factory=dict, compare=False, hash=False)
     epochs: int | None = None
+    examples: int | None = None
 
     @property
     def key(self):

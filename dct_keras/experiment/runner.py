@@ -196,7 +196,7 @@ class Runner:
             epoch = state["epochs_done"]
             model.optimizer.learning_rate.assign(learning_rate(epoch))
             batches = epoch_data(self.data.x_train, self.data.y_train, self.config["batch_size"], spec.seed, epoch,
-                                 self.config["augment"], self.config.get("epoch_examples"))
+                                 self.config["augment"], self._examples(spec))
             fit_args = (batches,) if not isinstance(batches, tuple) else batches
             start = time.perf_counter()
             # One epoch per call (its own data order and learning rate), shown as "Epoch k/N" of the run.
@@ -215,6 +215,9 @@ class Runner:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
         self.log(f"    {row['metric_name']} = {row['metric']:.5f} ({row['epochs_done']} epochs, {row['wall_time_s']:.1f} s)")
         return row
+
+    def _examples(self, spec):
+        return spec.examples or self.config.get("epoch_examples")
 
     def _logging_callbacks(self, spec):
         """The learning rate in the epoch logs, then TensorBoard (after every
@@ -249,7 +252,7 @@ class Runner:
             "epochs_budget": epochs,
             "tier": self.config.get("tier", "full"),
             "batch_size": self.config["batch_size"],
-            "epoch_examples": min(self.config.get("epoch_examples") or len(self.data.x_train), len(self.data.x_train)),
+            "epoch_examples": min(self._examples(spec) or len(self.data.x_train), len(self.data.x_train)),
             "wall_time_s": round(state["wall_time_s"], 2),
             "params": count_params(model).as_dict(),
             "bytes": file_bytes(shipped) if shipped else None,

@@ -228,6 +228,28 @@ def test_the_frontier_ships_every_technique_and_marks_the_pareto_front(rng, tmp_
     assert "Oktay" in table and os.path.getsize(plots[0]) > 0
 
 
+def test_the_frontier_from_the_trained_network_keeps_its_weights_and_fine_tunes(rng, tmp_path):
+    config = _config("frontier_lenet5_mnist", tier="quick", epochs=1)
+    config.update(batch_size=16, start="trained", finetune_examples=32)
+    method = method_class("frontier")(config)
+    plan = method.plan(_Args(techniques=["plain", "harmonic", "dct_conv"]))
+    assert all((s.epochs, s.examples) == ((0, None) if s.setting == "plain" else (config["finetune_epochs"], 32))
+               for s in plan)
+    data = prepare_data(config, _dataset(rng, 64, 16, 28, 1), method.input_requirements())
+    method.setup(data, str(tmp_path), lambda *_: None, 0)
+    trained = method._trained_plain(0, data)[0]
+    # Harmonic blocks of every level (u + v < 9) express the trained 5x5 kernels exactly; the fine-tune starts there.
+    full = method.build(RunSpec("harmonic-levels9", 0, {"technique": "harmonic", "budget": 9}), data)
+    np.testing.assert_allclose(full.predict(data.x_test, verbose=0), trained.predict(data.x_test, verbose=0), atol=1e-4)
+    # Nothing switched off: the DCT-Conv network computes the trained one too.
+    dct = method.build(RunSpec("dct_conv-switch_off0", 0, {"technique": "dct_conv", "budget": 0.0}), data)
+    np.testing.assert_allclose(dct.predict(data.x_test, verbose=0), trained.predict(data.x_test, verbose=0), atol=1e-4)
+    row = _quiet(method, data, tmp_path).run(plan[1])
+    assert row["epoch_examples"] == 32 and row["epochs_done"] == config["finetune_epochs"]
+    with pytest.raises(Exception, match="start"):
+        method_class("frontier").validate({**config, "start": "pretrained"}, "c.json")
+
+
 def read_weights(path):
     from dct_keras.decode import read_shipped
 
