@@ -202,7 +202,37 @@ class RateWarmup(keras.callbacks.Callback):
         return logs
 
 
-class MagnitudePruning(keras.callbacks.Callback):
+class KeepZeros(keras.callbacks.Callback):
+    """Holds the zeros of every plain `Conv2D`, `Conv2DTranspose` and `Dense`
+    kernel at zero while training: the fine-tune of a pruned model (e.g.
+    `dct_keras.compression.l1_prune`'s), where the optimizer would regrow them.
+
+    The mask is read from the kernels when training begins (the state is the
+    zeros in the weights themselves: a resumed run reads it back) and
+    re-applied after every step.
+    """
+
+    PRUNABLE = (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.Dense)
+
+    def on_train_begin(self, logs=None):
+        self.kernels = [layer.kernel for layer in walk_layers(self.model)
+                        if type(layer) in self.PRUNABLE and not is_spectral(layer)]
+        self.masks = [keras.ops.convert_to_numpy(kernel) != 0 for kernel in self.kernels]
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._apply([keras.ops.convert_to_numpy(kernel) for kernel in self.kernels])
+
+    def _apply(self, values):
+        for kernel, value, mask in zip(self.kernels, values, self.masks):
+            kernel.assign(np.where(mask, value, 0.0).astype(value.dtype))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            kept = sum(int(mask.sum()) for mask in self.masks)
+            logs["pruned_fraction"] = 1.0 - kept / max(1, sum(mask.size for mask in self.masks))
+
+
+class MagnitudePruning(KeepZeros):
     """Global magnitude pruning of the plain kernels with a polynomial
     sparsity schedule (Zhu & Gupta, 2017): the baseline a user would try
     instead of a frequency-domain method.
@@ -223,8 +253,6 @@ class MagnitudePruning(keras.callbacks.Callback):
         initial_sparsity: ``s_0``.
     """
 
-    PRUNABLE = (keras.layers.Conv2D, keras.layers.Conv2DTranspose, keras.layers.Dense)
-
     def __init__(self, final_sparsity, end_step, begin_step=0, frequency=100, initial_sparsity=0.0):
         super().__init__()
         for value, name in ((final_sparsity, "final_sparsity"), (initial_sparsity, "initial_sparsity")):
@@ -241,11 +269,6 @@ class MagnitudePruning(keras.callbacks.Callback):
         progress = min(1.0, max(0.0, (step - self.begin_step) / (self.end_step - self.begin_step)))
         return self.final_sparsity + (self.initial_sparsity - self.final_sparsity) * (1 - progress) ** 3
 
-    def on_train_begin(self, logs=None):
-        self.kernels = [layer.kernel for layer in walk_layers(self.model)
-                        if type(layer) in self.PRUNABLE and not is_spectral(layer)]
-        self.masks = [keras.ops.convert_to_numpy(kernel) != 0 for kernel in self.kernels]
-
     def on_train_batch_end(self, batch, logs=None):
         step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         values = [keras.ops.convert_to_numpy(kernel) for kernel in self.kernels]
@@ -256,10 +279,4 @@ class MagnitudePruning(keras.callbacks.Callback):
             if pruned:
                 threshold = np.partition(magnitudes, pruned - 1)[pruned - 1]
                 self.masks = [mask & (np.abs(v) > threshold) for mask, v in zip(self.masks, values)]
-        for kernel, value, mask in zip(self.kernels, values, self.masks):
-            kernel.assign(np.where(mask, value, 0.0).astype(value.dtype))
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            kept = sum(int(mask.sum()) for mask in self.masks)
-            logs["pruned_fraction"] = 1.0 - kept / max(1, sum(mask.size for mask in self.masks))
+        self._apply(values)

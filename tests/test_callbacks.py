@@ -150,3 +150,23 @@ def test_magnitude_pruning_follows_the_polynomial_schedule_and_keeps_pruned_weig
         assert np.all(keras.ops.convert_to_numpy(layer.kernel)[zero] == 0)
     with pytest.raises(ValueError, match="final_sparsity"):
         MagnitudePruning(1.0, end_step=10)
+
+
+def test_keep_zeros_holds_the_zeros_of_a_pruned_model_through_training():
+    from dct_keras.callbacks import KeepZeros
+
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3)])
+    rng = np.random.default_rng(1)
+    zeros = [rng.random(layer.kernel.shape) < 0.6 for layer in model.layers]
+    for layer, zero in zip(model.layers, zeros):
+        layer.kernel.assign(np.where(zero, 0.0, keras.ops.convert_to_numpy(layer.kernel)))
+    before = [keras.ops.convert_to_numpy(layer.kernel).copy() for layer in model.layers]
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x, y = rng.random((64, 12)).astype("float32"), np.arange(64) % 3
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[KeepZeros()])
+    for layer, zero, old in zip(model.layers, zeros, before):
+        new = keras.ops.convert_to_numpy(layer.kernel)
+        assert np.all(new[zero] == 0) and not np.allclose(new[~zero], old[~zero])  # the rest trained
+    total = sum(z.size for z in zeros)
+    assert history.history["pruned_fraction"][-1] == pytest.approx(sum(z.sum() for z in zeros) / total)

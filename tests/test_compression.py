@@ -71,11 +71,29 @@ def test_reordering_lowers_nsse_and_l1_keeps_t_per_row(rng):
     row = next(r for r in reordered if r["layer"] == "conv3")
     assert row["params_after"] == row["rows"] * row["kept"] + (3 * 3 * 8 * 16) // 2 + 16  # coefficients + order + bias
     assert row["trainable_after"] == row["rows"] * row["kept"] + 16
-    pruned, plans = l1_prune(model, rows=2, compression_rate=4)
+    pruned, plans = l1_prune(model, rows=2, compression_rate=4, structure="weights")
     conv3 = next(p for p in plans if p.name == "conv3")
     kernel = np.transpose(_np(pruned.get_layer("conv3").kernel), (3, 2, 0, 1)).reshape(2, -1)
     assert ((kernel != 0).sum(axis=1) == conv3.kept).all()
     assert nsse(np.ones(4), np.zeros(4)) == 1.0
+
+
+def test_l1_prunes_whole_columns_by_their_l1_norm_as_in_the_papers_table_1(rng):
+    model = _model(rng)
+    pruned, plans = l1_prune(model, rows=4, compression_rate=4)  # structure="columns", the paper's
+    for plan in plans:
+        original = _np(model.get_layer(plan.name).kernel)
+        axes = (3, 2, 0, 1) if original.ndim == 4 else (1, 0)
+        matrix = np.transpose(original, axes).reshape(plan.rows, -1)
+        # Brute force: the t columns with the largest sum of |w| survive whole, the others are zero.
+        norms = [sum(abs(matrix[r, c]) for r in range(plan.rows)) for c in range(matrix.shape[1])]
+        kept = sorted(range(len(norms)), key=lambda c: (-norms[c], c))[:plan.kept]
+        expected = np.zeros_like(matrix)
+        expected[:, kept] = matrix[:, kept]
+        got = np.transpose(_np(pruned.get_layer(plan.name).kernel), axes).reshape(plan.rows, -1)
+        np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="structure"):
+        l1_prune(model, structure="rows")
 
 
 def test_progressive_formulas_on_the_papers_resnet50_sizes():

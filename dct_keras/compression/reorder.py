@@ -12,8 +12,8 @@ Strategies (§3): ``"uniform"`` (g and r for every layer), ``"progressive-r"``
 (``r_l = 1 + r0 sqrt(p_l / p_ref)``, the smallest compressed layer as
 reference) and ``"progressive-g"`` (``g_l = max(g, 2^floor(log2(sqrt(p_l /
 p_ref))))``, r fixed; the paper's eq. (4) is g = 2). Baselines: ``reorder=False`` (no reordering) and
-`l1_prune` (keep the ``t`` largest-magnitude weights of every row of the same
-reshape).
+`l1_prune` (the paper's: keep the ``t`` size-g columns of the same reshape
+with the largest l1 norms; or, ours, the ``t`` largest weights of every row).
 """
 
 import concurrent.futures
@@ -178,11 +178,26 @@ def compress(model, rows=4, compression_rate=8, r0=None, strategy="uniform", dis
     return compressed
 
 
-def l1_prune(model, rows=4, compression_rate=8, r0=None, strategy="uniform", skip=None):
-    """The l1-magnitude pruning baseline through the same reshape: every row
-    of a compressed layer keeps its ``t`` largest-magnitude weights (the same
-    count as `compress` keeps coefficients), the rest are set to zero. Returns
-    a plain model and its plans."""
+L1_STRUCTURES = ("columns", "weights")
+
+
+def l1_prune(model, rows=4, compression_rate=8, r0=None, strategy="uniform", skip=None, structure="columns"):
+    """The l1-magnitude pruning baseline through the same reshape (the kernel
+    as ``g`` rows of ``p / g``, paper order out, in, kh, kw), keeping as many
+    weights as `compress` keeps coefficients (``g t`` per layer):
+
+    * ``structure="columns"`` – the paper's Table 1: Alg. 2 in the standard
+      basis, the ``p / g`` columns (elements of size g) ranked by their l1
+      norm, the ``t`` largest kept whole; storage: the kept weights plus the
+      ``t`` positions of the kept columns;
+    * ``structure="weights"`` – ours: the ``t`` largest-magnitude weights of
+      every row (unstructured; its index cost is not counted).
+
+    Returns a plain model with the pruned weights at zero, and the plans
+    (fine-tune it with `dct_keras.callbacks.KeepZeros` so they stay zero).
+    """
+    if structure not in L1_STRUCTURES:
+        raise ValueError(f"Invalid value for argument `structure`: expected one of {L1_STRUCTURES}, received {structure!r}.")
     plans = {plan.name: plan for plan in plan_compression(model, rows, compression_rate, r0, strategy, skip)}
     pruned = keras.models.clone_model(model)
     pruned.set_weights(model.get_weights())
@@ -193,8 +208,13 @@ def l1_prune(model, rows=4, compression_rate=8, r0=None, strategy="uniform", ski
         kernel = keras.ops.convert_to_numpy(layer.kernel)
         axes = (3, 2, 0, 1) if kernel.ndim == 4 else (1, 0)
         matrix = np.transpose(kernel, axes).reshape(plan.rows, plan.columns)
-        threshold = -np.sort(-np.abs(matrix), axis=1)[:, plan.kept - 1: plan.kept]
-        keep = np.abs(matrix) >= threshold
+        if structure == "columns":
+            kept = np.argsort(-np.abs(matrix).sum(axis=0), kind="stable")[:plan.kept]
+            keep = np.zeros(matrix.shape, bool)
+            keep[:, kept] = True
+        else:
+            threshold = -np.sort(-np.abs(matrix), axis=1)[:, plan.kept - 1: plan.kept]
+            keep = np.abs(matrix) >= threshold
         matrix = np.where(keep, matrix, 0.0).reshape(tuple(kernel.shape[a] for a in axes))
         layer.kernel.assign(np.transpose(matrix, np.argsort(axes)))
     return pruned, list(plans.values())

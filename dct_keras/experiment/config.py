@@ -25,7 +25,7 @@ import os
 
 NUMBER = (int, float)
 SCHEDULE_SCHEMA = {"piecewise": list, "halving": {"initial": NUMBER, "factor": NUMBER, "every": int}, "constant": NUMBER,
-                   "cosine": {"initial": NUMBER, "final": NUMBER}}
+                   "cosine": {"initial": NUMBER, "final": NUMBER, "warmup_epochs": int}}
 COMMON_SCHEMA = {
     "method": str,
     "experiment": str,
@@ -33,7 +33,7 @@ COMMON_SCHEMA = {
     "dataset": str,
     "task": str,
     "optimizer": {"name": str, "momentum": NUMBER, "nesterov": bool, "beta_1": NUMBER, "beta_2": NUMBER,
-                  "weight_decay": NUMBER},
+                  "weight_decay": NUMBER, "global_clipnorm": NUMBER},
     "learning_rate": SCHEDULE_SCHEMA,
     "batch_size": int,
     "epochs": int,
@@ -51,6 +51,7 @@ COMMON_SCHEMA = {
 COMMON_OPTIONAL = {
     "notes", "quick", "budget", "input_normalization", "epoch_examples", "l2", "augment",
     "optimizer.momentum", "optimizer.nesterov", "optimizer.beta_1", "optimizer.beta_2", "optimizer.weight_decay",
+    "optimizer.global_clipnorm", "learning_rate.cosine.warmup_epochs",
     *(f"learning_rate.{key}" for key in SCHEDULE_SCHEMA),
 }
 TIERS = ("quick", "budget")

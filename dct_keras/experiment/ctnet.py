@@ -3,11 +3,12 @@ under the H.265 rate proxy, exported as H.265 video, decoded and evaluated.
 
 Every setting of the config is the same network: our CIFAR-style ResNet-18
 (`dct_keras.models.resnet18_cifar`) converted to the DCT family, 3x3 kernels
-as 2-D DCT-Conv, 1x1 shortcuts and the FC layer in CTNet's channel form
-(16 x 16 blocks over (in, out)), trained with AdamW. A ``rate_proxy`` setting
-adds `H265RateProxy` on every coefficient tensor (its `RateWarmup` ramp) and
-the training-time noise ``u q``; the other is the same model without them,
-the budget-matched reference. After every epoch `ExportSizeLogger` logs the
+as 2-D DCT-Conv, 1x1 shortcuts in CTNet's channel form (16 x 16 blocks over
+(in, out)), the FC layer plain, trained with AdamW. A ``rate_proxy`` setting
+adds `H265RateProxy` on every coefficient tensor (its `RateWarmup` ramp, L2
+coupling included) and the training-time perturbations of the authors' code
+(noise ``u q``, coefficient dropout, 8-bit export-aware rounding); the other
+is the same model without them, the budget-matched reference. After every epoch `ExportSizeLogger` logs the
 test accuracy and the H.265 size of the model as it stands (the paper's
 accuracy-vs-size over checkpoints); a finished run is exported to
 ``<out>/export/<run>-<hash>/`` (its shipped bytes: video, raw tensors,
@@ -32,11 +33,13 @@ class CTNet(Method):
     schema = {
         "model": str,
         "rate_proxy": {"strength": (int, float), "q": (int, float), "sharpness": (int, float), "block": int,
-                       "l2_ratio": (int, float), "warmup_epochs": int, "training_noise": bool},
+                       "l2_ratio": (int, float), "warmup_epochs": int, "training_noise": bool,
+                       "channel_positions": str, "coefficient_dropout": (int, float), "training_bits": int},
         "export": {"bit_depth": int, "lossless": bool, "preset": str},
         "settings": dict,
         "paper": list,
     }
+    optional = ("rate_proxy.channel_positions", "rate_proxy.coefficient_dropout", "rate_proxy.training_bits")
     SETTING_SCHEMA = {"rate_proxy": bool}
 
     @classmethod
@@ -76,11 +79,14 @@ class CTNet(Method):
         options = dict(pointwise="channel_block_dct2d", pointwise_block=proxy["block"])
         if spec.options["rate_proxy"]:
             options["kernel_regularizer"] = H265RateProxy(proxy["strength"], proxy["q"], proxy["sharpness"], proxy["block"],
-                                                          proxy["l2_ratio"])
+                                                          proxy["l2_ratio"], proxy.get("channel_positions", "matrix"))
             options["training_noise"] = proxy["q"] if proxy["training_noise"] else 0.0
+            options["coefficient_dropout"] = proxy.get("coefficient_dropout", 0.0)
+            options["training_bits"] = proxy.get("training_bits", 0)
         # The coefficients start as the forward DCT of the plain model's He-normal
         # kernels (orthonormal: the same distribution), identical across settings.
-        return compile_model(convert(plain, to="dct", dense=True, seed=spec.seed, **options), self.config)
+        # The FC layer stays plain (the paper and its authors' code convert convolutions only).
+        return compile_model(convert(plain, to="dct", dense=False, seed=spec.seed, **options), self.config)
 
     def callbacks(self, spec, data):
         from dct_keras.callbacks import RateWarmup

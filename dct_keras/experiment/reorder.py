@@ -8,14 +8,16 @@ trained through the same `Runner` under ``<out>/trained/`` and cached as a
 
 Every setting of the ``grid`` (uniform ``rows`` x ``compression_rates``,
 progressive-r ``r0`` at the first rows count; each by every ``compressors``
-entry: "reorder" (Alg. 1-3), "no-reorder" (Alg. 2 without Alg. 1) and "l1"
-(magnitude pruning through the same reshape)) is one run: `build` compresses
+entry: "reorder" (Alg. 1-3), "no-reorder" (Alg. 2 without Alg. 1), "l1" (the
+paper's Table 1 baseline: whole size-g columns of the same reshape pruned by
+their l1 norm, the kept columns' positions counted) and "l1-unstructured"
+(ours: the largest weights of every row, no index cost)) is one run: `build` compresses
 the trained model, `start_fields` measures it as compressed (test accuracy,
 nSSE per layer, parameters), and the `Runner` fine-tunes it with the config's
 regime (one epoch, SGD momentum 0.9 at lr 0.001 x batch / 256, §4.2; the
-``epoch_examples`` of a tier make that epoch a seeded sample). The l1
-baseline is evaluated without fine-tuning (plain layers: fine-tuning would
-regrow the pruned weights). The setting ``uncompressed`` runs the trained
+``epoch_examples`` of a tier make that epoch a seeded sample). The "l1"
+baseline gets the same fine-tune with its zeros held (`callbacks.KeepZeros`),
+as in the paper; "l1-unstructured" is evaluated as pruned. The setting ``uncompressed`` runs the trained
 model through the same fine-tune: what the extra epoch alone gives.
 """
 
@@ -28,7 +30,8 @@ from dct_keras.experiment.protocol import Method, RunSpec
 from dct_keras.experiment.tables import markdown_table, pyplot
 
 UNCOMPRESSED = "uncompressed"
-COMPRESSORS = ("reorder", "no-reorder", "l1")
+COMPRESSORS = ("reorder", "no-reorder", "l1", "l1-unstructured")
+L1_STRUCTURE = {"l1": "columns", "l1-unstructured": "weights"}  # compressor -> `l1_prune(structure=...)`
 STRATEGIES = ("uniform", "progressive-r", "progressive-g")
 
 
@@ -122,7 +125,7 @@ class ReorderDCT(Method):
         epochs = 0 if getattr(args, "no_finetune", False) else None
         plan = [RunSpec(UNCOMPRESSED, 0, {"compressor": None}, epochs)] if epochs is None else []
         for setting in grid_settings(grid):
-            plan.append(RunSpec(setting.name, 0, setting.options(), 0 if setting.compressor == "l1" else epochs))
+            plan.append(RunSpec(setting.name, 0, setting.options(), 0 if setting.compressor == "l1-unstructured" else epochs))
         return plan
 
     def input_requirements(self):
@@ -161,8 +164,8 @@ class ReorderDCT(Method):
         if options["compressor"] is None:
             model = keras.models.clone_model(self.trained)
             model.set_weights(self.trained.get_weights())
-        elif options["compressor"] == "l1":
-            model, _ = l1_prune(self.trained, **self._arguments(options))
+        elif options["compressor"] in L1_STRUCTURE:
+            model, _ = l1_prune(self.trained, structure=L1_STRUCTURE[options["compressor"]], **self._arguments(options))
         else:
             model = compress(self.trained, reorder=options["compressor"] == "reorder", progress=False,
                              distance=self.config.get("distance", "euclidean"), **self._arguments(options))
@@ -173,6 +176,13 @@ class ReorderDCT(Method):
     def _arguments(options):
         return dict(rows=options["rows"], compression_rate=options["compression_rate"] or 8, r0=options["r0"],
                     strategy=options["strategy"])
+
+    def callbacks(self, spec, data):
+        if spec.options["compressor"] in L1_STRUCTURE:  # the fine-tune must not regrow the pruned weights
+            from dct_keras.callbacks import KeepZeros
+
+            return [KeepZeros()]
+        return []
 
     def start_fields(self, spec, model, data):
         """The model as compressed: test accuracy, parameters, nSSE."""
@@ -187,10 +197,13 @@ class ReorderDCT(Method):
         if compressor is None:
             return fields
         fields["compress_s"] = self.compress_s
-        if compressor == "l1":  # the kept weights of the pruned layers, all other weights whole; no index storage counted
+        if compressor in L1_STRUCTURE:  # the kept weights of the pruned layers, all other weights whole
             plans = plan_compression(self.trained, **self._arguments(spec.options))
             total = sum(int(np.prod(w.shape)) for w in self.trained.weights)
-            fields.update(layers=len(plans), params_kept=total - sum(p.size for p in plans) + sum(p.rows * p.kept for p in plans))
+            # "l1": plus the t positions of a layer's kept columns; "l1-unstructured": no index storage counted.
+            indices = sum(p.kept for p in plans) if compressor == "l1" else 0
+            fields.update(layers=len(plans), params_kept=total - sum(p.size for p in plans) + sum(p.rows * p.kept for p in plans)
+                          + indices)
             return fields
         table = compression_table(self.trained, model)
         fields.update(layers=len(table) - 1, nsse=table[-1]["nsse"],
@@ -295,7 +308,7 @@ def model_fingerprint(model):
 
 def _params(row):
     fields = row["method_fields"]
-    return fields["params_kept"] if fields["compressor"] == "l1" else row["params"]["total"]
+    return fields["params_kept"] if fields["compressor"] in L1_STRUCTURE else row["params"]["total"]
 
 
 def _tuned(row):
@@ -316,7 +329,7 @@ def render_table(rows, reference, title=None):
                                                r["method_fields"]["r0"] or 0)):
         f = row["method_fields"]
         budget = f"g={f['rows']}, " + (f"r={f['compression_rate']:g}" if f["r0"] is None else f"r0={f['r0']:g}")
-        l1 = f["compressor"] == "l1"
+        l1 = f["compressor"] in L1_STRUCTURE
         table.append([f"{f['strategy']} {budget}", f["compressor"], f"{_params(row):,}", f"{100 * _params(row) / params:.1f} %",
                       "—" if l1 else f"{row['params']['trainable']:,}", "—" if l1 else f"{f['nsse']:.4f}",
                       f"{f['accuracy_compressed']:.4f}", f"{row['metric']:.4f}" if _tuned(row) else "—"])
@@ -331,7 +344,7 @@ def render_plots(rows, reference, paths):
     for key, style in _series(settings):
         points = sorted((_params(r), r["metric"]) for r in settings if _series_key(r) == key)
         compressor, strategy, rows_count = key
-        axis.plot(*zip(*points), style, label=f"{compressor} {strategy} g={rows_count}" + (" (fine-tuned)" if compressor != "l1" else ""))
+        axis.plot(*zip(*points), style, label=f"{compressor} {strategy} g={rows_count}" + (" (fine-tuned)" if compressor != "l1-unstructured" else ""))
     axis.axhline(reference["method_fields"]["accuracy_compressed"], color="k", lw=0.8, ls=":", label="uncompressed")
     if _tuned(reference):
         axis.axhline(reference["metric"], color="k", lw=0.8, ls="--", label="uncompressed + the same fine-tune")
@@ -340,7 +353,7 @@ def render_plots(rows, reference, paths):
     figure, axis = plt.subplots(figsize=(6.5, 4.2))
     for key, style in _series(settings):
         compressor, strategy, rows_count = key
-        if compressor == "l1" or strategy != "uniform":
+        if compressor in L1_STRUCTURE or strategy != "uniform":
             continue
         points = sorted((r["method_fields"]["compression_rate"], r["method_fields"]["nsse"]) for r in settings
                         if _series_key(r) == key)
@@ -354,7 +367,7 @@ def _series_key(row):
 
 
 def _series(rows):
-    styles = {"reorder": "-o", "no-reorder": "--s", "l1": ":^"}
+    styles = {"reorder": "-o", "no-reorder": "--s", "l1": "-.v", "l1-unstructured": ":^"}
     return [(key, styles[key[0]]) for key in sorted({_series_key(r) for r in rows})]
 
 

@@ -40,13 +40,14 @@ def make_optimizer(config):
     rate of every epoch)."""
     spec = config["optimizer"]
     rate = learning_rate_fn(config["learning_rate"], config["epochs"])(0)
+    clip = {"global_clipnorm": spec["global_clipnorm"]} if spec.get("global_clipnorm") else {}
     if spec["name"] == "sgd":
         return keras.optimizers.SGD(rate, momentum=spec.get("momentum", 0.0), nesterov=spec.get("nesterov", False),
-                                    weight_decay=spec.get("weight_decay"))
+                                    weight_decay=spec.get("weight_decay"), **clip)
     if spec["name"] == "adamw":
         return keras.optimizers.AdamW(rate, weight_decay=spec["weight_decay"], beta_1=spec.get("beta_1", 0.9),
-                                      beta_2=spec.get("beta_2", 0.999))
-    return keras.optimizers.Adam(rate, beta_1=spec.get("beta_1", 0.9), beta_2=spec.get("beta_2", 0.999))
+                                      beta_2=spec.get("beta_2", 0.999), **clip)
+    return keras.optimizers.Adam(rate, beta_1=spec.get("beta_1", 0.9), beta_2=spec.get("beta_2", 0.999), **clip)
 
 
 def metric_name(config):

@@ -16,7 +16,9 @@ def learning_rate_fn(spec, epochs=None):
       ``b0 * f ** floor(t / k)`` with ``t`` the 0-based epoch (eq. 5).
     * ``{"constant": rate}``.
     * ``{"cosine": {"initial": a, "final": b}}`` – ``b + (a - b) (1 + cos(pi t
-      / epochs)) / 2``: cosine annealing over the run's ``epochs``.
+      / epochs)) / 2``: cosine annealing over the run's ``epochs``; with
+      ``"warmup_epochs": w`` first ``a (t + 1) / w`` for ``t < w``, then the
+      cosine over the remaining ``epochs - w`` (the CTNet authors' code).
     """
     if "piecewise" in spec:
         pieces = sorted(spec["piecewise"])
@@ -35,5 +37,13 @@ def learning_rate_fn(spec, epochs=None):
         c = spec["cosine"]
         if not epochs:
             raise ValueError("The cosine schedule needs the run's `epochs`.")
-        return lambda epoch: float(c["final"] + (c["initial"] - c["final"]) * (1 + math.cos(math.pi * epoch / epochs)) / 2)
+        warmup = c.get("warmup_epochs", 0)
+
+        def cosine(epoch):
+            if epoch < warmup:
+                return float(c["initial"] * (epoch + 1) / warmup)
+            progress = (epoch - warmup) / max(1, epochs - warmup)
+            return float(c["final"] + (c["initial"] - c["final"]) * (1 + math.cos(math.pi * progress)) / 2)
+
+        return cosine
     return lambda epoch: float(spec["constant"])

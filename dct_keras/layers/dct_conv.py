@@ -47,6 +47,12 @@ class DCTConv2D(DCTConvBase, Conv2DGeometry, keras.layers.Conv2D):
             `pointwise_block` x `pointwise_block` blocks) or `"none"` (plain
             weights).
         pointwise_block: int >= 1, the sub-row / block length.
+        training_noise: float >= 0, CTNet's noise step ``q`` (0: off).
+        coefficient_dropout: float in [0, 1), CTNet's coefficient dropout
+            (0: off).
+        training_bits: 0 (off) or int in [2, 16], CTNet's export-aware
+            rounding of the coefficients in training calls (see
+            `DCTConvBase` for all three).
 
     Input shape:
         4D tensor ``(batch, rows, cols, channels)`` for `"channels_last"`, or

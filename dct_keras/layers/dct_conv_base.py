@@ -9,6 +9,7 @@ import numpy as np
 from dct_keras.layers.base import SpectralKernelLayer
 from dct_keras.spectral.bases import SpectralTransform
 from dct_keras.spectral.masks import SWITCH_OFF_POLICIES, check_probability, switch_off_mask
+from dct_keras.spectral.perturb import perturb
 
 POINTWISE_MODES = ("channel_dct", "channel_block_dct2d", "none")
 
@@ -33,10 +34,15 @@ class DCTConvBase(SpectralKernelLayer):
     * 1x1 and dense kernels with ``pointwise="none"``: no transform (the
       coefficients are the weights; the switch-off mask still applies).
 
-    With ``training_noise=q > 0`` a training call perturbs the kept
-    coefficients by ``u * q``, ``u ~ U(-1/2, 1/2)`` drawn every step (CTNet's
-    differentiable stand-in for rounding to the step ``q``); inference and
-    the saved coefficients are unperturbed.
+    Training-time perturbations of the coefficients (CTNet's recipe,
+    `dct_keras.spectral.perturb`; all off by default): ``training_noise=q``
+    adds ``u * q``, ``u ~ U(-1/2, 1/2)`` drawn every step (the paper's
+    stand-in for rounding to the step ``q``); ``coefficient_dropout=rate``
+    zeroes coefficients with that probability and scales the rest by
+    ``1 / (1 - rate)`` (the authors' code's DCT dropout, 0.05 there);
+    ``training_bits=b`` rounds the tensor to ``2^b - 1`` levels between its
+    min and max with a straight-through gradient (the authors' export-aware
+    training, 8 there). Inference and the saved coefficients are unperturbed.
 
     The kernel layout (``_input_channel_axis``, ``_output_axis``,
     ``_kernel_shape``) comes from a geometry mixin of
@@ -45,6 +51,7 @@ class DCTConvBase(SpectralKernelLayer):
 
     spectral_config_keys = (
         "switch_off", "switch_off_policy", "mask_seed", "pointwise", "pointwise_block", "training_noise",
+        "coefficient_dropout", "training_bits",
     )
 
     def __init__(
@@ -56,6 +63,8 @@ class DCTConvBase(SpectralKernelLayer):
         pointwise="channel_dct",
         pointwise_block=16,
         training_noise=0.0,
+        coefficient_dropout=0.0,
+        training_bits=0,
         **kwargs,
     ):
         if isinstance(self, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
@@ -88,6 +97,14 @@ class DCTConvBase(SpectralKernelLayer):
                 "Invalid value for argument `training_noise`: expected a number "
                 f">= 0 (the quantization step q), received {training_noise!r}."
             )
+        if isinstance(coefficient_dropout, bool) or not isinstance(coefficient_dropout, numbers.Real) \
+                or not 0 <= coefficient_dropout < 1:
+            raise ValueError("Invalid value for argument `coefficient_dropout`: expected a number in [0, 1), "
+                             f"received {coefficient_dropout!r}.")
+        if isinstance(training_bits, bool) or not isinstance(training_bits, numbers.Integral) \
+                or not (training_bits == 0 or 2 <= training_bits <= 16):
+            raise ValueError("Invalid value for argument `training_bits`: expected 0 (off) or an integer in [2, 16], "
+                             f"received {training_bits!r}.")
         super().__init__(*args, **kwargs)
         self.switch_off = float(switch_off)
         self.switch_off_policy = switch_off_policy
@@ -98,8 +115,11 @@ class DCTConvBase(SpectralKernelLayer):
         self.pointwise = pointwise
         self.pointwise_block = int(pointwise_block)
         self.training_noise = float(training_noise)
-        self._noise_seed = keras.random.SeedGenerator(self.mask_seed) if self.training_noise else None
-        self._noisy_call = False
+        self.coefficient_dropout = float(coefficient_dropout)
+        self.training_bits = int(training_bits)
+        perturbed = self.training_noise or self.coefficient_dropout or self.training_bits
+        self._perturb_seed = keras.random.SeedGenerator(self.mask_seed) if perturbed else None
+        self._perturbed_call = False
 
     def _kernel_transform(self, kernel_shape):
         if any(size > 1 for size in getattr(self, "kernel_size", ())):
@@ -113,23 +133,23 @@ class DCTConvBase(SpectralKernelLayer):
         return SpectralTransform(kernel_shape, ())
 
     def call(self, inputs, training=None):
-        # The wrapped Keras call reads `kernel`; a training call with
-        # `training_noise` makes that read perturb the coefficients.
-        self._noisy_call = bool(training) and self._noise_seed is not None
+        # The wrapped Keras call reads `kernel`; a training call with a
+        # perturbation makes that read perturb the coefficients.
+        self._perturbed_call = bool(training) and self._perturb_seed is not None
         try:
             return super().call(inputs)
         finally:
-            self._noisy_call = False
+            self._perturbed_call = False
 
     @property
     def kernel(self):
         """The spatial kernel in Keras layout: ``IDCT(coefficients * mask)``
-        (plus ``u * training_noise`` on the kept coefficients in a training call)."""
+        (the coefficients perturbed in a training call, see above)."""
         self._require_built("kernel")
-        if not self._noisy_call:
+        if not self._perturbed_call:
             return self.spectral_kernel.value()
-        noise = keras.random.uniform(self.spectral_kernel.shape, -0.5, 0.5, seed=self._noise_seed)
-        return self.spectral_kernel.value(perturbation=noise * self.training_noise)
+        return self.spectral_kernel.value(lambda c: perturb(c, self._perturb_seed, self.training_noise,
+                                                            self.coefficient_dropout, self.training_bits))
 
     def _initial_kernel_mask(self, transform):
         return switch_off_mask(
@@ -146,6 +166,8 @@ class DCTConvBase(SpectralKernelLayer):
                 "pointwise": self.pointwise,
                 "pointwise_block": self.pointwise_block,
                 "training_noise": self.training_noise,
+                "coefficient_dropout": self.coefficient_dropout,
+                "training_bits": self.training_bits,
             }
         )
         return config

@@ -30,7 +30,8 @@ class DCTDense(DCTConvBase, DenseGeometry, keras.layers.Dense):
             (1-D DCT over sub-rows of the input axis, DCT-Conv's 1x1 form) or
             `"none"`.
         pointwise_block: int >= 1, the block length (16).
-        switch_off, switch_off_policy, mask_seed, training_noise: see
+        switch_off, switch_off_policy, mask_seed, training_noise,
+            coefficient_dropout, training_bits: see
             `DCTConv2D`.
 
     Input shape:

@@ -108,13 +108,13 @@ class SpectralWeight:
         """Number of kept (not switched-off) coefficients."""
         return int(self.mask_numpy().sum())
 
-    def value(self, perturbation=None):
+    def value(self, perturb=None):
         """The spatial weight ``IDCT(coefficients * mask)`` (differentiable);
-        ``IDCT((coefficients + perturbation) * mask)`` with a perturbation
-        tensor of the weight's shape."""
+        ``IDCT(perturb(coefficients) * mask)`` with a function of the
+        coefficients (a training step's perturbation, `spectral.perturb`)."""
         coefficients = ops.convert_to_tensor(self.coefficients)
-        if perturbation is not None:
-            coefficients = coefficients + ops.cast(perturbation, coefficients.dtype)
+        if perturb is not None:
+            coefficients = perturb(coefficients)
         if self.full:  # nothing switched off: no mask to apply
             return self.transform.inverse(coefficients)
         # `where`, not a multiply by the 0/1 mask: its gradient keeps the

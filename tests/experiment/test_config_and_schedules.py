@@ -1,6 +1,7 @@
 import copy
 import glob
 import json
+import math
 import os
 
 import pytest
@@ -71,6 +72,14 @@ def test_cosine_schedule_anneals_over_the_runs_epochs():
     assert lr(0) == pytest.approx(1e-3) and lr(5) == pytest.approx((1e-3 + 1e-5) / 2)
     assert [lr(e) for e in range(10)] == sorted([lr(e) for e in range(10)], reverse=True)
     assert lr(10) == pytest.approx(1e-5)
+
+
+def test_cosine_with_warmup_follows_the_ctnet_authors_schedule():
+    lr = learning_rate_fn({"cosine": {"initial": 1e-3, "final": 0.0, "warmup_epochs": 5}}, epochs=25)
+    # Reference: (e + 1) / 5 for e < 5, then (1 + cos(pi (e - 5) / 20)) / 2, times the initial rate.
+    for epoch in range(25):
+        factor = (epoch + 1) / 5 if epoch < 5 else 0.5 * (1 + math.cos(math.pi * (epoch - 5) / 20))
+        assert lr(epoch) == pytest.approx(1e-3 * factor)
 
 
 def test_table_v_grids():

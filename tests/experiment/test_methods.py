@@ -103,13 +103,17 @@ def test_ctnet_resnet18_is_the_dct_family_in_channel_form_with_the_proxy_only_in
     data = prepare_data(config, _dataset(rng, 10, 10, 32), method.input_requirements())
     ctnet, reference = (method.build(spec, data) for spec in method.plan())
     layers = dct_keras.spectral_layers(ctnet)
-    assert len(layers) == 21  # 17 3x3 convolutions, 3 projection shortcuts, the FC
+    assert len(layers) == 20  # 17 3x3 convolutions, 3 projection shortcuts; the FC stays plain (paper, authors' code)
+    assert type(ctnet.layers[-1]) is keras.layers.Dense
     assert dct_keras.count_params(ctnet).trainable == 11_173_962  # the plain ResNet-18's count
-    for layer in layers:
-        assert isinstance(layer.kernel_regularizer, H265RateProxy) and layer.training_noise == 0.1
+    for layer in layers:  # the authors' recipe: proxy with whole-matrix positions and L2 coupling, the perturbations
+        proxy = layer.kernel_regularizer
+        assert isinstance(proxy, H265RateProxy) and proxy.l2_ratio == 1 and proxy.channel_positions == "matrix"
+        assert (layer.training_noise, layer.coefficient_dropout, layer.training_bits) == (0.1, 0.05, 8)
         if all(k == 1 for k in getattr(layer, "kernel_size", (1,))):
             assert layer.pointwise == "channel_block_dct2d" and layer.pointwise_block == 16
     assert isinstance(ctnet.optimizer, keras.optimizers.AdamW) and ctnet.optimizer.weight_decay == 0.01
+    assert ctnet.optimizer.global_clipnorm == 1.0
     assert all(layer.kernel_regularizer is None and layer.training_noise == 0 for layer in dct_keras.spectral_layers(reference))
     for a, b in zip(ctnet.weights, reference.weights):  # same initial coefficients in both settings
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
@@ -170,11 +174,13 @@ def test_reorder_compresses_finetunes_and_renders_through_the_runner(rng, tmp_pa
     config = _config("reorder_resnet18_cifar", tier="quick")
     config["batch_size"] = 8
     method = _SmallReorder(config)
-    plan = method.plan(_Args(compressors=["reorder", "l1"], finetune_images=16))
+    plan = method.plan(_Args(compressors=["reorder", "l1", "l1-unstructured"], finetune_images=16))
     assert [s.setting for s in plan] == [
         "uncompressed", "reorder-uniform-rows4-rate4", "reorder-uniform-rows4-rate16", "reorder-progressive-r-rows4-r0_0.25",
-        "l1-uniform-rows4-rate4", "l1-uniform-rows4-rate16", "l1-progressive-r-rows4-r0_0.25"]
-    assert [s.epochs for s in plan] == [None, None, None, None, 0, 0, 0]  # l1 is evaluated as pruned
+        "l1-uniform-rows4-rate4", "l1-uniform-rows4-rate16", "l1-progressive-r-rows4-r0_0.25",
+        "l1-unstructured-uniform-rows4-rate4", "l1-unstructured-uniform-rows4-rate16", "l1-unstructured-progressive-r-rows4-r0_0.25"]
+    # The paper's l1 gets the same fine-tune; ours (unstructured) is evaluated as pruned.
+    assert [s.epochs for s in plan] == [None] * 7 + [0, 0, 0]
     data = prepare_data(config, _dataset(rng, 32, 16, 8, classes=4), ())
     method.setup(data, str(tmp_path), print)
     _quiet(method, data, tmp_path).run_all(plan)
@@ -185,8 +191,11 @@ def test_reorder_compresses_finetunes_and_renders_through_the_runner(rng, tmp_pa
     assert 0 < fields["nsse"] < 1 and set(fields["nsse_layers"]) == {"conv2d_1", "dense"}
     assert reordered["params"]["total"] < rows["uncompressed"]["params"]["total"]
     assert fields["accuracy_compressed"] == pytest.approx(fields["accuracy_compressed"]) and fields["rows"] == 4
-    pruned = rows["l1-uniform-rows4-rate4"]
+    pruned = rows["l1-unstructured-uniform-rows4-rate4"]
     assert pruned["epochs_done"] == 0 and pruned["metric"] == pruned["method_fields"]["accuracy_compressed"]
+    columns = rows["l1-uniform-rows4-rate4"]
+    assert columns["epochs_done"] == 1 and columns["history"][0]["pruned_fraction"] > 0.5  # zeros held through the fine-tune
+    assert columns["method_fields"]["params_kept"] > pruned["method_fields"]["params_kept"]  # + the kept columns' positions
     table, plots = method_class("reorder")(_config("reorder_resnet18_cifar")).render(list(rows.values()), str(tmp_path))
     assert "| uncompressed | — |" in table and "| uniform g=4, r=4 | reorder |" in table and "| uniform g=4, r=16 | l1 |" in table
     assert [os.path.basename(p) for p in plots] == ["accuracy_vs_params.png", "nsse_vs_rate.png"]

@@ -16,6 +16,8 @@ DCT_BAD = [
     (dict(pointwise_block=2.5), "pointwise_block"), (dict(pointwise="dct2d"), "pointwise"), (dict(mask_seed=-1), "mask_seed"),
     (dict(switch_off_policy="lowpass"), "switch_off_policy"), (dict(mask_seed="a"), "mask_seed"),
     (dict(training_noise=-0.1), "training_noise"), (dict(training_noise="q"), "training_noise"),
+    (dict(coefficient_dropout=1.0), "coefficient_dropout"), (dict(training_bits=1), "training_bits"),
+    (dict(training_bits=8.0), "training_bits"),
 ]
 DCT_DENSE_BAD = [(kwargs, name) for kwargs, name in DCT_BAD if "kernel_size" not in kwargs]
 FREQREG_BAD = [
@@ -46,6 +48,8 @@ CASES = {
                                           pointwise_block=8, training_noise=0.1, switch_off=0.2), (8, 8, 19), DCT_BAD),
     "DCTDense": (_make(DCTDense, units=21, pointwise_block=8, switch_off=0.25), (19,), DCT_DENSE_BAD),
     "DCTDense-channel-dct-noise": (_make(DCTDense, units=5, pointwise="channel_dct", training_noise=0.05), (12,), DCT_DENSE_BAD),
+    "DCTDense-ctnet-recipe": (_make(DCTDense, units=5, training_noise=0.1, coefficient_dropout=0.05, training_bits=8),
+                              (12,), DCT_DENSE_BAD),
     "DCTConv2DTranspose": (_make(DCTConv2DTranspose, filters=5, kernel_size=3, strides=2, padding="same", switch_off=0.4),
                            (6, 6, 4), DCT_BAD),
     "FreqRegConv2D": (_make(FreqRegConv2D, filters=6, kernel_size=3, kept_fraction=0.3), (8, 8, 4), FREQREG_BAD),

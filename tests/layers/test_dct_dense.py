@@ -73,6 +73,40 @@ def test_training_noise_keeps_the_gradient_of_the_coefficients():
     assert gradient is not None and float(tf.reduce_max(tf.abs(gradient))) > 0
 
 
+def test_training_bits_round_the_coefficients_like_the_export_with_a_straight_through_gradient(rng):
+    inputs, bits = 24, 4
+    layer = DCTDense(20, use_bias=False, pointwise="none", training_bits=bits, mask_seed=0)
+    layer.build((None, inputs))
+    c = rng.standard_normal((inputs, 20)).astype("float32")
+    layer.coefficients.assign(c)
+    levels = 2**bits - 1
+    centre, scale = (c.min() + c.max()) / 2, levels / (c.max() - c.min())  # NumPy reference of the pixel round trip
+    expected = (np.clip(np.round((c - centre) * scale + levels / 2), 0, levels) - levels / 2) / scale + centre
+    np.testing.assert_allclose(_noisy_kernel(layer, inputs), expected, atol=1e-5)
+    np.testing.assert_allclose(_np(layer.kernel), c, atol=1e-6)  # inference: the coefficients themselves
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        x = np.eye(inputs, dtype="float32")
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x, training=True) * c)
+        np.testing.assert_allclose(tape.gradient(loss, layer.coefficients.value).numpy(), c, atol=1e-6)  # identity
+
+
+def test_coefficient_dropout_zeroes_that_fraction_and_rescales_the_rest(rng):
+    inputs, rate = 64, 0.25
+    layer = DCTDense(64, use_bias=False, pointwise="none", coefficient_dropout=rate, mask_seed=1)
+    layer.build((None, inputs))
+    c = (1.0 + rng.random((inputs, 64))).astype("float32")  # no zeros of its own
+    layer.coefficients.assign(c)
+    first, second = _noisy_kernel(layer, inputs), _noisy_kernel(layer, inputs)
+    for dropped in (first, second):
+        zero = dropped == 0
+        assert abs(zero.mean() - rate) < 0.03
+        np.testing.assert_allclose(dropped[~zero], c[~zero] / (1 - rate), rtol=1e-5)
+    assert (first == 0).sum() != (second == 0).sum() or not np.array_equal(first == 0, second == 0)  # fresh each step
+
+
 def test_convert_turns_dense_into_dct_dense_only_when_asked(rng):
     inputs = keras.Input((6, 6, 3))
     x = keras.layers.Conv2D(8, 3, name="conv")(inputs)
