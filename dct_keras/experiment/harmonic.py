@@ -4,7 +4,8 @@ and its harmonic versions under the WRN regime.
 Each setting of the config is a named network (``WRN``, ``Harm-WRN``,
 ``Harm-WRN lambda=3``, ...); a run's ``method_fields``: ``variant`` (the WRN
 builder's: "plain", "harm1", "harm", "progressive"), ``levels`` (lambda),
-``dropout``, ``depth`` and ``width``. The table gives each setting's median
+``dropout``, ``depth`` and ``width``, and the inference-path diagnosis of
+`diagnose_inference` (``diagnosis``). The table gives each setting's median
 test error beside the paper's; the plot each run's training curve and test
 accuracy.
 """
@@ -68,6 +69,9 @@ class Harmonic(Method):
                             l2=self.config["l2"])
         return compile_model(model, self.config)
 
+    def fields(self, spec, model, data, out_dir, run_id):
+        return {"diagnosis": diagnose_inference(model, data)}
+
     def render(self, rows, out_dir):
         """Each setting's median test error beside the paper's (the CIFAR-10 or
         CIFAR-100 column, by the data's number of classes); ``curves.png``."""
@@ -92,6 +96,67 @@ class Harmonic(Method):
 
 
 METHOD = Harmonic
+
+
+DIAGNOSIS_EXAMPLES = 2000
+
+
+def diagnose_inference(model, data, examples=DIAGNOSIS_EXAMPLES, batch_size=128):
+    """Where a test gap at equal training accuracy comes from: accuracies of
+    the trained ``model`` (on copies; the model is not changed).
+
+    * ``train_inference`` / ``train_training_mode`` – a seeded sample of
+      ``examples`` training images (no augmentation) in inference mode (the
+      moving statistics) and in training mode (batch statistics, dropout on);
+    * ``test_recalibrated`` – the test accuracy after every normalization's
+      moving statistics (the harmonic blocks' spectrum normalization too) are
+      recomputed as the plain average over that sample (dropout off): a large
+      gain over the run's test accuracy means stale moving statistics;
+    * ``test_unmerged`` – harmonic networks only: the same weights with every
+      `HarmonicConv` computing filter bank -> normalization -> 1x1
+      (``merged=False``), in inference mode.
+    """
+    import keras
+
+    from dct_keras.layers import HarmonicConv
+    from dct_keras.surgery import walk_layers
+
+    order = np.random.default_rng(0).permutation(len(data.x_train))[:examples]
+    x, y = data.x_train[order], data.y_train[order]
+
+    def accuracy(net, images, labels, training=False):
+        hits = 0
+        for start in range(0, len(images), batch_size):
+            scores = keras.ops.convert_to_numpy(net(images[start:start + batch_size], training=training))
+            hits += int((scores.argmax(-1) == labels[start:start + batch_size]).sum())
+        return hits / len(images)
+
+    def copy(merged=None):
+        config = model.get_config()
+        if merged is not None:
+            for layer in config["layers"]:
+                if layer["class_name"].endswith("HarmonicConv"):
+                    layer["config"]["merged"] = merged
+        net = model.__class__.from_config(config)
+        net.set_weights(model.get_weights())
+        return net
+
+    found = {"train_inference": accuracy(model, x, y), "train_training_mode": accuracy(copy(), x, y, training=True)}
+    recalibrated = copy()
+    leaves = list(walk_layers(recalibrated))
+    norms = [layer for layer in leaves if isinstance(layer, keras.layers.BatchNormalization)]
+    norms += [layer.response_norm for layer in leaves if isinstance(layer, HarmonicConv) and layer.batch_norm]
+    for layer in leaves:
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = 0.0
+    for step, start in enumerate(range(0, len(x), batch_size)):
+        for norm in norms:  # moving = the running average of the batch statistics seen so far
+            norm.momentum = step / (step + 1)
+        recalibrated(x[start:start + batch_size], training=True)
+    found["test_recalibrated"] = accuracy(recalibrated, data.x_test, data.y_test)
+    if any(isinstance(layer, HarmonicConv) for layer in walk_layers(model)):
+        found["test_unmerged"] = accuracy(copy(merged=False), data.x_test, data.y_test)
+    return found
 
 
 def render_plot(config, rows, path):

@@ -201,9 +201,11 @@ class Runner:
             fit_args = (batches,) if not isinstance(batches, tuple) else batches
             start = time.perf_counter()
             # One epoch per call (its own data order and learning rate), shown as "Epoch k/N" of the run.
+            # The test set as validation data: every epoch's test metric is in the history (val_<metric>).
             history = model.fit(
                 *fit_args, batch_size=None if len(fit_args) == 1 else self.config["batch_size"],
                 epochs=epochs, initial_epoch=epoch, shuffle=False, verbose=self.verbose, callbacks=callbacks + [StopAfterEpoch()],
+                validation_data=(self.data.x_test, self.data.y_test), validation_batch_size=256,
             )
             state["wall_time_s"] += time.perf_counter() - start
             state["epochs_done"] = epoch + 1

@@ -87,7 +87,16 @@ def test_harmonic_quick_budget_runs_every_setting_and_renders(rng, tmp_path):
     rows = _rows(tmp_path / "results.jsonl")
     params = {r["setting"]: r["params"]["trainable"] for r in rows}
     assert params["Harm-WRN lambda=2"] < params["Harm-WRN lambda=3"] < params["Harm-WRN"]
+    diagnosis = {r["setting"]: r["method_fields"].pop("diagnosis") for r in rows}
     assert rows[0]["method_fields"] == {"variant": "plain", "levels": None, "dropout": 0.3, "depth": 10, "width": 1}
+    for row in rows:  # every epoch's test accuracy is in the history; the inference path diagnosed
+        found = diagnosis[row["setting"]]
+        assert row["history"][-1]["val_accuracy"] == pytest.approx(row["metric"], abs=1e-6)
+        assert set(found) == {"train_inference", "train_training_mode", "test_recalibrated"} | (
+            set() if row["method_fields"]["variant"] == "plain" else {"test_unmerged"})
+        assert all(0 <= v <= 1 for v in found.values())
+        if "test_unmerged" in found:  # filter bank -> BN -> 1x1 computes what the merged block does
+            assert found["test_unmerged"] == pytest.approx(row["metric"], abs=1 / 8 + 1e-9)
     table, plots = method_class("harmonic")(_config("harmonic_wrn_cifar")).render(rows, str(tmp_path))
     assert "| Harm-WRN progressive |" in table and "3.93" in table and "⚠" in table and "WRN-10-1" in table
     with open(plots[0], "rb") as f:
