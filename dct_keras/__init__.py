@@ -76,5 +76,8 @@ def _deferred():
 
 
 if not _deferred():
+    from dct_keras.framework import import_keras
+
+    import_keras()  # without TensorFlow's start-up log lines
     for _name in _EXPORTS:
         __getattr__(_name)

@@ -7,7 +7,7 @@ import os
 
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dct_keras")
 RANKS = {
-    "files": 0, "spectral": 0, "decode": 0,
+    "files": 0, "spectral": 0, "decode": 0, "framework": 0,
     "layers": 1,
     "surgery": 2,
     "accounting": 3, "models": 3,

@@ -11,12 +11,10 @@ running, 130 after Ctrl-C.
 """
 
 import argparse
-import contextlib
 import math
 import os
 import signal
 import sys
-import tempfile
 import textwrap
 import threading
 import warnings
@@ -137,39 +135,12 @@ def require_nonempty(plan, what):
     return plan
 
 
-@contextlib.contextmanager
-def _stderr_captured():
-    """Redirects file descriptor 2 to a temporary file (C++ log lines that
-    `TF_CPP_MIN_LOG_LEVEL` cannot reach are printed before logging starts)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield capture
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def import_framework():
     """Imports Keras (and TensorFlow when it is the backend) without its
     start-up log lines; if the import fails, they are shown."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _stderr_captured() as capture:
-        try:
-            import keras
+    from dct_keras.framework import import_keras
 
-            if keras.backend.backend() == "tensorflow":
-                import tensorflow as tf
-
-                tf.get_logger().setLevel("ERROR")
-                tf.constant(0)  # device initialization logs now, not later
-        except BaseException:
-            capture.seek(0)
-            sys.stderr.buffer.write(capture.read()) if hasattr(sys.stderr, "buffer") else None
-            raise
+    keras = import_keras()
     # The layers and regularizers register with Keras's serialization (the
     # package itself was imported in its deferred mode).
     import dct_keras.layers  # noqa: F401

@@ -22,6 +22,7 @@ bytes through `dct_keras.accounting`); the method's own fields are under
 """
 
 import json
+import numbers
 import os
 import shutil
 import time
@@ -111,7 +112,9 @@ class Runner:
         strategy: optional `tf.distribute` strategy to build and train under.
         session_epochs: train at most this many epochs in this invocation, then
             stop with the checkpoint saved (for time-limited jobs).
-        verbose: Keras `fit` verbosity.
+        verbose: Keras `fit` verbosity; 2 (output that is not a terminal)
+            prints one plain line per epoch, the model-level logs only
+            (`EpochLine`).
         log: function printing progress lines.
         tensorboard_dir: optional folder; each run writes TensorBoard event
             files (loss, metrics, learning rate and whatever mask callbacks
@@ -204,7 +207,8 @@ class Runner:
             # The test set as validation data: every epoch's test metric is in the history (val_<metric>).
             history = model.fit(
                 *fit_args, batch_size=None if len(fit_args) == 1 else self.config["batch_size"],
-                epochs=epochs, initial_epoch=epoch, shuffle=False, verbose=self.verbose, callbacks=callbacks + [StopAfterEpoch()],
+                epochs=epochs, initial_epoch=epoch, shuffle=False, verbose=0 if self.verbose == 2 else self.verbose,
+                callbacks=callbacks + ([EpochLine(epochs, self.log)] if self.verbose == 2 else []) + [StopAfterEpoch()],
                 validation_data=(self.data.x_test, self.data.y_test), validation_batch_size=256,
             )
             state["wall_time_s"] += time.perf_counter() - start
@@ -291,6 +295,24 @@ def train_cached(method, spec, data, out_dir, log=print, verbose="auto"):
     trainer.final_model.save(cache + ".tmp.keras")
     os.replace(cache + ".tmp.keras", cache)
     return trainer.final_model, row
+
+
+class EpochLine(keras.callbacks.Callback):
+    """One plain line per epoch for logs: ``Epoch k/N - 12 s - loss: ... -
+    accuracy: ...`` with the model-level logs (per-layer keys, holding a
+    "/", left out) and no terminal control codes."""
+
+    def __init__(self, epochs, log=print):
+        super().__init__()
+        self.epochs, self.log = epochs, log
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = [f"{key}: {value:.4g}" for key, value in (logs or {}).items()
+                  if "/" not in key and isinstance(value, numbers.Real)]
+        self.log(" - ".join([f"Epoch {epoch + 1}/{self.epochs}", f"{time.perf_counter() - self.start:.0f} s", *values]))
 
 
 class StopAfterEpoch(keras.callbacks.Callback):

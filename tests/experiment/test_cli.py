@@ -91,6 +91,13 @@ def _method(name):
     return load_config(resolve_config(name))["method"]
 
 
+def test_importing_the_library_prints_no_framework_log_lines():
+    environment = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "DCT_KERAS_DEFER_IMPORTS")}
+    result = subprocess.run([sys.executable, "-c", "import dct_keras; dct_keras.DCTConv2D(2, 3)"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120, env=environment)
+    assert result.returncode == 0 and result.stderr == "" and result.stdout == ""
+
+
 def test_unknown_commands_and_configs_are_one_paragraph(tmp_path):
     for argv, fragments in ((["frobnicate"], ["unknown command 'frobnicate'", "run, report"]),
                             (["run", "problem9"], ["CONFIG problem9", "does not exist", "problem1_resnet50"]),

@@ -216,3 +216,14 @@ def test_a_truncated_line_is_skipped_with_a_warning_and_recomputed(rng, tmp_path
         _runner(config, data, tmp_path, _TinyAutoencoder(config)).run_all(plan)
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert [r["run"] for r in rows] == ["plain-seed0"]
+
+
+def test_logs_that_are_not_a_terminal_get_one_plain_line_per_epoch(rng, tmp_path):
+    config = _config("problem3_autoencoder1", epochs=3, runs=1)
+    data = prepare_data(config, _tiny_dataset(rng))
+    lines = []
+    _runner(config, data, tmp_path, _TinyAutoencoder(config), verbose=2, log=lines.append).run(PLAIN)
+    epochs = [line for line in lines if line.startswith("Epoch ")]
+    assert [line.split(" - ")[0] for line in epochs] == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
+    for line in epochs:
+        assert "loss: " in line and "val_loss: " in line and "\x1b" not in line and len(line) < 200
