@@ -79,6 +79,37 @@ def test_real_cifar100_sample():
     assert dataset.x_train.dtype == np.uint8 and dataset.num_classes == 100
 
 
+def test_the_packaged_sample_is_the_real_archives_first_images():
+    packaged = load_image_dataset("cifar100", path="sample")
+    assert packaged.x_train.shape == (486, 32, 32, 3) and packaged.x_test.shape == (512, 32, 32, 3)
+    assert packaged.num_classes == 100 and packaged.source == "the packaged cifar100 sample"
+    if os.path.exists(SAMPLE):  # the same pixels and labels as the official-format archive
+        archive = load_image_dataset(path=SAMPLE)
+        np.testing.assert_array_equal(packaged.x_train, archive.x_train)
+        np.testing.assert_array_equal(packaged.y_train, archive.y_train)
+        np.testing.assert_array_equal(packaged.x_test, archive.x_test[:512])
+        np.testing.assert_array_equal(packaged.y_test, archive.y_test[:512])
+    with pytest.raises(DatasetUnavailableError, match="No sample of 'mnist'"):
+        load_image_dataset("mnist", path="sample")
+
+
+def test_a_quick_run_without_data_falls_back_to_the_packaged_sample(monkeypatch, capsys):
+    from dct_keras.experiment import commands, data
+
+    def offline(name, data_dir):
+        raise DatasetUnavailableError("tensorflow_datasets has no local copy of cifar100 (offline?).")
+
+    monkeypatch.setattr(data, "_load_tfds", offline)
+    config = {"dataset": "cifar100", "quick": {"train_examples": 100, "test_examples": 50}}
+    quick = type("Args", (), {"data": None, "quick": True, "budget": False})()
+    dataset = commands._dataset(config, quick)
+    assert len(dataset.x_train) == 100 and dataset.source.startswith("the packaged cifar100 sample")
+    assert "runs on the packaged cifar100 sample" in capsys.readouterr().err
+    full = type("Args", (), {"data": None, "quick": False, "budget": False})()
+    with pytest.raises(DatasetUnavailableError, match="offline"):  # a real run never falls back to the sample
+        commands._dataset(config, full)
+
+
 def test_offline_tfds_fails_fast_with_options(tmp_path, monkeypatch):
     pytest.importorskip("tensorflow_datasets")
     from dct_keras.experiment import data

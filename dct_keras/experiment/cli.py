@@ -128,6 +128,13 @@ def existing_path(text):
     return text
 
 
+def data_path(text):
+    """``--data``: an existing path, or "sample" (the packaged sample)."""
+    if text != "sample" and not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"{text!r} does not exist")
+    return text
+
+
 def require_nonempty(plan, what):
     """Raises `UsageError` when a selection leaves nothing to run."""
     if not plan:

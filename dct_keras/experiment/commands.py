@@ -49,7 +49,8 @@ def _add_training_options(parser):
     tier = parser.add_mutually_exclusive_group()
     tier.add_argument("--quick", action="store_true", help="the config's smallest CPU budget (a data subset, 1-2 epochs): a smoke run")
     tier.add_argument("--budget", action="store_true", help="the config's CPU-scale evidence budget (hours on 2 cores); never the paper's protocol")
-    parser.add_argument("--data", type=cli.existing_path, help="local data: an official CIFAR archive or its folder, or an .npz (never touches the network)")
+    parser.add_argument("--data", type=cli.data_path, help="local data: an official CIFAR archive or its folder, an .npz, or "
+                        "'sample' (the packaged CIFAR-100 sample; never touches the network)")
     parser.add_argument("--runs", type=cli.positive_int, help="runs per setting, distinct seeds 0..N-1")
     parser.add_argument("--out", help="results folder (default: results/<experiment>[-quick|-budget])")
     parser.add_argument("--epochs", type=cli.positive_int, help="override the epoch budget")
@@ -140,10 +141,18 @@ def run(argv):
 
 def _dataset(config, args):
     """The run's images (the tier's subset applied), or a `RunError`."""
-    from dct_keras.experiment.data import load_image_dataset
+    from dct_keras.experiment.data import SAMPLES, DatasetUnavailableError, load_image_dataset
 
-    dataset = load_image_dataset(config["dataset"], path=args.data)
     tier = _tier(args)
+    try:
+        dataset = load_image_dataset(config["dataset"], path=args.data)
+    except DatasetUnavailableError as error:
+        if args.data is not None or tier != "quick" or config["dataset"] not in SAMPLES:
+            raise
+        print(f"{str(error).splitlines()[0]}\n--quick runs on the packaged {config['dataset']} sample instead "
+              "(a smoke test of the pipeline: too few images to learn, accuracies near chance are expected; "
+              "--data PATH for real data).", file=sys.stderr)
+        dataset = load_image_dataset(config["dataset"], path="sample")
     if tier:
         dataset = dataset.subset(config[tier].get("train_examples"), config[tier].get("test_examples"))
     return dataset

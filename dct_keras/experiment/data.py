@@ -124,8 +124,13 @@ def check_image_shape(shape, min_size=1, multiple=1, model="the network", source
                              f"{-(-height // multiple) * multiple}x{-(-width // multiple) * multiple}.")
 
 
+SAMPLES = {"cifar100": os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "samples",
+                                    "cifar100_sample.npz")}
+
+
 def load_image_dataset(name="cifar100", path=None, data_dir=None):
-    """Loads ``name`` from ``path`` (a local archive, folder or .npz) or tfds.
+    """Loads ``name`` from ``path`` (a local archive, folder or .npz), the
+    packaged sample (``path="sample"``) or tfds.
 
     Args:
         name: "cifar100", "cifar10" or "mnist" (used when ``path`` is None).
@@ -135,9 +140,21 @@ def load_image_dataset(name="cifar100", path=None, data_dir=None):
     Raises:
         DatasetUnavailableError: with the list of accepted sources.
     """
+    if path == "sample":
+        return load_sample(name)
     if path is not None:
         return _load_local(os.fspath(path))
     return _load_tfds(name, data_dir)
+
+
+def load_sample(name):
+    """The small real sample of ``name`` shipped with the package
+    (`dct_keras/samples/`: 486 train / 512 test CIFAR-100 images)."""
+    if name not in SAMPLES:
+        raise DatasetUnavailableError(f"No sample of {name!r} ships with dct_keras (samples: {sorted(SAMPLES)}).\n"
+                                      + _options(name))
+    dataset = _load_npz(SAMPLES[name])
+    return dataclasses.replace(dataset, source=f"the packaged {name} sample")
 
 
 def _options(name):
@@ -146,7 +163,9 @@ def _options(name):
         "  --data PATH/cifar-100-python.tar.gz   the official archive (or cifar-10-python.tar.gz)\n"
         "  --data PATH/cifar-100-python          the extracted archive folder\n"
         "  --data PATH/data.npz                  arrays x_train, y_train, x_test, y_test\n"
-        "  (no --data)                           tensorflow_datasets"
+        + (f"  --data sample                         the packaged {name} sample (a smoke test: too small to learn)\n"
+           if name in SAMPLES else "")
+        + "  (no --data)                           tensorflow_datasets"
         + (f" '{TFDS_NAMES[name]}'" if name in TFDS_NAMES else "") + ", from its cache or by download (needs internet)"
     )
 
