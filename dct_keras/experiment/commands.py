@@ -373,8 +373,8 @@ def export(argv):
         raise cli.UsageError(f"--out {args.out}: is a folder; the {args.format} format writes a file")
     if args.format == "h265" and os.path.isfile(args.out):
         raise cli.UsageError(f"--out {args.out}: is a file; the h265 format writes a folder")
-    keras = cli.import_framework()
-    model = _load_model(keras, args.model, "MODEL")
+    cli.import_framework()
+    model = cli.load_keras_model(args.model, "MODEL")
     if args.format == "dctk":
         from dct_keras.export.ship import save_shipped
 
@@ -409,7 +409,7 @@ def load_check(argv):
     args = parser.parse_args(argv)
     if args.export.endswith(".npz") and args.model is None:
         raise cli.UsageError(f"EXPORT {args.export}: an .npz holds weights only; pass --model with the architecture (.keras)")
-    keras = cli.import_framework()
+    cli.import_framework()
     if os.path.isdir(args.export):
         from dct_keras.export.h265 import H265FormatError, load_h265
 
@@ -421,7 +421,7 @@ def load_check(argv):
     elif args.export.endswith(".npz"):
         from dct_keras.export import load_compressed
 
-        model = _load_model(keras, args.model, "--model")
+        model = cli.load_keras_model(args.model, "--model")
         try:
             load_compressed(model, args.export)
         except ValueError as error:
@@ -444,15 +444,6 @@ def load_check(argv):
         model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         scores = model.evaluate(x_test, dataset.y_test, batch_size=256, verbose=0, return_dict=True)
         print(f"test accuracy on {dataset.source}: {scores['accuracy']:.4f} ({len(x_test):,} images)")
-
-
-def _load_model(keras, path, argument):
-    """A .keras model loaded in safe mode, or a `RunError` naming the file."""
-    try:
-        return keras.models.load_model(path)
-    except Exception as error:  # noqa: BLE001 - Keras raises many kinds for a bad file
-        raise cli.RunError(f"{argument} {path}: not a loadable Keras model ({type(error).__name__}: "
-                           f"{str(error).splitlines()[0] if str(error) else ''})") from None
 
 
 def configs(argv):

@@ -145,7 +145,17 @@ def _method_names():
     return METHODS
 
 
+# The architectures of `dct_keras.models.BUILDERS` (named here so a config is
+# checked before Keras loads; a test keeps the two equal).
+MODELS = ("resnet50", "vgg16", "autoencoder1", "autoencoder2", "resnet18", "lenet300", "lenet5")
+
+
 def _check_common(config, source):
+    models = [config["model"]] if isinstance(config.get("model"), str) else list(config.get("models") or ())
+    for model in models:
+        if model not in MODELS:
+            key = "model" if "model" in config else "models"
+            raise ConfigError(f"{source}: `{key}` names an unknown architecture {model!r}; the architectures are {list(MODELS)}.")
     if config.get("input_normalization", "eq4") not in INPUT_NORMALIZATIONS:
         raise ConfigError(f"{source}: `input_normalization` must be one of {INPUT_NORMALIZATIONS}, got {config['input_normalization']!r}.")
     for key in ("epochs", "runs", "batch_size"):

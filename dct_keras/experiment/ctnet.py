@@ -35,19 +35,27 @@ class CTNet(Method):
         "rate_proxy": {"strength": (int, float), "q": (int, float), "sharpness": (int, float), "block": int,
                        "l2_ratio": (int, float), "warmup_epochs": int, "training_noise": bool,
                        "channel_positions": str, "coefficient_dropout": (int, float), "training_bits": int},
-        "export": {"bit_depth": int, "lossless": bool, "preset": str},
+        "export": {"bit_depth": int, "lossless": bool, "preset": str, "crf": int},
         "settings": dict,
         "paper": list,
     }
-    optional = ("rate_proxy.channel_positions", "rate_proxy.coefficient_dropout", "rate_proxy.training_bits")
+    optional = ("export.crf", "rate_proxy.channel_positions", "rate_proxy.coefficient_dropout", "rate_proxy.training_bits")
     SETTING_SCHEMA = {"rate_proxy": bool}
 
     @classmethod
     def validate(cls, config, source):
-        from dct_keras.experiment.config import check_section
+        from dct_keras.experiment.config import ConfigError, check_section
 
         for name, setting in config["settings"].items():
             check_section(setting, cls.SETTING_SCHEMA, f"settings.{name}.", source)
+        export = config["export"]
+        if export["bit_depth"] not in (8, 10, 12):
+            raise ConfigError(f"{source}: `export.bit_depth` must be 8, 10 or 12, got {export['bit_depth']!r}.")
+        if export["lossless"] and "crf" in export:
+            raise ConfigError(f"{source}: `export.crf` applies to a lossy export: drop it or set `export.lossless` to false.")
+        if not export["lossless"] and not 0 <= export.get("crf", -1) <= 51:
+            raise ConfigError(f"{source}: a lossy export (`export.lossless`: false) needs `export.crf` in 0-51 "
+                              f"(x265's constant rate factor), got {export.get('crf')!r}.")
 
     @classmethod
     def add_arguments(cls, parser):
@@ -153,7 +161,8 @@ def export_size_logger(x_test, y_test, export_options, batch_size=256):
 
 def export_options(config):
     export = config["export"]
-    return {"bit_depth": export["bit_depth"], "lossless": export["lossless"], "preset": export["preset"]}
+    return {"bit_depth": export["bit_depth"], "lossless": export["lossless"], "preset": export["preset"],
+            "crf": export.get("crf")}
 
 
 def render_table(config, rows):

@@ -242,15 +242,23 @@ def compress_file(args):
     import keras
 
     from dct_keras.compression import compress, compression_table
-    from dct_keras.experiment.cli import RunError, UsageError
+    from dct_keras.experiment.cli import UsageError, load_keras_model
     from dct_keras.experiment.data import load_image_dataset, normalize_like
     from dct_keras.experiment.runner import epoch_data, evaluate
 
-    try:
-        model = keras.models.load_model(args.model)
-    except Exception as error:  # noqa: BLE001 - Keras raises many kinds for a bad file
-        raise RunError(f"--model {args.model}: not a loadable Keras model ({type(error).__name__}: "
-                       f"{str(error).splitlines()[0] if str(error) else ''})") from None
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out}: is a file; compress writes a folder (compressed.keras, report.json, report.md)")
+    model = load_keras_model(args.model, "--model")
+    if args.finetune_data:  # checked before the compression, not after it
+        dataset = load_image_dataset(path=args.finetune_data)
+        expected, got = tuple(model.input_shape[1:]), tuple(dataset.x_train.shape[1:])
+        if got != expected and got + (1,) != expected:
+            raise UsageError(f"--finetune-data {args.finetune_data}: images of shape {got}, but {args.model} takes inputs of "
+                             f"shape {expected}.")
+        classes = model.output_shape[-1]
+        if dataset.num_classes > classes:
+            raise UsageError(f"--finetune-data {args.finetune_data}: labels up to {dataset.num_classes - 1}, but "
+                             f"{args.model} has {classes} outputs.")
     try:
         compressed = compress(model, rows=args.rows, compression_rate=args.compression_rate, r0=args.r0,
                               strategy=args.strategy, distance=args.distance, skip=args.skip, reorder=not args.no_reorder)
@@ -267,7 +275,6 @@ def compress_file(args):
               "strategy": args.strategy, "distance": args.distance, "reorder": not args.no_reorder, "layers": table,
               "bytes_original": os.path.getsize(args.model), "bytes_compressed": os.path.getsize(paths["compressed.keras"])}
     if args.finetune_data:
-        dataset = load_image_dataset(path=args.finetune_data)
         prepare = normalize_like(dataset, args.input_normalization)
         x_train, x_test = prepare(dataset.x_train), prepare(dataset.x_test)
         for name, candidate in (("original", model), ("compressed", compressed)):

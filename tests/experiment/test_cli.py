@@ -206,6 +206,17 @@ def test_reorder_compress_cli_writes_model_and_report(tmp_path):
     assert (tmp_path / "out" / "compressed.keras").exists() and "nSSE" in (tmp_path / "out" / "report.md").read_text()
     _assert_paragraph(_run("reorder_compress.py", "--model", tmp_path / "m.keras", "--strategy", "progressive-r"), 2,
                       "--r0")
+    # Bad inputs, each one paragraph naming the argument, before any compression.
+    (tmp_path / "file.txt").write_text("x")
+    _assert_paragraph(_run("reorder_compress.py", "--model", tmp_path / "m.keras", "--out", tmp_path / "file.txt"), 2,
+                      "is a file")
+    np.savez(tmp_path / "wrong.npz", x_train=images[:, :6, :6], y_train=np.arange(32) % 4, x_test=images[:8, :6, :6],
+             y_test=np.arange(8) % 4)
+    _assert_paragraph(_run("reorder_compress.py", "--model", tmp_path / "m.keras", "--finetune-data", tmp_path / "wrong.npz",
+                           "--out", tmp_path / "out2"), 2, "takes inputs of shape")
+    (tmp_path / "corrupt.keras").write_bytes(np.random.default_rng(1).bytes(100))
+    _assert_paragraph(_run("reorder_compress.py", "--model", tmp_path / "corrupt.keras", "--out", tmp_path / "out3"), 1,
+                      "not a .keras model")
 
 
 def test_a_spectral_run_resumes_through_the_command_line(tmp_path):

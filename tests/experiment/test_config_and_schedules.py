@@ -145,6 +145,33 @@ def test_wrong_types_are_named(path, value, match):
         validate_config(config)
 
 
+def test_an_unknown_architecture_is_named_before_keras_loads():
+    from dct_keras.experiment.config import MODELS
+    from dct_keras.models import BUILDERS
+
+    assert set(MODELS) == set(BUILDERS)
+    for name, key, value in (("problem1_resnet50", "model", "resnet51"), ("freqreg_cifar10", "models", None)):
+        config = copy.deepcopy(_config(name))
+        if value is None:
+            config["models"]["vgg19"] = config["models"].pop("vgg16")
+        else:
+            config[key] = value
+        with pytest.raises(ConfigError, match=f"`{key}` names an unknown architecture"):
+            validate_config(config)
+
+
+@pytest.mark.parametrize("export,match", [
+    ({"lossless": False}, r"needs `export\.crf` in 0-51"), ({"lossless": False, "crf": 60}, "needs `export.crf`"),
+    ({"crf": 20}, "applies to a lossy export"), ({"bit_depth": 9}, "8, 10 or 12")])
+def test_the_ctnet_export_settings_are_checked_before_training(export, match):
+    config = copy.deepcopy(_config("ctnet_imagenette"))
+    config["export"].update(export)
+    with pytest.raises(ConfigError, match=match):
+        validate_config(config)
+    config["export"].update(lossless=False, crf=28, bit_depth=8)
+    validate_config(config)  # a lossy export with its crf is a valid config
+
+
 def test_missing_key_and_bad_grid(tmp_path):
     config = copy.deepcopy(_config("problem2_vgg16"))
     del config["runs"]
