@@ -65,7 +65,7 @@ class DCTConv2D(DCTConvBase, Conv2DGeometry, keras.layers.Conv2D):
 
     >>> layer = DCTConv2D(32, 3, padding="same", switch_off=0.5, mask_seed=0)
     >>> y = layer(np.zeros((2, 16, 16, 8), "float32"))
-    >>> layer.coefficients.shape, layer.kernel.shape
+    >>> tuple(layer.coefficients.shape), tuple(layer.kernel.shape)
     ((3, 3, 8, 32), (3, 3, 8, 32))
 
     Reference:

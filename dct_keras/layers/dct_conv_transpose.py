@@ -36,7 +36,7 @@ class DCTConv2DTranspose(DCTConvBase, Conv2DTransposeGeometry, keras.layers.Conv
     Example:
 
     >>> layer = DCTConv2DTranspose(16, 3, strides=2, padding="same", switch_off=0.3)
-    >>> layer(np.zeros((2, 8, 8, 4), "float32")).shape
+    >>> tuple(layer(np.zeros((2, 8, 8, 4), "float32")).shape)
     (2, 16, 16, 16)
 
     Reference:

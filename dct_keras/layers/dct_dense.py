@@ -43,7 +43,7 @@ class DCTDense(DCTConvBase, DenseGeometry, keras.layers.Dense):
     Example:
 
     >>> layer = DCTDense(10, kernel_regularizer=dct_keras.regularizers.H265RateProxy(1e-5))
-    >>> layer(np.zeros((2, 512), "float32")).shape
+    >>> tuple(layer(np.zeros((2, 512), "float32")).shape)
     (2, 10)
 
     Reference:

@@ -32,7 +32,7 @@ class FreqRegConv2DTranspose(FreqRegBase, Conv2DTransposeGeometry, keras.layers.
     Example:
 
     >>> layer = FreqRegConv2DTranspose(16, 3, strides=2, padding="same", kept_fraction=0.1)
-    >>> layer(np.zeros((2, 8, 8, 4), "float32")).shape
+    >>> tuple(layer(np.zeros((2, 8, 8, 4), "float32")).shape)
     (2, 16, 16, 16)
 
     Reference:

@@ -33,7 +33,7 @@ class FreqRegDense(FreqRegBase, DenseGeometry, keras.layers.Dense):
     Example:
 
     >>> layer = FreqRegDense(300, activation="relu", kept_fraction=0.1)
-    >>> layer(np.zeros((4, 784), "float32")).shape
+    >>> tuple(layer(np.zeros((4, 784), "float32")).shape)
     (4, 300)
 
     Reference:

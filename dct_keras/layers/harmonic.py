@@ -85,7 +85,7 @@ class HarmonicConv(SpectralLayer, layers.Layer):
     Example:
 
     >>> block = HarmonicConv(64, 3, padding="same", batch_norm=True)
-    >>> block(np.zeros((2, 32, 32, 3), "float32")).shape
+    >>> tuple(block(np.zeros((2, 32, 32, 3), "float32")).shape)
     (2, 32, 32, 64)
 
     Reference:

@@ -35,7 +35,7 @@ class ReorderDCTConv2D(ReorderDCTBase, Conv2DGeometry, keras.layers.Conv2D):
     Example:
 
     >>> layer = ReorderDCTConv2D(64, 3, rows=4, kept=288)
-    >>> layer.build((None, 32, 32, 64)); layer.coefficients.shape, layer.order.shape
+    >>> layer.build((None, 32, 32, 64)); tuple(layer.coefficients.shape), tuple(layer.order.shape)
     ((4, 288), (9216,))
 
     Reference:

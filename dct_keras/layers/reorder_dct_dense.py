@@ -30,7 +30,7 @@ class ReorderDCTDense(ReorderDCTBase, DenseGeometry, keras.layers.Dense):
     Example:
 
     >>> layer = ReorderDCTDense(10, rows=4, kept=64)
-    >>> layer(np.zeros((2, 512), "float32")).shape
+    >>> tuple(layer(np.zeros((2, 512), "float32")).shape)
     (2, 10)
 
     Reference:
