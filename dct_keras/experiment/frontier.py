@@ -30,6 +30,9 @@ weights kept – `surgery.convert(keep_weights=True)`, pruning from the network
 itself – and fine-tunes ``finetune_epochs`` over ``finetune_examples``
 examples per epoch, like reorder-DCT: the compression-of-a-trained-model
 regime, used where training every point from scratch is beyond the budget).
+With a trained start the plan adds ``plain_finetuned``: the plain network
+through the same fine-tune, uncompressed – the reference with the same
+training budget as every other point (what the extra steps alone give).
 
 The table marks the Pareto-optimal points (no other point is both smaller and
 at least as accurate) and the plot draws accuracy against bytes (log scale)
@@ -44,7 +47,8 @@ from dct_keras.experiment.protocol import Method, RunSpec, select_names
 from dct_keras.experiment.tables import budget_text, markdown_table, pyplot
 
 TECHNIQUES = ("plain", "pruning", "dct_conv", "freqreg", "harmonic", "reorder", "ctnet")
-BUDGET_WORDS = {"plain": None, "pruning": "sparsity", "dct_conv": "switch_off", "freqreg": "kept_fraction",
+PLAIN_FINETUNED = "plain_finetuned"  # planned, not configured: the reference of a trained start
+BUDGET_WORDS = {"plain": None, PLAIN_FINETUNED: None, "pruning": "sparsity", "dct_conv": "switch_off", "freqreg": "kept_fraction",
                 "harmonic": "levels", "reorder": "compression_rate", "ctnet": "strength"}
 REORDER_ROWS = 4
 
@@ -115,6 +119,10 @@ class Frontier(Method):
                     epochs, examples = self.config["finetune_epochs"], self.config.get("finetune_examples")
                 plan += [RunSpec(setting_name(technique, budget), seed, {"technique": technique, "budget": budget}, epochs,
                                  examples) for seed in range(self.config["runs"])]
+                if technique == "plain" and self.from_trained:
+                    plan += [RunSpec(PLAIN_FINETUNED, seed, {"technique": PLAIN_FINETUNED, "budget": None},
+                                     self.config["finetune_epochs"], self.config.get("finetune_examples"))
+                             for seed in range(self.config["runs"])]
         return plan
 
     @property
@@ -216,7 +224,7 @@ class Frontier(Method):
             points[str(bits)] = {"bytes": report["bytes"], "accuracy": float(evaluate(decoded, data.x_test, data.y_test)["accuracy"]),
                                  "file": os.path.relpath(path, out_dir)}
         fields = {"points": points, "float32_bytes": self._plain_float32(data)}
-        if spec.options["technique"] in ("plain", "reorder"):  # the training of the network they ship / compress
+        if spec.options["technique"] in ("plain", PLAIN_FINETUNED, "reorder"):  # the training of the network they start from
             fields["base_training_s"] = self._trained_plain(spec.seed, data)[1]["wall_time_s"]
         if spec.options["technique"] == "ctnet":
             fields["h265"] = self._h265(model, data, out_dir, run_id)
@@ -263,7 +271,9 @@ class Frontier(Method):
                  "masks, quantized values, LZMA) and the test accuracy of the model decoded from it; ★ marks the Pareto "
                  "front (no other point smaller and at least as accurate). h265 rows: CTNet's H.265 export (8-bit "
                  "lossless) of the same model. Training: the run's wall time (plain and reorder: the plain network's "
-                 "training, plus reorder's fine-tune).", "Anchors (published, not run here): " + "; ".join(anchors) + "."]
+                 "training, plus reorder's fine-tune)." + (" plain_finetuned: the trained plain network through the same "
+                 "fine-tune as every other point, uncompressed (the reference with the same training budget)."
+                 if any(r["method_fields"]["technique"] == PLAIN_FINETUNED for r in rows) else ""), "Anchors (published, not run here): " + "; ".join(anchors) + "."]
         trained = max(rows, key=lambda r: r["epochs_budget"])  # the plain row ships a network trained elsewhere
         text = markdown_table(header, table, self.config["title"], budget=budget_text(trained), notes=notes)
         path = os.path.join(out_dir, "frontier.png")
@@ -305,7 +315,7 @@ def render_plot(points, config, path):
     by_technique = collections.defaultdict(list)
     for point in points:
         by_technique[point["technique"]].append(point)
-    markers = dict(zip(TECHNIQUES, "osD^vPX"))
+    markers = {**dict(zip(TECHNIQUES, "osD^vPX")), PLAIN_FINETUNED: "x"}
     for technique, group in by_technique.items():
         axis.plot([p["bytes"] for p in group], [p["accuracy"] for p in group], markers.get(technique, "o"), ms=5,
                   alpha=0.8, label=technique)

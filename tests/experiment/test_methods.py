@@ -251,6 +251,7 @@ def test_the_frontier_from_the_trained_network_keeps_its_weights_and_fine_tunes(
     config.update(batch_size=16, start="trained", finetune_examples=32)
     method = method_class("frontier")(config)
     plan = method.plan(_Args(techniques=["plain", "harmonic", "dct_conv"]))
+    assert [s.setting for s in plan][:2] == ["plain", "plain_finetuned"]  # the reference with the same budget
     assert all((s.epochs, s.examples) == ((0, None) if s.setting == "plain" else (config["finetune_epochs"], 32))
                for s in plan)
     data = prepare_data(config, _dataset(rng, 64, 16, 28, 1), method.input_requirements())
@@ -262,7 +263,7 @@ def test_the_frontier_from_the_trained_network_keeps_its_weights_and_fine_tunes(
     # Nothing switched off: the DCT-Conv network computes the trained one too.
     dct = method.build(RunSpec("dct_conv-switch_off0", 0, {"technique": "dct_conv", "budget": 0.0}), data)
     np.testing.assert_allclose(dct.predict(data.x_test, verbose=0), trained.predict(data.x_test, verbose=0), atol=1e-4)
-    row = _quiet(method, data, tmp_path).run(plan[1])
+    row = _quiet(method, data, tmp_path).run(plan[2])
     assert row["epoch_examples"] == 32 and row["epochs_done"] == config["finetune_epochs"]
     with pytest.raises(Exception, match="start"):
         method_class("frontier").validate({**config, "start": "pretrained"}, "c.json")
