@@ -17,7 +17,9 @@ A concrete layer combines this mixin, a spectral family (which implements
 may override `_build_bias` to keep it in the frequency domain too.
 """
 
-from keras import layers, ops
+import inspect
+
+from keras import constraints, initializers, layers, ops
 
 from dct_keras.spectral.weight import SpectralWeight
 
@@ -37,6 +39,15 @@ def register_family(family):
         return cls
 
     return decorate
+
+
+def _normalized(name, value):
+    """An argument's value in a comparable form (initializers and constraints
+    as their serialized config: a saved config spells the default that way)."""
+    for suffix, module in (("_initializer", initializers), ("_constraint", constraints)):
+        if name.endswith(suffix) and value is not None:
+            return module.serialize(module.get(value))
+    return value
 
 
 class SpectralLayer:
@@ -59,6 +70,23 @@ class SpectralLayer:
     convert_by_default = True
     # Config keys the plain Keras layer does not have (dropped by `fold`).
     spectral_config_keys = ()
+    # Arguments of the Keras layer built on that this layer does not honour:
+    # refused unless left at Keras's default (`refuse_unhonoured`).
+    unhonoured_arguments = ("lora_rank", "lora_alpha", "enable_dora", "quantization_config")
+
+    @classmethod
+    def refuse_unhonoured(cls, kwargs):
+        """Raises a Keras-style ``ValueError`` naming the first argument of
+        ``kwargs`` this layer does not honour, unless it has Keras's default."""
+        defaults = {}
+        for klass in reversed(cls.__mro__):
+            if klass.__module__.startswith("keras.") and "__init__" in vars(klass):
+                defaults.update({name: parameter.default for name, parameter in inspect.signature(klass.__init__).parameters.items()
+                                 if parameter.default is not inspect.Parameter.empty})
+        for name in cls.unhonoured_arguments:
+            if name in kwargs and _normalized(name, kwargs[name]) != _normalized(name, defaults.get(name)):
+                raise ValueError(f"Argument `{name}` is not supported by `{cls.__name__}` (its kernel is computed from "
+                                 f"spectral coefficients, which this option would not reach); received {name}={kwargs[name]!r}.")
 
     @classmethod
     def plain_class(cls):

@@ -67,6 +67,7 @@ class DCTConvBase(SpectralKernelLayer):
         training_bits=0,
         **kwargs,
     ):
+        self.refuse_unhonoured(kwargs)
         if isinstance(self, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
             _check_kernel_size(kwargs["kernel_size"] if "kernel_size" in kwargs else args[1] if len(args) > 1 else None)
         check_probability(switch_off, "switch_off")

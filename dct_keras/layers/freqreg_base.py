@@ -26,6 +26,7 @@ class FreqRegBase(SpectralKernelLayer):
     spectral_config_keys = ("kept_fraction", "transform_axes", "spectral_bias")
 
     def __init__(self, *args, kept_fraction=1.0, transform_axes=None, spectral_bias=True, **kwargs):
+        self.refuse_unhonoured(kwargs)
         check_probability(kept_fraction, "kept_fraction")
         if transform_axes is not None and (
             isinstance(transform_axes, (str, bytes))

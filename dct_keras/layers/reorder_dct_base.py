@@ -36,8 +36,11 @@ class ReorderDCTBase(SpectralLayer):
     """
 
     spectral_config_keys = ("rows", "kept")
+    # The coefficients come from `compress` (zeros until then) and are not constrained.
+    unhonoured_arguments = SpectralLayer.unhonoured_arguments + ("kernel_initializer", "kernel_constraint", "groups")
 
     def __init__(self, *args, rows=4, kept=1, **kwargs):
+        self.refuse_unhonoured(kwargs)
         for value, name in ((rows, "rows"), (kept, "kept")):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"Invalid value for argument `{name}`: expected an integer >= 1, received {value!r}.")

@@ -1,0 +1,52 @@
+"""Every argument a spectral layer inherits from its Keras layer is either
+honoured or refused: a test over the Keras classes' ``__init__`` signatures,
+so an argument a new Keras version adds fails here until it is classified."""
+
+import inspect
+
+import keras
+import pytest
+
+import dct_keras
+
+# What the spectral layers honour of their Keras layer (the call, the bias,
+# the layer's bookkeeping, and the kernel arguments acting on the coefficients).
+HONOURED = {
+    "rank", "filters", "units", "kernel_size", "strides", "padding", "output_padding", "data_format", "dilation_rate",
+    "groups", "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",
+    "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint", "trainable", "dtype", "autocast",
+    "name",
+}
+LAYERS = [dct_keras.DCTConv2D, dct_keras.DCTConv2DTranspose, dct_keras.DCTDense, dct_keras.FreqRegConv2D,
+          dct_keras.FreqRegConv2DTranspose, dct_keras.FreqRegDense, dct_keras.ReorderDCTConv2D, dct_keras.ReorderDCTDense]
+REQUIRED = {"filters": 4, "kernel_size": 3, "units": 4}
+NON_DEFAULT = {"lora_rank": 2, "lora_alpha": 2.0, "enable_dora": True, "quantization_config": object(),
+               "kernel_initializer": "ones", "kernel_constraint": "non_neg", "groups": 2}
+
+
+def _inherited(layer_class):
+    names = set()
+    for klass in layer_class.__mro__:
+        if klass.__module__.startswith("keras.") and "__init__" in vars(klass):
+            names |= {n for n, p in inspect.signature(klass.__init__).parameters.items()
+                      if n != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    return names
+
+
+@pytest.mark.parametrize("layer_class", LAYERS, ids=lambda c: c.__name__)
+def test_every_inherited_argument_is_honoured_or_refused(layer_class):
+    refused = set(layer_class.unhonoured_arguments)
+    unclassified = _inherited(layer_class) - (HONOURED - refused) - refused
+    assert not unclassified, f"{layer_class.__name__}: classify {sorted(unclassified)} (honour it, or refuse it)"
+    required = {k: v for k, v in REQUIRED.items() if k in _inherited(layer_class)}
+    for name in sorted(refused & _inherited(layer_class)):
+        with pytest.raises(ValueError, match=f"Argument `{name}` is not supported by `{layer_class.__name__}`"):
+            layer_class(**required, **{name: NON_DEFAULT[name]})
+    if "lora_rank" in _inherited(layer_class):  # Keras's default, as a plain layer's config carries it, is accepted
+        layer_class(**required, lora_rank=None)
+
+
+def test_harmonic_blocks_refuse_what_they_do_not_take():
+    with pytest.raises((TypeError, ValueError), match="lora_rank"):
+        dct_keras.HarmonicConv(4, 3, lora_rank=2)
+    assert set(inspect.signature(keras.layers.Layer.__init__).parameters) - {"self", "kwargs"} <= HONOURED
