@@ -204,6 +204,12 @@ class Frontier(Method):
             return [callbacks.RateWarmup(self.config["rate_proxy"]["warmup_epochs"])]
         return []
 
+    def bits_of(self, technique):
+        """The bit widths a technique's model ships at: the config's ``bits``;
+        the plain network also always at float32 and float16 (the baselines)."""
+        extra = {32, 16} if technique in ("plain", PLAIN_FINETUNED) else set()
+        return sorted(set(self.config["bits"]) | extra, reverse=True)
+
     def _shipped_path(self, out_dir, run_id, bits):
         return os.path.join(out_dir, "shipped", f"{run_id}-{bits}bit.dctk")
 
@@ -216,7 +222,7 @@ class Frontier(Method):
         from dct_keras.experiment.runner import evaluate
 
         points = {}
-        for bits in self.config["bits"]:
+        for bits in self.bits_of(spec.options["technique"]):
             path = self._shipped_path(out_dir, run_id, bits)
             report = save_shipped(model, path, bits=bits)
             decoded = load_shipped(path)
@@ -254,7 +260,7 @@ class Frontier(Method):
     def shipped(self, spec, model, out_dir, run_id):
         if spec.options.get("train"):
             return {}
-        bits = min(self.config["bits"])
+        bits = min(self.bits_of(spec.options["technique"]))
         path = self._shipped_path(out_dir, run_id, bits)
         return {f"{bits}bit": path} if os.path.exists(path) else {}
 

@@ -226,7 +226,9 @@ def test_the_frontier_ships_every_technique_and_marks_the_pareto_front(rng, tmp_
     rows = {r["setting"]: r for r in _rows(tmp_path / "results.jsonl")}
     for row in rows.values():
         points = row["method_fields"]["points"]
-        assert set(points) == {"8", "4"} and points["4"]["bytes"]["total"] < points["8"]["bytes"]["total"]
+        # The plain network also ships at float32 / float16 (the baselines), every other point at the config's bits.
+        assert set(points) == ({"32", "16", "8", "4"} if row["setting"] == "plain" else {"8", "4"})
+        assert points["4"]["bytes"]["total"] < points["8"]["bytes"]["total"]
         for point in points.values():
             assert os.path.getsize(tmp_path / point["file"]) == point["bytes"]["total"] and 0 <= point["accuracy"] <= 1
         assert row["bytes"]["total"] == row["method_fields"]["points"]["4"]["bytes"]["total"]
@@ -237,7 +239,7 @@ def test_the_frontier_ships_every_technique_and_marks_the_pareto_front(rng, tmp_
     assert rows["ctnet-strength0.001"]["method_fields"]["h265"]["bytes"] > 0
     table, plots = method_class("frontier")(_config("frontier_lenet5_mnist")).render(list(rows.values()), str(tmp_path))
     lines = [line for line in table.splitlines() if line.startswith("| ") and "technique" not in line]
-    assert len(lines) == 2 * len(rows) + 1  # every run at two bit widths, and CTNet's H.265 export
+    assert len(lines) == 2 * len(rows) + 2 + 1  # every run at two bit widths (plain at four), CTNet's H.265 export
     best = -1.0
     for line in lines:  # sorted by bytes; a point is on the front exactly when it beats every smaller one
         accuracy = float(line.split(" | ")[5])
