@@ -7,6 +7,7 @@ import numbers
 import keras
 import numpy as np
 
+from dct_keras.framework import sync_training_state
 from dct_keras.spectral.masks import check_probability, kept_count
 from dct_keras.surgery import is_spectral, spectral_layers, walk_layers
 
@@ -220,6 +221,7 @@ class KeepZeros(keras.callbacks.Callback):
         self.masks = [keras.ops.convert_to_numpy(kernel) != 0 for kernel in self.kernels]
 
     def on_train_batch_end(self, batch, logs=None):
+        sync_training_state(self.model)
         self._apply([keras.ops.convert_to_numpy(kernel) for kernel in self.kernels])
 
     def _apply(self, values):
@@ -270,6 +272,7 @@ class MagnitudePruning(KeepZeros):
         return self.final_sparsity + (self.initial_sparsity - self.final_sparsity) * (1 - progress) ** 3
 
     def on_train_batch_end(self, batch, logs=None):
+        sync_training_state(self.model)
         step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         values = [keras.ops.convert_to_numpy(kernel) for kernel in self.kernels]
         due = (step - self.begin_step) % self.frequency == 0 or step == self.end_step

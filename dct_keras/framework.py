@@ -1,6 +1,8 @@
-"""Importing Keras (and TensorFlow when it is the backend) without its
-start-up noise: TensorFlow's C++ layer prints device and CPU-feature lines
-to file descriptor 2 before any logging setting applies."""
+"""What dct_keras needs of the framework beyond its everyday API, in one
+place: importing Keras (and TensorFlow when it is the backend) without its
+start-up noise (TensorFlow's C++ layer prints device and CPU-feature lines to
+file descriptor 2 before any logging setting applies), and the JAX trainer's
+state sync for callbacks that touch weights mid-epoch (Keras 3.15)."""
 
 import contextlib
 import os
@@ -45,3 +47,14 @@ def import_keras():
                 sys.stderr.buffer.write(capture.read())
             raise
     return keras
+
+
+def sync_training_state(model):
+    """Makes ``model``'s variables hold the values of the running `fit`: the
+    JAX trainer keeps them in its own state between steps, so a callback
+    reading or assigning weights mid-epoch syncs first (after the sync, the
+    trainer reloads the state from the variables, assignments included).
+    A no-op on the other backends."""
+    sync = getattr(model, "jax_state_sync", None)
+    if sync is not None:
+        sync()
