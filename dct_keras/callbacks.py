@@ -283,3 +283,44 @@ class MagnitudePruning(KeepZeros):
                 threshold = np.partition(magnitudes, pruned - 1)[pruned - 1]
                 self.masks = [mask & (np.abs(v) > threshold) for mask, v in zip(self.masks, values)]
         self._apply(values)
+
+
+def recalibrate_normalization(model, images, batch_size=128):
+    """Recomputes the moving statistics of every `BatchNormalization` of
+    ``model`` (a harmonic block's spectrum normalization too) as the plain
+    average of the batch statistics over ``images``, in training mode with
+    dropout off; nothing else changes. The remedy for statistics that lag
+    abrupt weight changes (pruning, a switch-off, a short fine-tune): with
+    Keras's momentum 0.99 they trail a few hundred steps behind."""
+    leaves = list(walk_layers(model))
+    norms = [layer for layer in leaves if isinstance(layer, keras.layers.BatchNormalization)]
+    norms += [layer.response_norm for layer in leaves if getattr(layer, "response_norm", None) is not None]
+    if not norms:
+        return
+    dropouts = {layer: layer.rate for layer in leaves if isinstance(layer, keras.layers.Dropout)}
+    momenta = {norm: norm.momentum for norm in norms}
+    try:
+        for layer in dropouts:
+            layer.rate = 0.0
+        for step, start in enumerate(range(0, len(images), batch_size)):
+            for norm in norms:  # moving = the running average of the batch statistics seen so far
+                norm.momentum = step / (step + 1)
+            model(images[start:start + batch_size], training=True)
+    finally:
+        for layer, rate in dropouts.items():
+            layer.rate = rate
+        for norm, momentum in momenta.items():
+            norm.momentum = momentum
+
+
+class RecalibrateNormalization(keras.callbacks.Callback):
+    """At the end of every `fit`, `recalibrate_normalization` over ``images``
+    (a fixed sample of training images, as the model takes them)."""
+
+    def __init__(self, images, batch_size=128):
+        super().__init__()
+        self.images, self.batch_size = images, batch_size
+
+    def on_train_end(self, logs=None):
+        sync_training_state(self.model)
+        recalibrate_normalization(self.model, self.images, self.batch_size)

@@ -170,3 +170,21 @@ def test_keep_zeros_holds_the_zeros_of_a_pruned_model_through_training():
         assert np.all(new[zero] == 0) and not np.allclose(new[~zero], old[~zero])  # the rest trained
     total = sum(z.size for z in zeros)
     assert history.history["pruned_fraction"][-1] == pytest.approx(sum(z.sum() for z in zeros) / total)
+
+
+def test_recalibration_sets_the_moving_statistics_to_the_average_batch_statistics():
+    from dct_keras.callbacks import recalibrate_normalization
+
+    keras.utils.set_random_seed(2)
+    dense = keras.layers.Dense(6)
+    norm = keras.layers.BatchNormalization()
+    dropout = keras.layers.Dropout(0.5)
+    model = keras.Sequential([keras.Input((5,)), dense, dropout, norm])
+    images = np.random.default_rng(2).standard_normal((96, 5)).astype("float32") * 3 + 1
+    recalibrate_normalization(model, images, batch_size=32)
+    # NumPy reference: the mean over the three batches of each batch's mean and (biased) variance of x W + b.
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in dense.weights)
+    responses = (images @ kernel + bias).reshape(3, 32, 6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(norm.moving_mean), responses.mean(axis=1).mean(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(norm.moving_variance), responses.var(axis=1).mean(axis=0), rtol=1e-4)
+    assert norm.momentum == 0.99 and dropout.rate == 0.5  # restored

@@ -30,7 +30,11 @@ weights kept – `surgery.convert(keep_weights=True)`, pruning from the network
 itself – and fine-tunes ``finetune_epochs`` over ``finetune_examples``
 examples per epoch, like reorder-DCT: the compression-of-a-trained-model
 regime, used where training every point from scratch is beyond the budget).
-With a trained start the plan adds ``plain_finetuned``: the plain network
+``recalibrate_examples`` (optional) recomputes every batch normalization's
+moving statistics over that many training images at the end of each run's
+training (`callbacks.RecalibrateNormalization`): after an abrupt change of
+the weights (pruning, a switch-off, a conversion) and a short fine-tune they
+lag far behind, and inference accuracy with them. With a trained start the plan adds ``plain_finetuned``: the plain network
 through the same fine-tune, uncompressed – the reference with the same
 training budget as every other point (what the extra steps alone give).
 
@@ -68,12 +72,13 @@ class Frontier(Method):
         "finetune_epochs": int,
         "finetune_examples": int,
         "start": str,
+        "recalibrate_examples": int,
         "tail_dropout": {"gamma": (int, float), "min_kept": int, "schedule": str, "min_kept_conv": int,
                          "min_kept_dense": int, "min_kept_transpose": int},
         "rate_proxy": {"q": (int, float), "sharpness": (int, float), "block": int, "warmup_epochs": int},
         "anchors": list,
     }
-    optional = ("finetune_examples", "start", "tail_dropout.min_kept_conv", "tail_dropout.min_kept_dense", "tail_dropout.min_kept_transpose")
+    optional = ("finetune_examples", "start", "recalibrate_examples", "tail_dropout.min_kept_conv", "tail_dropout.min_kept_dense", "tail_dropout.min_kept_transpose")
 
     @classmethod
     def validate(cls, config, source):
@@ -186,6 +191,17 @@ class Frontier(Method):
         return compile_model(model, self.config)
 
     def callbacks(self, spec, data):
+        from dct_keras import callbacks
+
+        found = self._technique_callbacks(spec, data)
+        if self.config.get("recalibrate_examples"):
+            import numpy as np
+
+            order = np.random.default_rng(spec.seed).permutation(len(data.x_train))[:self.config["recalibrate_examples"]]
+            found.append(callbacks.RecalibrateNormalization(data.x_train[np.sort(order)]))
+        return found
+
+    def _technique_callbacks(self, spec, data):
         from dct_keras import callbacks
 
         technique, budget = spec.options["technique"], spec.options["budget"]

@@ -118,6 +118,7 @@ def diagnose_inference(model, data, examples=DIAGNOSIS_EXAMPLES, batch_size=128)
     """
     import keras
 
+    from dct_keras.callbacks import recalibrate_normalization
     from dct_keras.layers import HarmonicConv
     from dct_keras.surgery import walk_layers
 
@@ -143,16 +144,7 @@ def diagnose_inference(model, data, examples=DIAGNOSIS_EXAMPLES, batch_size=128)
 
     found = {"train_inference": accuracy(model, x, y), "train_training_mode": accuracy(copy(), x, y, training=True)}
     recalibrated = copy()
-    leaves = list(walk_layers(recalibrated))
-    norms = [layer for layer in leaves if isinstance(layer, keras.layers.BatchNormalization)]
-    norms += [layer.response_norm for layer in leaves if isinstance(layer, HarmonicConv) and layer.batch_norm]
-    for layer in leaves:
-        if isinstance(layer, keras.layers.Dropout):
-            layer.rate = 0.0
-    for step, start in enumerate(range(0, len(x), batch_size)):
-        for norm in norms:  # moving = the running average of the batch statistics seen so far
-            norm.momentum = step / (step + 1)
-        recalibrated(x[start:start + batch_size], training=True)
+    recalibrate_normalization(recalibrated, x, batch_size)
     found["test_recalibrated"] = accuracy(recalibrated, data.x_test, data.y_test)
     if any(isinstance(layer, HarmonicConv) for layer in walk_layers(model)):
         found["test_unmerged"] = accuracy(copy(merged=False), data.x_test, data.y_test)

@@ -267,6 +267,9 @@ def test_the_frontier_from_the_trained_network_keeps_its_weights_and_fine_tunes(
     np.testing.assert_allclose(dct.predict(data.x_test, verbose=0), trained.predict(data.x_test, verbose=0), atol=1e-4)
     row = _quiet(method, data, tmp_path).run(plan[2])
     assert row["epoch_examples"] == 32 and row["epochs_done"] == config["finetune_epochs"]
+    config["recalibrate_examples"] = 16  # a batch-normalized network's statistics are recomputed after training
+    found = method_class("frontier")(config).callbacks(plan[2], data)
+    assert type(found[-1]).__name__ == "RecalibrateNormalization" and len(found[-1].images) == 16
     with pytest.raises(Exception, match="start"):
         method_class("frontier").validate({**config, "start": "pretrained"}, "c.json")
 
