@@ -147,7 +147,7 @@ def compress(model, rows=4, compression_rate=8, r0=None, strategy="uniform", dis
         plan = plans.get(layer.name)
         if plan is None:
             return None
-        return family[type(layer)].from_config({**layer.get_config(), "rows": plan.rows, "kept": plan.kept})
+        return family[type(layer)].from_config(family[type(layer)].config_from_plain(layer, rows=plan.rows, kept=plan.kept))
 
     pending = {}
 

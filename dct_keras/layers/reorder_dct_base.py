@@ -36,8 +36,14 @@ class ReorderDCTBase(SpectralLayer):
     """
 
     spectral_config_keys = ("rows", "kept")
-    # The coefficients come from `compress` (zeros until then) and are not constrained.
-    unhonoured_arguments = SpectralLayer.unhonoured_arguments + ("kernel_initializer", "kernel_constraint", "groups")
+    # The coefficients are not constrained and grouped kernels are not compressed. (Their initial
+    # values come from `compress`: a plain layer's kernel_initializer is carried in the config, unused.)
+    unhonoured_arguments = SpectralLayer.unhonoured_arguments + ("kernel_constraint", "groups")
+
+    @classmethod
+    def config_from_plain(cls, layer, **options):
+        """The plain layer's config less what the compressed layer cannot honour (a kernel constraint)."""
+        return {**layer.get_config(), "kernel_constraint": None, **options}
 
     def __init__(self, *args, rows=4, kept=1, **kwargs):
         self.refuse_unhonoured(kwargs)

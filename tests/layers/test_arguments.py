@@ -50,3 +50,15 @@ def test_harmonic_blocks_refuse_what_they_do_not_take():
     with pytest.raises((TypeError, ValueError), match="lora_rank"):
         dct_keras.HarmonicConv(4, 3, lora_rank=2)
     assert set(inspect.signature(keras.layers.Layer.__init__).parameters) - {"self", "kwargs"} <= HONOURED
+
+
+def test_compressing_a_plain_network_with_its_own_initializers_and_constraints_works(rng):
+    from dct_keras.compression import compress
+
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(8, 3)(inputs)  # the first layer stays plain (the paper's default skip)
+    x = keras.layers.Conv2D(8, 3, kernel_initializer="he_normal", kernel_constraint="max_norm")(x)
+    model = keras.Model(inputs, keras.layers.Dense(4, kernel_initializer="he_normal")(keras.layers.Flatten()(x)))
+    compressed = compress(model, rows=2, compression_rate=2, progress=False)
+    assert [type(layer).__name__ for layer in dct_keras.spectral_layers(compressed)] == ["ReorderDCTConv2D", "ReorderDCTDense"]
+    assert all(layer.kernel_constraint is None for layer in dct_keras.spectral_layers(compressed))
