@@ -333,7 +333,7 @@ def frontier_points(rows):
 
 def render_plot(points, config, path):
     plt = pyplot()
-    figure, axis = plt.subplots(figsize=(7.5, 4.8))
+    figure, axis = plt.subplots(figsize=(10, 4.8))
     by_technique = collections.defaultdict(list)
     for point in points:
         by_technique[point["technique"]].append(point)
@@ -355,7 +355,7 @@ def render_plot(points, config, path):
     low = min([p["accuracy"] for p in front] + [a["accuracy"] for a in config["anchors"] if a["accuracy"] is not None])
     axis.set_ylim(max(0.0, low - 0.05), 1.0)
     axis.set_title(config["title"], fontsize=9)
-    axis.legend(fontsize=6, loc="lower right")
+    axis.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the points stay readable
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
