@@ -1,8 +1,20 @@
-"""What dct_keras needs of the framework beyond its everyday API, in one
-place: importing Keras (and TensorFlow when it is the backend) without its
-start-up noise (TensorFlow's C++ layer prints device and CPU-feature lines to
-file descriptor 2 before any logging setting applies), and the JAX trainer's
-state sync for callbacks that touch weights mid-epoch (Keras 3.15)."""
+"""Everything dct_keras needs of its frameworks beyond their public API, in
+one module, with the versions it was checked against (Keras 3.15.1,
+keras-tuner 1.4.7 and 1.4.8, TensorFlow 2.21):
+
+* importing Keras (and TensorFlow when it is the backend) without its
+  start-up noise (TensorFlow's C++ layer prints device and CPU-feature lines to
+  file descriptor 2 before any logging setting applies);
+* the JAX trainer's state sync for callbacks that touch weights mid-epoch;
+* `is_functional` (Keras's `Functional` class is not exported),
+  `child_layers` (Keras's layer tracking has no public accessor),
+  `optimizer_slots` (Keras's slot-variable naming),
+  `update_moving_statistics` (no public call updates BatchNormalization's
+  statistics without normalizing);
+* keras-tuner: `SeededExecutions` (overrides `Tuner._build_and_fit_model`,
+  the hook keras-tuner keeps for AutoKeras) and `rebuild_grid_order` (the
+  grid oracle's bookkeeping, keras-team/keras-tuner#1055).
+"""
 
 import contextlib
 import os
@@ -58,3 +70,67 @@ def sync_training_state(model):
     sync = getattr(model, "jax_state_sync", None)
     if sync is not None:
         sync()
+
+
+def update_moving_statistics(norm, mean, variance):
+    """Moves a `BatchNormalization` layer's moving mean and variance towards
+    a batch's ``mean`` / ``variance`` as its own training call does (Keras has
+    no public call that updates them without normalizing)."""
+    norm.moving_mean.assign(norm.moving_mean * norm.momentum + mean * (1.0 - norm.momentum))
+    norm.moving_variance.assign(norm.moving_variance * norm.momentum + variance * (1.0 - norm.momentum))
+
+
+def is_functional(model):
+    """Whether ``model`` is a functional `keras.Model` (built from an Input graph)."""
+    from keras.src.models.functional import Functional
+
+    return isinstance(model, Functional)
+
+
+def child_layers(layer):
+    """The direct sublayers a layer tracks (in attributes, lists, dicts)."""
+    return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
+def optimizer_slots(optimizer, variable):
+    """The per-entry state a built Keras optimizer keeps for ``variable``
+    (momentum, velocity, ...): Keras names it ``<variable path with '_'>_<slot>``."""
+    prefix = variable.path.replace("/", "_") + "_"
+    return [v for v in optimizer.variables if tuple(v.shape) == tuple(variable.shape) and v.name.startswith(prefix)]
+
+
+class SeededExecutions:
+    """keras-tuner `Tuner` mixin: execution ``i`` of a trial builds and trains
+    with seed ``i`` (a fixed ``seed`` hyperparameter in a copy of the trial's
+    hyperparameters). Everything else is the tuner's own `run_trial`:
+    TensorBoard folders per execution, its callbacks, the best-epoch
+    checkpoint, Hyperband's epoch budget."""
+
+    def run_trial(self, trial, *args, **kwargs):
+        self.execution_seeds = iter(range(self.executions_per_trial))
+        return super().run_trial(trial, *args, **kwargs)
+
+    def _build_and_fit_model(self, trial, *args, **kwargs):
+        hyperparameters = trial.hyperparameters
+        seeded = hyperparameters.copy()
+        seeded.Fixed("seed", next(self.execution_seeds))
+        trial.hyperparameters = seeded
+        try:
+            return super()._build_and_fit_model(trial, *args, **kwargs)
+        finally:
+            trial.hyperparameters = hyperparameters
+
+
+def rebuild_grid_order(oracle):
+    """Rebuilds a reloaded `GridSearchOracle`'s bookkeeping, which keras-tuner
+    does not save (the trials in grid order and the queue of trials whose
+    successor is still to be made): every trial, in grid order, gets its
+    successor looked up again."""
+    import functools
+
+    order = functools.cmp_to_key(lambda a, b: oracle._compare(a.hyperparameters.values, b.hyperparameters.values))
+    trials = sorted(oracle.trials.values(), key=order)
+    oracle._ordered_ids = type(oracle._ordered_ids)()
+    for trial in trials:
+        oracle._ordered_ids.insert(trial.trial_id)
+    oracle._populate_next = [trial.trial_id for trial in trials]

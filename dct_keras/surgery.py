@@ -16,10 +16,10 @@ import keras
 import numpy as np
 # Keras 3 exports no public name for a graph (functional) model; `clone_model`
 # can rebuild layer by layer only those and Sequential ones, so that is the check.
-from keras.src.models.functional import Functional
 
 # Importing the layers registers their families.
 import dct_keras.layers  # noqa: F401
+from dct_keras.framework import child_layers, is_functional
 from dct_keras.layers.base import FAMILIES, SpectralLayer
 from dct_keras.spectral.masks import check_probability
 
@@ -110,7 +110,7 @@ def fold(model):
 def replace_layers(model, replace, copy):
     """Clones ``model``, letting ``replace(layer)`` swap layers (None keeps the
     layer's class) and ``copy(old, new)`` set the swapped layers' weights."""
-    if not isinstance(model, (keras.Sequential, Functional)):
+    if not (isinstance(model, keras.Sequential) or is_functional(model)):
         raise ValueError(
             "Expected a Functional or Sequential Keras model; subclassed models "
             f"cannot be rebuilt layer by layer. Received {type(model).__name__}."
@@ -165,10 +165,8 @@ def is_spectral(layer):
 
 
 def _children(layer):
-    """Direct sublayers. A Model lists them in ``layers``; other containers
-    (a layer holding layers as attributes) are reached through Keras's layer
-    tracking, which has no public accessor in Keras 3 (``_flatten_layers`` is
-    the one that descends attributes, lists and dicts)."""
+    """Direct sublayers: a Model's ``layers``, or what another container
+    tracks (`dct_keras.framework.child_layers`)."""
     if isinstance(layer, keras.Model):
         return list(layer.layers)
-    return list(layer._flatten_layers(include_self=False, recursive=False))
+    return child_layers(layer)

@@ -124,7 +124,7 @@ def test_per_layer_kind_floors(rng):
     conv, dct, _, dense = model.layers
     assert conv.spectral_kernel.active_count() == 20 and dct.spectral_kernel.active_count() == 20
     assert dense.spectral_kernel.active_count() == 30
-    assert conv._bias_weight.active_count() == 4  # a floor above the size keeps everything
+    assert conv.bias_weight.active_count() == 4  # a floor above the size keeps everything
     with pytest.raises(ValueError, match="min_kept"):
         TailDropout(min_kept={"lstm": 3})
 

@@ -134,9 +134,29 @@ def run(argv):
     runner = Runner(method, data, args.out, strategy=_strategy(args.strategy), session_epochs=args.session_epochs,
                     verbose=fit_verbosity(), tensorboard_dir=args.tensorboard)
     runner.run_all(plan)
+    if config["tier"] == "quick":
+        _learning_check(method, plan[0], data, args.out)
     markdown, paths = render_folder(args.out, config=full)
     print(markdown)
     print("wrote " + ", ".join(paths))
+
+
+def _learning_check(method, spec, data, out):
+    """The quick tier's sign of life (its real numbers sit near chance):
+    `runner.learning_check` of the first run, printed and kept beside the
+    results (`table.md` shows it)."""
+    import json
+
+    from dct_keras.experiment.results import LEARNING_CHECK_FILE
+    from dct_keras.experiment.runner import learning_check
+
+    check = learning_check(method, spec, data)
+    print(f"Learning check ({check['setting']}, fresh weights, Adam 1e-3 on {check['examples']} training images): "
+          f"training loss {check['loss_first']:.4g} at step 1 -> {check['loss_last']:.4g} at step {check['steps']}")
+    path = os.path.join(out, LEARNING_CHECK_FILE)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(check, f)
+    os.replace(path + ".tmp", path)
 
 
 def _dataset(config, args):

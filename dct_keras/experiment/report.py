@@ -11,11 +11,12 @@ subfolder ``<experiment>-<hash>/``.
 """
 
 import collections
+import json
 import os
 
 from dct_keras.experiment.config import ConfigError, shipped_config
 from dct_keras.experiment.protocol import method_class
-from dct_keras.experiment.results import RESULTS_FILE, read_rows
+from dct_keras.experiment.results import LEARNING_CHECK_FILE, RESULTS_FILE, read_rows
 
 TABLE_FILE = "table.md"
 
@@ -52,8 +53,23 @@ def render_folder(path, config=None, out_dir=None):
             os.rmdir(folder)
         sections.append(markdown)
         written += plots
-    text = "\n".join(sections)
+    text = "\n".join(sections) + _learning_check_line(out_dir)
     table = os.path.join(out_dir, TABLE_FILE)
     with open(table, "w", encoding="utf-8") as f:
         f.write(text)
     return text, [table] + written
+
+
+def _learning_check_line(folder):
+    """The quick tier's learning check (`runner.learning_check`), when the
+    folder has one, as a closing line of its table."""
+    path = os.path.join(folder, LEARNING_CHECK_FILE)
+    if not os.path.exists(path):
+        return ""
+    with open(path, encoding="utf-8") as f:
+        check = json.load(f)
+    verdict = ("it learns: the rows above are a smoke run's" if check["loss_last"] < 0.5 * check["loss_first"]
+               else "the loss did not halve: the network does not learn, look for a defect")
+    return (f"\nLearning check: {check['setting']} with fresh weights, trained with Adam 1e-3 on {check['examples']} "
+            f"training images for {check['steps']} steps: training loss {check['loss_first']:.4g} -> "
+            f"{check['loss_last']:.4g} ({verdict}).\n")

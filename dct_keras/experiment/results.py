@@ -23,6 +23,7 @@ import sys
 import warnings
 
 RESULTS_FILE = "results.jsonl"
+LEARNING_CHECK_FILE = "learning_check.json"  # a quick tier's sign of life (runner.learning_check)
 
 
 class ResultsFileWarning(UserWarning):

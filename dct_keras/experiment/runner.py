@@ -297,6 +297,20 @@ def train_cached(method, spec, data, out_dir, log=print, verbose="auto"):
     return trainer.final_model, row
 
 
+def learning_check(method, spec, data, examples=64, steps=40):
+    """Whether the pipeline learns at all, for a quick tier whose real
+    numbers sit at chance: ``spec``'s network, freshly built by the method,
+    trained with Adam 1e-3 on the first ``examples`` training images (one
+    batch, ``steps`` steps, no augmentation). Returns the row ``{"setting",
+    "examples", "steps", "loss_first", "loss_last"}``: the training loss at
+    the first and the last step (a network that can learn memorizes them)."""
+    model = method.build(spec, data)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=method.config["loss"])
+    x, y = data.x_train[:examples], data.y_train[:examples]
+    losses = [float(model.train_on_batch(x, y, return_dict=True)["loss"]) for _ in range(steps)]
+    return {"setting": spec.key, "examples": len(x), "steps": steps, "loss_first": losses[0], "loss_last": losses[-1]}
+
+
 class EpochLine(keras.callbacks.Callback):
     """One plain line per epoch for logs: ``Epoch k/N - 12 s - loss: ... -
     accuracy: ...`` with the model-level logs (per-layer keys, holding a

@@ -31,20 +31,17 @@ distributed chief / worker mode (``KERASTUNER_TUNER_ID``,
 """
 
 import copy
-import functools
 import numbers
 import sys
 
 import numpy as np
 
 import keras_tuner
-# Not exported by keras-tuner; pinned in requirements.txt (1.4.8).
-from keras_tuner.src.engine import tuner_utils
-from keras_tuner.src.tuners.gridsearch import LinkedList
 
 from dct_keras.experiment.data import PreparedData
 from dct_keras.experiment.dct_conv import DCTConv, run_spec
 from dct_keras.experiment.runner import Runner
+from dct_keras.framework import SeededExecutions, rebuild_grid_order
 from dct_keras.spectral.masks import SWITCH_OFF_POLICIES
 
 VARIANTS = ("dct", "dct_spatial", "freqreg")
@@ -194,53 +191,17 @@ class SwitchOffHyperModel(keras_tuner.HyperModel):
         return {"metric_split": "validation", "test_metric": float(scores[name])}
 
 
-class SeededExecutions:
-    """Tuner mixin: execution ``i`` of a trial builds and trains with seed
-    ``i`` (a fixed ``seed`` hyperparameter in a copy of the trial's), so a
-    trial's executions are the reproductions' ``--runs``.
-
-    It keeps `keras_tuner.Tuner.run_trial`'s contract: TensorBoard folders per
-    execution, the tuner's callbacks, the best-epoch checkpoint, Hyperband's
-    ``tuner/epochs`` / ``tuner/initial_epoch`` budget.
-    """
-
-    def run_trial(self, trial, *args, **kwargs):
-        values = trial.hyperparameters.values
-        if "tuner/epochs" in values:
-            kwargs["epochs"] = values["tuner/epochs"]
-            kwargs["initial_epoch"] = values["tuner/initial_epoch"]
-        checkpoint = tuner_utils.SaveBestEpoch(self.oracle.objective, self._get_checkpoint_fname(trial.trial_id))
-        user_callbacks = kwargs.pop("callbacks", [])
-        results = []
-        for seed in range(self.executions_per_trial):
-            hp = trial.hyperparameters.copy()
-            hp.Fixed("seed", seed)
-            callbacks = self._deepcopy_callbacks(user_callbacks)
-            self._configure_tensorboard_dir(callbacks, trial, seed)
-            callbacks += [tuner_utils.TunerCallback(self, trial), checkpoint]
-            model = self._try_build(hp)
-            results.append(self.hypermodel.fit(hp, model, *args, callbacks=callbacks, **kwargs))
-        return results
-
-
 class ResumableGridSearchOracle(keras_tuner.oracles.GridSearchOracle):
     """`GridSearchOracle` that can resume a search.
 
-    keras-tuner 1.4.8 does not save the grid's bookkeeping (the trials in
-    grid order and the queue of trials whose successor is still to be made),
-    so a reloaded search stops early or fails with a KeyError
-    (keras-team/keras-tuner#1055). Both are rebuilt here from the reloaded
-    trials: every trial, in grid order, gets its successor looked up again.
+    keras-tuner does not save the grid's bookkeeping, so a reloaded search
+    stops early or fails with a KeyError (keras-team/keras-tuner#1055);
+    `dct_keras.framework.rebuild_grid_order` rebuilds it.
     """
 
     def reload(self):
         super().reload()
-        order = functools.cmp_to_key(lambda a, b: self._compare(a.hyperparameters.values, b.hyperparameters.values))
-        trials = sorted(self.trials.values(), key=order)
-        self._ordered_ids = LinkedList()
-        for trial in trials:
-            self._ordered_ids.insert(trial.trial_id)
-        self._populate_next = [trial.trial_id for trial in trials]
+        rebuild_grid_order(self)
 
 
 class GridSearch(SeededExecutions, keras_tuner.Tuner):

@@ -1,28 +1,32 @@
-"""Shared base of the layers whose kernel lives in the DCT domain.
+"""`SpectralLayer`: the one base of every spectral layer of the library.
 
-`SpectralKernelLayer` is a mixin placed before a Keras layer class
-(``class DCTConv2D(..., SpectralKernelLayer, keras.layers.Conv2D)``): the Keras
-layer keeps its call, padding, strides, output-shape logic and config; the mixin
-replaces the stored kernel by a `SpectralWeight` and exposes
+A public layer is ``class DCTConv2D(SpectralLayer, keras.layers.Conv2D)``
+with ``coding = DCTCoding``: the Keras layer keeps its arguments, output
+shape and config; the layer's *coding* (one object per layer, from
+`dct_keras.spectral.families`) takes the family's arguments, builds the
+weights and says how the kernel is coded. This base
 
-* ``coefficients`` – the trainable DCT coefficients (Keras kernel layout);
-* ``mask`` – the 0/1 mask tensor of those coefficients;
-* ``kernel`` – a property, ``IDCT(coefficients * mask)``, which the Keras
-  layer's ``call`` reads as its kernel.
-
-A concrete layer combines this mixin, a spectral family (which implements
-`_kernel_transform` and `_initial_kernel_mask`), a geometry mixin from
-`dct_keras.layers.geometry` (`_input_channels`, `_kernel_shape`,
-`_output_axis`) and the Keras layer. The bias is a plain Keras weight; a family
-may override `_build_bias` to keep it in the frequency domain too.
+* splits the constructor's arguments between the coding and the Keras layer,
+  refusing the Keras arguments the layer does not honour (`refuse_unhonoured`);
+* builds the kernel (``spectral_kernel``: a `SpectralWeight` or a
+  `ReorderedWeight`) and the bias through the coding, for the kernel layout
+  of the Keras layer (`GEOMETRIES`, data);
+* calls: the kernel is computed once per call, with the coding's training
+  perturbation passed explicitly in a training call, and applied as the
+  Keras layer applies its kernel;
+* exposes ``kernel`` (the clean kernel), ``bias``, ``coefficients``, ``mask``
+  and the family's arguments (``layer.switch_off`` is
+  ``layer.coding.switch_off``; reorder-DCT's ``layer.order`` is its kernel's);
+* declares how `fold` and `convert` map it to and from its plain Keras layer.
 """
 
+import dataclasses
 import inspect
+from typing import Callable
 
 from keras import constraints, initializers, layers, ops
 
 from dct_keras.spectral.weight import SpectralWeight
-
 
 # family name -> {plain Keras layer class: spectral layer class}; filled by
 # `register_family`, read by `dct_keras.convert` and the models' `LayerFactory`.
@@ -41,6 +45,49 @@ def register_family(family):
     return decorate
 
 
+@dataclasses.dataclass(frozen=True)
+class KernelGeometry:
+    """How a Keras layer lays out and applies its kernel.
+
+    ``rank`` leading spatial axes; ``input_axis`` / ``output_axis``: the
+    kernel axes of the input / output channels; ``paper_axes``: the transpose
+    to the (out, in, spatial...) order of the papers; ``kernel_shape(layer,
+    input_channels)``; ``apply(layer, inputs, kernel)``: the layer's linear op
+    (bias and activation are added by `SpectralLayer.call`).
+    """
+
+    rank: int
+    input_axis: int
+    output_axis: int
+    paper_axes: tuple
+    kernel_shape: Callable
+    apply: Callable
+
+
+def _conv_kernel_shape(layer, channels):
+    if channels % layer.groups:
+        raise ValueError(f"The number of input channels must be evenly divisible by the number of groups. Received "
+                         f"groups={layer.groups}, but the input has {channels} channels.")
+    return layer.kernel_size + (channels // layer.groups, layer.filters)
+
+
+def _conv_transpose(layer, inputs, kernel):
+    return ops.conv_transpose(inputs, kernel, strides=list(layer.strides), padding=layer.padding,
+                              output_padding=layer.output_padding, dilation_rate=layer.dilation_rate,
+                              data_format=layer.data_format)
+
+
+GEOMETRIES = {
+    layers.Conv2D: KernelGeometry(2, 2, 3, (3, 2, 0, 1), _conv_kernel_shape,
+                                  lambda layer, inputs, kernel: layer.convolution_op(inputs, kernel)),
+    layers.Conv2DTranspose: KernelGeometry(2, 3, 2, (2, 3, 0, 1),
+                                           lambda layer, channels: layer.kernel_size + (layer.filters, channels),
+                                           _conv_transpose),
+    layers.Dense: KernelGeometry(0, 0, 1, (1, 0), lambda layer, channels: (channels, layer.units),
+                                 lambda layer, inputs, kernel: ops.matmul(inputs, kernel)),
+}
+
+
 def _normalized(name, value):
     """An argument's value in a comparable form (initializers and constraints
     as their serialized config: a saved config spells the default that way)."""
@@ -51,28 +98,51 @@ def _normalized(name, value):
 
 
 class SpectralLayer:
-    """What every spectral layer of the library is: the model walker
-    (`dct_keras.spectral_layers`) finds layers by this base, `fold` turns
-    each into the plain Keras layer it stands for and `convert` builds it
-    from one. A layer declares this once:
+    """The base of every spectral layer (see the module docstring).
 
-    * `plain_class` – the Keras layer it stands for (default: the first
-      Keras layer class it derives from);
-    * `plain_config` / `plain_weights` – that layer's config and weights,
-      with identical outputs (fold);
-    * `config_from_plain` / `set_from_plain` – the reverse (convert);
-    * ``spectral_weights`` – its `SpectralWeight`s (none for a fixed basis).
+    A public layer sets ``coding`` (its family's coding class); the walker
+    (`dct_keras.spectral_layers`) finds layers by this base, `fold` turns each
+    into `plain_class` with `plain_config` / `plain_weights` (identical
+    outputs) and `convert` builds one with `config_from_plain` /
+    `set_from_plain`.
     """
 
+    coding = None
     family = None
     # Whether `convert(model, to=family)` replaces this layer's plain class
     # unless told otherwise (its ``dense`` argument for `Dense`).
     convert_by_default = True
-    # Config keys the plain Keras layer does not have (dropped by `fold`).
-    spectral_config_keys = ()
-    # Arguments of the Keras layer built on that this layer does not honour:
-    # refused unless left at Keras's default (`refuse_unhonoured`).
+    # Arguments of the Keras layer that no spectral layer honours (the
+    # coding adds its own): refused unless left at Keras's default.
     unhonoured_arguments = ("lora_rank", "lora_alpha", "enable_dora", "quantization_config")
+
+    def __init__(self, *args, **kwargs):
+        coding_class = type(self).coding
+        self.refuse_unhonoured(kwargs)
+        own = {name: kwargs.pop(name) for name in coding_class.arguments if name in kwargs}
+        coding = coding_class(**own)  # validates the family's arguments before Keras's
+        super().__init__(*args, **kwargs)
+        self.coding = coding
+        self.perturbation_seed = getattr(coding, "seed_generator", lambda: None)()
+
+    def __getattr__(self, name):
+        # Only reached when normal lookup fails: the family's arguments, and
+        # what the coding names of the built kernel (reorder-DCT's `order`).
+        coding = self.__dict__.get("coding")
+        if coding is not None and name in type(coding).arguments:
+            return getattr(coding, name)
+        if coding is not None and name in type(coding).kernel_attributes and "spectral_kernel" in self.__dict__:
+            return getattr(self.__dict__["spectral_kernel"], name)
+        parent = getattr(super(), "__getattr__", None)  # torch.nn.Module's, on the PyTorch backend
+        if parent is not None:
+            return parent(name)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    @classmethod
+    def refused_arguments(cls):
+        """The Keras layer's arguments this layer refuses unless left at
+        Keras's default."""
+        return cls.unhonoured_arguments + cls.coding.unhonoured_arguments
 
     @classmethod
     def refuse_unhonoured(cls, kwargs):
@@ -81,115 +151,79 @@ class SpectralLayer:
         defaults = {}
         for klass in reversed(cls.__mro__):
             if klass.__module__.startswith("keras.") and "__init__" in vars(klass):
-                defaults.update({name: parameter.default for name, parameter in inspect.signature(klass.__init__).parameters.items()
+                defaults.update({name: parameter.default
+                                 for name, parameter in inspect.signature(klass.__init__).parameters.items()
                                  if parameter.default is not inspect.Parameter.empty})
-        for name in cls.unhonoured_arguments:
+        for name in cls.refused_arguments():
             if name in kwargs and _normalized(name, kwargs[name]) != _normalized(name, defaults.get(name)):
                 raise ValueError(f"Argument `{name}` is not supported by `{cls.__name__}` (its kernel is computed from "
                                  f"spectral coefficients, which this option would not reach); received {name}={kwargs[name]!r}.")
 
     @classmethod
     def plain_class(cls):
+        """The Keras layer this layer stands for."""
         return next(c for c in cls.__mro__ if c.__module__.startswith("keras.") and c.__name__ != "Layer")
 
     @property
-    def spectral_weights(self):
-        return []
+    def geometry(self):
+        return GEOMETRIES[self.plain_class()]
 
-    # Defaults for a layer that wraps its plain Keras layer (same config less
-    # `spectral_config_keys`, a ``kernel`` property and a ``bias``).
-    def plain_config(self):
-        return {k: v for k, v in self.get_config().items() if k not in self.spectral_config_keys}
-
-    def plain_weights(self):
-        if not self.built:
-            raise AttributeError("You must build the layer before accessing `plain_weights`.")
-        return [ops.convert_to_numpy(self.kernel)] + ([ops.convert_to_numpy(self.bias)] if self.use_bias else [])
-
-    @classmethod
-    def config_from_plain(cls, layer, **options):
-        return {**layer.get_config(), **options}
-
-    def set_from_plain(self, layer):
-        raise NotImplementedError
-
-    # The wrapped Keras layers save their materialized kernel; a spectral
-    # layer saves the variables it owns (coefficients, masks, orders, bias).
-    def save_own_variables(self, store):
-        layers.Layer.save_own_variables(self, store)
-
-    def load_own_variables(self, store):
-        layers.Layer.load_own_variables(self, store)
-
-    def enable_lora(self, *args, **kwargs):
-        raise NotImplementedError(f"{type(self).__name__} does not support LoRA.")
-
-
-class SpectralKernelLayer(SpectralLayer):
-    """Mixin: a Keras layer whose kernel is the IDCT of masked coefficients."""
-
-    def _kernel_transform(self, kernel_shape):
-        """The `SpectralTransform` from coefficients to kernel."""
-        raise NotImplementedError
-
-    def _initial_kernel_mask(self, transform):
-        """Boolean NumPy mask of the coefficients at build time."""
-        raise NotImplementedError
-
+    # ----------------------------------------------------------------- build
     def build(self, input_shape):
-        kernel_shape = self._kernel_shape(self._input_channels(input_shape))
-        # Validates the input shape (e.g. output dimensions must be positive).
-        self.compute_output_shape(input_shape)
-        transform = self._kernel_transform(kernel_shape)
-        self.spectral_kernel = SpectralWeight(
-            self,
-            "coefficients",
-            transform,
-            self._initial_kernel_mask(transform),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self._build_bias(kernel_shape[self._output_axis])
+        channel_axis = 1 if getattr(self, "data_format", None) == "channels_first" else -1
+        channels = input_shape[channel_axis]
+        kernel_shape = self.geometry.kernel_shape(self, channels)
+        self.compute_output_shape(input_shape)  # validates the input shape (e.g. positive outputs)
+        self.input_spec = layers.InputSpec(min_ndim=self.geometry.rank + 2, axes={channel_axis: channels})
+        self.spectral_kernel = self.coding.build_kernel(self, kernel_shape, self.geometry)
+        self.bias_weight = self.coding.build_bias(self, kernel_shape[self.geometry.output_axis])
         self.built = True
 
-    def _build_bias(self, size):
-        self.bias = self._plain_bias(size) if self.use_bias else None
+    # ------------------------------------------------------------------ call
+    def call(self, inputs, training=None):
+        perturbation = self.coding.perturbation(self) if training else None
+        outputs = self.geometry.apply(self, inputs, self.spectral_kernel.value(perturbation))
+        bias = self.bias
+        if bias is not None:
+            if getattr(self, "data_format", None) == "channels_first":
+                bias = ops.reshape(bias, (1, -1) + (1,) * self.geometry.rank)
+            outputs = ops.add(outputs, bias)
+        return self.activation(outputs) if self.activation is not None else outputs
 
-    def _plain_bias(self, size):
-        return self.add_weight(
-            name="bias",
-            shape=(size,),
-            initializer=self.bias_initializer,
-            regularizer=self.bias_regularizer,
-            constraint=self.bias_constraint,
-            trainable=True,
-            dtype=self.dtype,
-        )
+    # ------------------------------------------------------------ accessors
+    @property
+    def kernel(self):
+        """The kernel in Keras layout, computed from the stored coefficients
+        (no training perturbation)."""
+        self._require_built("kernel")
+        return self.spectral_kernel.value()
+
+    @property
+    def bias(self):
+        """The bias (the IDCT of its masked coefficients when the family keeps
+        it spectral), or None."""
+        self._require_built("bias")
+        weight = self.bias_weight
+        return weight.value() if isinstance(weight, SpectralWeight) else weight
 
     @property
     def spectral_weights(self):
-        """The layer's `SpectralWeight`s (used by callbacks, export, counting)."""
+        """The layer's masked `SpectralWeight`s (used by callbacks, export,
+        counting); none for reorder-DCT."""
         self._require_built("spectral_weights")
-        return [self.spectral_kernel]
+        return [w for w in (self.spectral_kernel, self.bias_weight) if isinstance(w, SpectralWeight)]
 
     @property
     def coefficients(self):
-        """The trainable DCT coefficients (Keras kernel layout)."""
+        """The trainable coefficients of the kernel."""
         self._require_built("coefficients")
         return self.spectral_kernel.coefficients
 
     @property
     def mask(self):
-        """The coefficient mask as a 0/1 tensor (1 = kept, 0 = switched off)."""
+        """The kernel's coefficient mask as a 0/1 tensor (1 = kept)."""
         self._require_built("mask")
         return self.spectral_kernel.mask
-
-    @property
-    def kernel(self):
-        """The spatial kernel in Keras layout: ``IDCT(coefficients * mask)``."""
-        self._require_built("kernel")
-        return self.spectral_kernel.value()
 
     def set_kernel(self, kernel):
         """Sets the coefficients to the (masked) forward DCT of ``kernel``."""
@@ -198,18 +232,46 @@ class SpectralKernelLayer(SpectralLayer):
 
     def set_bias(self, bias):
         """Sets the bias from its spatial values."""
-        self.bias.assign(bias)
-
-    def set_from_plain(self, layer):
-        self.set_kernel(ops.convert_to_numpy(layer.kernel))
-        if self.use_bias:
-            self.set_bias(ops.convert_to_numpy(layer.bias))
+        weight = self.bias_weight
+        weight.assign_spatial(bias) if isinstance(weight, SpectralWeight) else weight.assign(bias)
 
     def _require_built(self, what):
         if not self.built:
             raise AttributeError(f"You must build the layer before accessing `{what}`.")
 
+    # ---------------------------------------------------------- fold/convert
+    def plain_config(self):
+        """The config of `plain_class` computing this layer (fold)."""
+        return {k: v for k, v in self.get_config().items() if k not in type(self).coding.arguments}
+
+    def plain_weights(self):
+        """The weights of `plain_config`'s layer (fold)."""
+        self._require_built("plain_weights")
+        return [ops.convert_to_numpy(self.kernel)] + ([ops.convert_to_numpy(self.bias)] if self.use_bias else [])
+
+    @classmethod
+    def config_from_plain(cls, layer, **options):
+        """This layer's config for a plain Keras ``layer`` (convert)."""
+        return {**layer.get_config(), **{name: None for name in cls.coding.dropped_from_plain}, **options}
+
+    def set_from_plain(self, layer):
+        """Sets the weights to express the plain ``layer``'s (convert)."""
+        self.set_kernel(ops.convert_to_numpy(layer.kernel))
+        if self.use_bias:
+            self.set_bias(ops.convert_to_numpy(layer.bias))
+
+    def get_config(self):
+        return {**super().get_config(), **self.coding.get_config()}
+
+    # The Keras layers save their materialized kernel; a spectral layer saves
+    # the variables it owns (coefficients, masks, orders, bias).
+    def save_own_variables(self, store):
+        layers.Layer.save_own_variables(self, store)
+
     def load_own_variables(self, store):
-        super().load_own_variables(store)
+        layers.Layer.load_own_variables(self, store)
         for spectral_weight in self.spectral_weights:
             spectral_weight.refresh_extents()
+
+    def enable_lora(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not support LoRA.")

@@ -2,14 +2,13 @@
 
 import keras
 
-from dct_keras.layers.base import register_family
-from dct_keras.layers.dct_conv_base import DCTConvBase
-from dct_keras.layers.geometry import Conv2DGeometry
+from dct_keras.layers.base import SpectralLayer, register_family
+from dct_keras.spectral.families import DCTCoding
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
 @register_family("dct")
-class DCTConv2D(DCTConvBase, Conv2DGeometry, keras.layers.Conv2D):
+class DCTConv2D(SpectralLayer, keras.layers.Conv2D):
     """2D convolution layer with filters defined by trained DCT coefficients.
 
     The layer behaves as `keras.layers.Conv2D`, but its trainable weights are
@@ -52,7 +51,7 @@ class DCTConv2D(DCTConvBase, Conv2DGeometry, keras.layers.Conv2D):
             (0: off).
         training_bits: 0 (off) or int in [2, 16], CTNet's export-aware
             rounding of the coefficients in training calls (see
-            `DCTConvBase` for all three).
+            `dct_keras.spectral.families.DCTCoding`).
 
     Input shape:
         4D tensor ``(batch, rows, cols, channels)`` for `"channels_last"`, or
@@ -72,3 +71,5 @@ class DCTConv2D(DCTConvBase, Conv2DGeometry, keras.layers.Conv2D):
         Chęciński & Wawrzyński, "DCT-Conv: Coding filters in convolutional
         networks with Discrete Cosine Transform" (`dct_conv.txt`).
     """
+
+    coding = DCTCoding

@@ -2,14 +2,13 @@
 
 import keras
 
-from dct_keras.layers.base import register_family
-from dct_keras.layers.dct_conv_base import DCTConvBase
-from dct_keras.layers.geometry import Conv2DTransposeGeometry
+from dct_keras.layers.base import SpectralLayer, register_family
+from dct_keras.spectral.families import DCTCoding
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
 @register_family("dct")
-class DCTConv2DTranspose(DCTConvBase, Conv2DTransposeGeometry, keras.layers.Conv2DTranspose):
+class DCTConv2DTranspose(SpectralLayer, keras.layers.Conv2DTranspose):
     """2D transposed convolution with filters defined by trained DCT coefficients.
 
     The layer behaves as `keras.layers.Conv2DTranspose`; its kernel (Keras
@@ -42,3 +41,5 @@ class DCTConv2DTranspose(DCTConvBase, Conv2DTransposeGeometry, keras.layers.Conv
     Reference:
         Chęciński & Wawrzyński, "DCT-Conv" (`dct_conv.txt`), §IV and Problems 3-4.
     """
+
+    coding = DCTCoding

@@ -2,14 +2,13 @@
 
 import keras
 
-from dct_keras.layers.base import register_family
-from dct_keras.layers.dct_conv_base import DCTConvBase
-from dct_keras.layers.geometry import DenseGeometry
+from dct_keras.layers.base import SpectralLayer, register_family
+from dct_keras.spectral.families import DCTCoding
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
 @register_family("dct")
-class DCTDense(DCTConvBase, DenseGeometry, keras.layers.Dense):
+class DCTDense(SpectralLayer, keras.layers.Dense):
     """Densely-connected layer with a kernel defined by trained DCT coefficients.
 
     `keras.layers.Dense` whose ``(input_dim, units)`` kernel is
@@ -51,6 +50,7 @@ class DCTDense(DCTConvBase, DenseGeometry, keras.layers.Dense):
         Chęciński & Wawrzyński, "DCT-Conv" (`dct_conv.txt`).
     """
 
+    coding = DCTCoding
     convert_by_default = False
 
     def __init__(self, units, pointwise="channel_block_dct2d", **kwargs):

@@ -2,14 +2,13 @@
 
 import keras
 
-from dct_keras.layers.base import register_family
-from dct_keras.layers.freqreg_base import FreqRegBase
-from dct_keras.layers.geometry import Conv2DGeometry
+from dct_keras.layers.base import SpectralLayer, register_family
+from dct_keras.spectral.families import FreqRegCoding
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
 @register_family("freqreg")
-class FreqRegConv2D(FreqRegBase, Conv2DGeometry, keras.layers.Conv2D):
+class FreqRegConv2D(SpectralLayer, keras.layers.Conv2D):
     """`keras.layers.Conv2D` whose kernel and bias live in the frequency domain.
 
     The kernel is ``IDCT(coefficients * mask)`` over ``transform_axes`` (all
@@ -43,3 +42,5 @@ class FreqRegConv2D(FreqRegBase, Conv2DGeometry, keras.layers.Conv2D):
         Redundancy of Convolutional Neural Networks"
         (`frequency_regularization.txt`), eq. (2)-(3) and §3.1.
     """
+
+    coding = FreqRegCoding

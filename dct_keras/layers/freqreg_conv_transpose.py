@@ -2,14 +2,13 @@
 
 import keras
 
-from dct_keras.layers.base import register_family
-from dct_keras.layers.freqreg_base import FreqRegBase
-from dct_keras.layers.geometry import Conv2DTransposeGeometry
+from dct_keras.layers.base import SpectralLayer, register_family
+from dct_keras.spectral.families import FreqRegCoding
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
 @register_family("freqreg")
-class FreqRegConv2DTranspose(FreqRegBase, Conv2DTransposeGeometry, keras.layers.Conv2DTranspose):
+class FreqRegConv2DTranspose(SpectralLayer, keras.layers.Conv2DTranspose):
     """2D transposed convolution with Frequency Regularization.
 
     `keras.layers.Conv2DTranspose` whose ``(kh, kw, filters, input_channels)``
@@ -38,3 +37,5 @@ class FreqRegConv2DTranspose(FreqRegBase, Conv2DTransposeGeometry, keras.layers.
     Reference:
         Zhao et al., "Frequency Regularization" (`frequency_regularization.txt`), §3.
     """
+
+    coding = FreqRegCoding

@@ -2,14 +2,13 @@
 
 import keras
 
-from dct_keras.layers.base import register_family
-from dct_keras.layers.freqreg_base import FreqRegBase
-from dct_keras.layers.geometry import DenseGeometry
+from dct_keras.layers.base import SpectralLayer, register_family
+from dct_keras.spectral.families import FreqRegCoding
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
 @register_family("freqreg")
-class FreqRegDense(FreqRegBase, DenseGeometry, keras.layers.Dense):
+class FreqRegDense(SpectralLayer, keras.layers.Dense):
     """Densely-connected layer with Frequency Regularization.
 
     `keras.layers.Dense` whose ``(input_dim, units)`` kernel is the 2-D IDCT of
@@ -39,3 +38,5 @@ class FreqRegDense(FreqRegBase, DenseGeometry, keras.layers.Dense):
     Reference:
         Zhao et al., "Frequency Regularization" (`frequency_regularization.txt`), eq. (3).
     """
+
+    coding = FreqRegCoding

@@ -6,31 +6,9 @@ import keras
 import numpy as np
 from keras import activations, constraints, initializers, layers, ops, regularizers
 
+from dct_keras.framework import update_moving_statistics
 from dct_keras.layers.base import SpectralLayer, register_family
-from dct_keras.spectral.bases import dct_matrix
-from dct_keras.spectral.masks import level_mask
-from dct_keras.spectral.orders import zigzag_order
-
-NORMALIZATIONS = ("ortho", "l1")
-
-
-def harmonic_filter_bank(kernel_size, levels=None, normalization="ortho"):
-    """The K x K DCT filters of a harmonic block, shape ``(K, K, F)``.
-
-    Filter ``(u, v)`` is ``outer(C[u], C[v])`` for the orthonormal DCT-II
-    matrix ``C`` (the separable 2-D DCT basis). Kept are the frequencies with
-    ``u + v < levels`` (all for None), in zigzag order (by ``u + v``, then
-    ``u``): lambda = 1 keeps the DC filter, 2 keeps 3, 3 keeps 6 for K = 3;
-    ``levels >= 2 K - 1`` keeps all K^2. ``normalization="l1"`` scales each
-    filter to unit L1 norm (the authors' ImageNet choice).
-    """
-    basis = dct_matrix(kernel_size)
-    kept = level_mask((kernel_size, kernel_size), 2 * kernel_size if levels is None else levels, axes=(0, 1))
-    order = [i for i in zigzag_order((kernel_size, kernel_size)) if kept.ravel()[i]]
-    filters = np.stack([np.outer(basis[i // kernel_size], basis[i % kernel_size]) for i in order], axis=-1)
-    if normalization == "l1":
-        filters = filters / np.abs(filters).sum(axis=(0, 1))
-    return filters
+from dct_keras.spectral.harmonic import HarmonicBank, bank_responses, merged_block, merged_kernel, unmerged_block
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
@@ -93,6 +71,8 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         (`harmonic_networks.txt`), §4.
     """
 
+    coding = HarmonicBank
+
     def __init__(
         self,
         filters,
@@ -114,21 +94,14 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         bias_constraint=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        _check_positive_int(filters, "filters")
-        _check_positive_int(kernel_size, "kernel_size")
-        if levels is not None:
-            _check_positive_int(levels, "levels")
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(f"Invalid value for argument `normalization`: expected one of {NORMALIZATIONS}, received {normalization!r}.")
+        if isinstance(filters, bool) or not isinstance(filters, numbers.Integral) or filters < 1:
+            raise ValueError(f"Invalid value for argument `filters`: expected an integer >= 1, received {filters!r}.")
         if padding not in ("valid", "same"):
             raise ValueError(f"Invalid value for argument `padding`: expected 'valid' or 'same', received {padding!r}.")
+        super().__init__(kernel_size=kernel_size, levels=levels, normalization=normalization, **kwargs)
         self.filters = int(filters)
-        self.kernel_size = int(kernel_size)
         self.strides = (strides, strides) if isinstance(strides, numbers.Integral) else tuple(strides)
         self.padding = padding
-        self.levels = None if levels is None else int(levels)
-        self.normalization = normalization
         self.batch_norm = bool(batch_norm)
         self.batch_norm_affine = bool(batch_norm_affine)
         self.merged = True if merged is None else bool(merged)
@@ -140,7 +113,6 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
-        self.filter_bank = harmonic_filter_bank(self.kernel_size, self.levels, normalization)
         self.response_norm = (
             layers.BatchNormalization(center=self.batch_norm_affine, scale=self.batch_norm_affine, name="spectrum_bn")
             if self.batch_norm else None
@@ -148,9 +120,14 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         self.input_spec = layers.InputSpec(ndim=4)
 
     @property
+    def filter_bank(self):
+        """The fixed ``(K, K, F)`` DCT filters (`harmonic_filter_bank`)."""
+        return self.coding.filters
+
+    @property
     def frequencies(self):
         """Number ``F`` of DCT filters in the bank."""
-        return self.filter_bank.shape[-1]
+        return self.coding.frequencies
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -162,54 +139,36 @@ class HarmonicConv(SpectralLayer, layers.Layer):
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
         )
-        self.bias = None
+        self.bias_weight = None
         if self.use_bias:
-            self.bias = self.add_weight(
+            self.bias_weight = self.add_weight(
                 name="bias", shape=(self.filters,), initializer=self.bias_initializer,
                 regularizer=self.bias_regularizer, constraint=self.bias_constraint,
             )
         if self.response_norm is not None:
-            self.response_norm.build(self._response_shape(input_shape))
+            spatial = self.compute_output_shape(input_shape)[1:3]
+            self.response_norm.build((input_shape[0],) + tuple(spatial) + (channels * self.frequencies,))
+        self.built = True
 
-    def _response_shape(self, input_shape):
-        spatial = self.compute_output_shape(input_shape)[1:3]
-        return (input_shape[0],) + tuple(spatial) + (input_shape[-1] * self.frequencies,)
+    @property
+    def spectral_weights(self):
+        return []  # a fixed bank: nothing masked
 
     @property
     def kernel(self):
         """The equivalent ``K x K x N x M`` convolution kernel ``sum_f w_f psi_f``
         (the block's exact kernel when it has no batch normalization)."""
-        return self._merged_kernel()[0]
+        self._require_built("kernel")
+        return merged_kernel(self.filter_bank, self.pointwise_kernel)[0]
 
-    def _merged_kernel(self, mean=None, variance=None):
-        """Kernel and bias (None when the block has neither bias nor
-        normalization) of the one convolution computing the block; with
-        ``mean`` / ``variance`` (length ``N * F``) each response's
-        normalization ``r -> (r - mean) / sqrt(variance + eps) * gamma + beta``
-        folded in."""
-        channels = self.pointwise_kernel.shape[2] // self.frequencies
-        weights = ops.reshape(self.pointwise_kernel, (channels * self.frequencies, self.filters))
-        bias = self.bias if self.use_bias else None
-        if mean is not None:
-            norm = self.response_norm
-            scale = ops.rsqrt(ops.cast(variance, weights.dtype) + norm.epsilon)
-            if self.batch_norm_affine:
-                scale = scale * ops.cast(norm.gamma, weights.dtype)
-            shift = -ops.cast(mean, weights.dtype) * scale
-            if self.batch_norm_affine:
-                shift = shift + ops.cast(norm.beta, weights.dtype)
-            offset = ops.matmul(ops.expand_dims(shift, 0), weights)[0]
-            bias = offset if bias is None else ops.add(bias, offset)
-            weights = weights * ops.expand_dims(scale, 1)
-        weights = ops.reshape(weights, (channels, self.frequencies, self.filters))
-        bank = ops.convert_to_tensor(self.filter_bank, dtype=weights.dtype)
-        return ops.einsum("ijf,nfm->ijnm", bank, weights), bias
-
-    def _responses(self, inputs):
-        """The ``N * F`` filter-bank responses (channel-major)."""
-        bank = ops.convert_to_tensor(self.filter_bank[:, :, None, :], dtype=inputs.dtype)
-        bank = ops.tile(bank, (1, 1, inputs.shape[-1], 1))
-        return ops.depthwise_conv(inputs, bank, strides=self.strides, padding=self.padding)
+    def _normalization_parameters(self):
+        """``epsilon`` (and the affine ``gamma``, ``beta``) of the responses'
+        normalization, as `merged_kernel` takes them."""
+        if not self.batch_norm:
+            return {}
+        norm = self.response_norm
+        affine = dict(gamma=norm.gamma, beta=norm.beta) if self.batch_norm_affine else {}
+        return dict(epsilon=norm.epsilon, **affine)
 
     def _response_statistics(self, inputs, training):
         """The normalization's mean and variance: of this batch's responses in
@@ -217,26 +176,23 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         the moving ones in inference."""
         norm = self.response_norm
         if training and norm.trainable:
-            responses = ops.cast(self._responses(inputs), "float32")
+            responses = ops.cast(bank_responses(inputs, self.filter_bank, self.strides, self.padding), "float32")
             mean, variance = ops.moments(responses, axes=(0, 1, 2))
-            norm.moving_mean.assign(norm.moving_mean * norm.momentum + mean * (1.0 - norm.momentum))
-            norm.moving_variance.assign(norm.moving_variance * norm.momentum + variance * (1.0 - norm.momentum))
+            update_moving_statistics(norm, mean, variance)
             return mean, variance
         return norm.moving_mean, norm.moving_variance
 
     def call(self, inputs, training=None):
         if self.merged:
-            statistics = self._response_statistics(inputs, training) if self.batch_norm else ()
-            kernel, bias = self._merged_kernel(*statistics)
-            outputs = ops.conv(inputs, ops.cast(kernel, inputs.dtype), strides=self.strides, padding=self.padding)
+            statistics = self._response_statistics(inputs, training) if self.batch_norm else None
+            outputs = merged_block(inputs, self.filter_bank, self.pointwise_kernel, self.strides, self.padding,
+                                   statistics, **self._normalization_parameters())
         else:
-            responses = self._responses(inputs)
-            if self.response_norm is not None:
-                responses = self.response_norm(responses, training=training)
-            outputs = ops.conv(responses, self.pointwise_kernel, strides=1, padding="valid")
-            bias = self.bias if self.use_bias else None
-        if bias is not None:
-            outputs = ops.add(outputs, ops.cast(bias, outputs.dtype))
+            normalize = (lambda r: self.response_norm(r, training=training)) if self.batch_norm else None
+            outputs = unmerged_block(inputs, self.filter_bank, self.pointwise_kernel, self.strides, self.padding,
+                                     normalize)
+        if self.bias is not None:
+            outputs = ops.add(outputs, ops.cast(self.bias, outputs.dtype))
         return self.activation(outputs) if self.activation is not None else outputs
 
     def compute_output_shape(self, input_shape):
@@ -255,13 +211,11 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         convolution kernel: exact with the full bank (outputs equal the
         convolution's), least squares onto the kept filters otherwise."""
         kernel = np.asarray(kernel, dtype="float64")
-        size, channels, filters = self.kernel_size, kernel.shape[2], kernel.shape[3]
-        if kernel.shape != (size, size, channels, filters) or filters != self.filters:
+        size, channels = self.kernel_size, kernel.shape[2]
+        if kernel.shape != (size, size, channels, self.filters):
             raise ValueError(f"Expected a kernel of shape {(size, size, channels, self.filters)}, got {kernel.shape}.")
-        basis = self.filter_bank.reshape(size * size, self.frequencies)
-        weights, *_ = np.linalg.lstsq(basis, kernel.reshape(size * size, channels * filters), rcond=None)
-        weights = weights.reshape(self.frequencies, channels, filters).transpose(1, 0, 2)
-        self.pointwise_kernel.assign(weights.reshape(1, 1, channels * self.frequencies, filters).astype("float32"))
+        weights = self.coding.least_squares_weights(kernel)
+        self.pointwise_kernel.assign(weights.reshape(1, 1, channels * self.frequencies, self.filters).astype("float32"))
 
     @classmethod
     def plain_class(cls):
@@ -280,8 +234,11 @@ class HarmonicConv(SpectralLayer, layers.Layer):
     def plain_weights(self):
         """Kernel (and bias) of `plain_config`'s `Conv2D`: the merged block in
         inference mode (normalization by the moving statistics)."""
-        statistics = (self.response_norm.moving_mean, self.response_norm.moving_variance) if self.batch_norm else ()
-        kernel, bias = self._merged_kernel(*statistics)
+        statistics = (self.response_norm.moving_mean, self.response_norm.moving_variance) if self.batch_norm else None
+        kernel, bias = merged_kernel(self.filter_bank, self.pointwise_kernel, statistics,
+                                     **self._normalization_parameters())
+        if self.bias is not None:
+            bias = self.bias if bias is None else ops.add(bias, self.bias)
         return [ops.convert_to_numpy(kernel)] + ([ops.convert_to_numpy(bias)] if bias is not None else [])
 
     @classmethod
@@ -339,7 +296,3 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         )
         return config
 
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"Invalid value for argument `{name}`: expected an integer >= 1, received {value!r}.")

@@ -2,14 +2,13 @@
 
 import keras
 
-from dct_keras.layers.base import register_family
-from dct_keras.layers.geometry import Conv2DGeometry
-from dct_keras.layers.reorder_dct_base import ReorderDCTBase
+from dct_keras.layers.base import SpectralLayer, register_family
+from dct_keras.spectral.families import ReorderCoding
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
 @register_family("reorder_dct")
-class ReorderDCTConv2D(ReorderDCTBase, Conv2DGeometry, keras.layers.Conv2D):
+class ReorderDCTConv2D(SpectralLayer, keras.layers.Conv2D):
     """`keras.layers.Conv2D` whose kernel is stored compressed by reorder-DCT.
 
     The kernel in the paper's order (filters, in, kh, kw) is reshaped to
@@ -43,4 +42,4 @@ class ReorderDCTConv2D(ReorderDCTBase, Conv2DGeometry, keras.layers.Conv2D):
         (`reorder_dct_compression.txt`), Alg. 2-3.
     """
 
-    _paper_axes = (3, 2, 0, 1)
+    coding = ReorderCoding

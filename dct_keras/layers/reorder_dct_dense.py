@@ -2,14 +2,13 @@
 
 import keras
 
-from dct_keras.layers.base import register_family
-from dct_keras.layers.geometry import DenseGeometry
-from dct_keras.layers.reorder_dct_base import ReorderDCTBase
+from dct_keras.layers.base import SpectralLayer, register_family
+from dct_keras.spectral.families import ReorderCoding
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
 @register_family("reorder_dct")
-class ReorderDCTDense(ReorderDCTBase, DenseGeometry, keras.layers.Dense):
+class ReorderDCTDense(SpectralLayer, keras.layers.Dense):
     """`keras.layers.Dense` whose kernel is stored compressed by reorder-DCT.
 
     The paper treats a fully connected layer as a 1x1 convolution: its kernel
@@ -38,4 +37,4 @@ class ReorderDCTDense(ReorderDCTBase, DenseGeometry, keras.layers.Dense):
         (`reorder_dct_compression.txt`), §4.2.
     """
 
-    _paper_axes = (1, 0)
+    coding = ReorderCoding

@@ -35,6 +35,12 @@ def wide_resnet(variant=PLAIN, depth=28, width=10, num_classes=10, input_shape=(
         filter_normalization: the harmonic blocks' DCT filters, "l1" (unit L1
             norm: the authors' CIFAR code, ``l1_norm=True``; the default) or
             "ortho" (orthonormal, effective kernels ~2.35x larger at init).
+
+    Initialization: He-normal for every convolution, and for a harmonic
+    block's ``(N * F, M)`` combination weights (fan-in ``N * F``), as the
+    authors' CIFAR code (``kaiming_normal_``; Keras's is truncated). Their
+    batch normalizations start with a random scale in [0, 1); these start
+    at 1 (Keras's default), in both networks.
     """
     variant = check_variant(variant, WRN_VARIANTS)
     if (depth - 4) % 6:
@@ -48,7 +54,7 @@ def wide_resnet(variant=PLAIN, depth=28, width=10, num_classes=10, input_shape=(
             return layers.Conv2D(filters, 3, kernel_initializer="he_normal", **common)
         stage_levels = {"harm": levels, "progressive": (None, 3, 2)[stage]}.get(variant)
         return HarmonicConv(filters, 3, batch_norm=first, levels=None if first else stage_levels,
-                            normalization=filter_normalization, **common)
+                            normalization=filter_normalization, kernel_initializer="he_normal", **common)
 
     inputs = keras.Input(input_shape)
     x = conv3x3(16, 1, 0, first=True)(inputs)

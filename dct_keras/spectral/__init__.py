@@ -11,6 +11,8 @@ _EXPORTS = {
     "greedy_order": "orders", "index_level": "orders", "zigzag_order": "orders",
     "level_mask": "masks", "pack_mask": "masks", "switch_off_mask": "masks", "switched_off_count": "masks",
     "tail_mask": "masks", "unpack_mask": "masks",
+    "DCTCoding": "families", "FreqRegCoding": "families", "ReorderCoding": "families", "HarmonicBank": "harmonic",
+    "SpectralWeight": "weight", "ReorderedWeight": "weight",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,9 +1,13 @@
-"""`SpectralWeight`: one weight tensor stored as masked DCT coefficients."""
+"""The weights of the spectral core: `SpectralWeight` (masked DCT coefficients)
+and `ReorderedWeight` (reorder-DCT's truncated rows of a reordered matrix)."""
 
 import numpy as np
 from keras import constraints, ops, regularizers
 
+from dct_keras.framework import optimizer_slots
+from dct_keras.spectral.bases import SpectralTransform
 from dct_keras.spectral.masks import bounding_extents, pack_mask, tail_mask, unpack_mask, unpack_mask_box
+from dct_keras.spectral.orders import greedy_order
 
 
 class SpectralWeight:
@@ -160,17 +164,9 @@ class SpectralWeight:
         self.mask_bits.assign(pack_mask(mask))
         self.kept_fraction.assign(mask.mean() if kept_fraction is None else kept_fraction)
         self.coefficients.assign(ops.convert_to_numpy(self.coefficients) * mask)
-        for slot in self._optimizer_slots(optimizer):
+        for slot in (optimizer_slots(optimizer, self.coefficients) if optimizer is not None else ()):
             slot.assign(ops.convert_to_numpy(slot) * mask)
         return self.refresh_extents()
-
-    def _optimizer_slots(self, optimizer):
-        """The optimizer variables created for the coefficients (Keras names
-        them ``<variable path with '_'>_<slot>``)."""
-        if optimizer is None:
-            return []
-        prefix = self.coefficients.path.replace("/", "_") + "_"
-        return [v for v in optimizer.variables if tuple(v.shape) == self.shape and v.name.startswith(prefix)]
 
     def zigzag_mask(self, kept):
         """Mask keeping the ``kept`` lowest frequencies (zigzag by the L1 norm
@@ -184,3 +180,77 @@ class SpectralWeight:
             raise ValueError(f"Weight shape {weight.shape} does not match {self.shape}.")
         coefficients = ops.convert_to_numpy(self.transform.forward(weight))
         self.coefficients.assign(coefficients * self.mask_numpy())
+
+
+class ReorderedWeight:
+    """A weight stored compressed by reorder-DCT (reorder_dct_compression.txt,
+    Alg. 1-3), owned by a Keras layer.
+
+    The weight, in the paper's tensor order (out, in, spatial...; ``paper_axes``
+    is the transpose from the stored layout to it), flattened row-major and
+    reshaped to ``rows`` (g) rows of ``columns = size / g``, is kept as
+
+    * ``<name>`` – trainable, ``(g, t)``: the ``t = kept`` lowest DCT
+      frequencies of every row of the column-reordered matrix;
+    * ``inverse_order`` – non-trainable int32, ``(columns,)``: the inverse
+      ``s^-1`` of the column order ``s`` of Alg. 1 (the form Alg. 3 reads;
+      saved with the model, fixed during fine-tuning). ``order`` gives ``s``.
+
+    `value` decompresses (Alg. 3, differentiable): truncated inverse DCT of the
+    rows (a `SpectralTransform` reading ``t`` of its ``columns`` basis rows),
+    inverse ordering, reshape, transpose to the stored layout.
+    """
+
+    def __init__(self, layer, name, shape, paper_axes, rows, kept, regularizer=None):
+        self.shape = tuple(shape)
+        self.paper_axes = tuple(paper_axes)
+        self.rows, self.kept = rows, kept
+        self.columns = int(np.prod(self.shape)) // rows
+        self.transform = SpectralTransform((rows, self.columns), (1,))
+        self.coefficients = layer.add_weight(name=name, shape=(rows, kept), initializer="zeros",
+                                             regularizer=regularizer, trainable=True, dtype=layer.dtype)
+        columns = self.columns
+        self.inverse_order = layer.add_weight(
+            name="inverse_order", shape=(columns,), trainable=False, dtype="int32", autocast=False,
+            initializer=lambda shape, dtype: ops.arange(columns, dtype="int32"),
+        )
+
+    def value(self, perturb=None):
+        """Alg. 3: truncated IDCT of the rows, inverse ordering, reshape."""
+        coefficients = ops.convert_to_tensor(self.coefficients)
+        if perturb is not None:
+            coefficients = perturb(coefficients)
+        rows = self.transform.inverse(coefficients, extents=(self.rows, self.kept))
+        rows = ops.take(rows, self.inverse_order, axis=1)  # column j comes from column s^-1(j)
+        paper_shape = tuple(self.shape[a] for a in self.paper_axes)
+        return ops.transpose(ops.reshape(rows, paper_shape), tuple(np.argsort(self.paper_axes)))
+
+    def paper_rows(self, weight):
+        """A weight in the stored layout as the paper's (g, c) matrix (NumPy)."""
+        return np.transpose(np.asarray(weight), self.paper_axes).reshape(self.rows, self.columns)
+
+    def set_compressed(self, weight, distance="euclidean", reorder=True):
+        """Compresses a weight in the stored layout (Alg. 1-2): greedy column
+        order (the identity with ``reorder=False``), then the ``kept`` lowest
+        DCT frequencies of every row."""
+        rows = self.paper_rows(np.asarray(weight, dtype="float64"))
+        order = greedy_order(rows.T, distance) if reorder else np.arange(self.columns)
+        coefficients = ops.convert_to_numpy(self.transform.forward(rows[:, order].astype("float32")))
+        self.set_order(order)
+        self.coefficients.assign(coefficients[:, : self.kept])
+
+    def assign_spatial(self, weight):
+        """Sets the weight from its values: `set_compressed` with the greedy order."""
+        self.set_compressed(weight)
+
+    @property
+    def order(self):
+        """The column order ``s`` of Alg. 1 (int32 NumPy array)."""
+        return np.argsort(ops.convert_to_numpy(self.inverse_order)).astype("int32")
+
+    def set_order(self, order):
+        """Sets the column order ``s`` (a permutation of the columns)."""
+        order = np.asarray(order)
+        if order.shape != (self.columns,) or not np.array_equal(np.sort(order), np.arange(self.columns)):
+            raise ValueError(f"`order` must be a permutation of range({self.columns}), got shape {order.shape}.")
+        self.inverse_order.assign(np.argsort(order).astype("int32"))

@@ -227,3 +227,28 @@ def test_logs_that_are_not_a_terminal_get_one_plain_line_per_epoch(rng, tmp_path
     assert [line.split(" - ")[0] for line in epochs] == ["Epoch 1/3", "Epoch 2/3", "Epoch 3/3"]
     for line in epochs:
         assert "loss: " in line and "val_loss: " in line and "\x1b" not in line and len(line) < 200
+
+
+def test_learning_check_measures_the_loss_falling_and_the_table_says_so(rng, tmp_path):
+    from dct_keras.experiment.report import render_folder
+    from dct_keras.experiment.results import LEARNING_CHECK_FILE
+    from dct_keras.experiment.runner import learning_check
+
+    config = _config("problem3_autoencoder1", epochs=1, runs=1)
+    data = prepare_data(config, _tiny_dataset(rng))
+    method = _TinyAutoencoder(config)
+    _runner(config, data, tmp_path, method).run(PLAIN)
+    check = learning_check(method, PLAIN, data, examples=8, steps=60)
+    assert check["examples"] == 8 and check["steps"] == 60
+    model = method.build(PLAIN, data)  # the same fresh start: its loss on those images is the first step's
+    model.compile(loss=config["loss"])  # the method's metrics dropped, as in the check
+    np.testing.assert_allclose(check["loss_first"], model.evaluate(data.x_train[:8], data.y_train[:8], verbose=0,
+                                                                   return_dict=True)["loss"], rtol=1e-4)
+    assert check["loss_last"] < 0.5 * check["loss_first"]
+    with open(tmp_path / LEARNING_CHECK_FILE, "w") as f:
+        json.dump(check, f)
+    markdown, _ = render_folder(str(tmp_path), config=config)
+    assert "Learning check:" in markdown and "it learns" in markdown
+    with open(tmp_path / LEARNING_CHECK_FILE, "w") as f:
+        json.dump({**check, "loss_last": check["loss_first"]}, f)
+    assert "does not learn" in render_folder(str(tmp_path), config=config)[0]

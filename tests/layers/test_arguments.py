@@ -35,7 +35,7 @@ def _inherited(layer_class):
 
 @pytest.mark.parametrize("layer_class", LAYERS, ids=lambda c: c.__name__)
 def test_every_inherited_argument_is_honoured_or_refused(layer_class):
-    refused = set(layer_class.unhonoured_arguments)
+    refused = set(layer_class.refused_arguments())
     unclassified = _inherited(layer_class) - (HONOURED - refused) - refused
     assert not unclassified, f"{layer_class.__name__}: classify {sorted(unclassified)} (honour it, or refuse it)"
     required = {k: v for k, v in REQUIRED.items() if k in _inherited(layer_class)}
@@ -44,6 +44,14 @@ def test_every_inherited_argument_is_honoured_or_refused(layer_class):
             layer_class(**required, **{name: NON_DEFAULT[name]})
     if "lora_rank" in _inherited(layer_class):  # Keras's default, as a plain layer's config carries it, is accepted
         layer_class(**required, lora_rank=None)
+
+
+@pytest.mark.parametrize("layer_class", LAYERS + [dct_keras.HarmonicConv], ids=lambda c: c.__name__)
+def test_a_public_layer_is_itself_one_base_of_ours_and_its_keras_layer(layer_class):
+    ours = [klass for klass in layer_class.__mro__ if klass.__module__.startswith("dct_keras")]
+    assert ours == [layer_class, dct_keras.layers.base.SpectralLayer]
+    keras_layer = layer_class.__mro__[2]
+    assert layer_class.__mro__[2:] == keras_layer.__mro__
 
 
 def test_harmonic_blocks_refuse_what_they_do_not_take():

@@ -1,0 +1,256 @@
+"""How each family codes a layer's kernel: one small object per family.
+
+A spectral layer holds one *coding* (``layer.coding``): it validates the
+family's arguments, knows the transform for a kernel shape and layout and
+the initial mask, builds the layer's weights (as variables of that layer) and
+serializes its arguments (the layer's config carries them flat, so a saved
+layer reads ``{"switch_off": 0.5, ...}`` beside the Keras layer's keys).
+
+* `DCTCoding` – DCT-Conv (dct_conv.txt) and CTNet's channel form
+  (ctnet_h265.txt): a fixed switch-off mask, optional training perturbations;
+* `FreqRegCoding` – Frequency Regularization (frequency_regularization.txt):
+  zigzag tail masks on kernel and bias;
+* `ReorderCoding` – reorder-DCT (reorder_dct_compression.txt): the kernel as
+  truncated DCT rows of a column-reordered matrix.
+
+Harmonic blocks' fixed filter bank is `dct_keras.spectral.harmonic.HarmonicBank`.
+
+The ``layout`` a coding builds for describes the Keras kernel: ``rank`` leading
+spatial axes, ``input_axis`` / ``output_axis`` (which kernel axis holds the
+input / output channels) and ``paper_axes`` (the transpose to the papers'
+(out, in, spatial...) order).
+"""
+
+import numbers
+
+import keras
+import numpy as np
+
+from dct_keras.spectral.bases import SpectralTransform
+from dct_keras.spectral.masks import SWITCH_OFF_POLICIES, check_probability, kept_count, switch_off_mask, tail_mask
+from dct_keras.spectral.perturb import perturb
+from dct_keras.spectral.weight import ReorderedWeight, SpectralWeight
+
+POINTWISE_MODES = ("channel_dct", "channel_block_dct2d", "none")
+
+
+class Coding:
+    """What every family's coding shares: its arguments (``arguments``, in
+    config order), their config, and the layer arguments it cannot honour."""
+
+    family = None
+    arguments = ()
+    # Arguments of the Keras layer that this family's layers refuse unless
+    # left at Keras's default, and those `convert` resets (dropped) when it
+    # builds such a layer from a plain one.
+    unhonoured_arguments = ()
+    dropped_from_plain = ()
+    # Attributes of the built kernel weight that the layer exposes as its own.
+    kernel_attributes = ()
+
+    def get_config(self):
+        return {name: getattr(self, name) for name in self.arguments}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def build_bias(self, layer, size):
+        """A plain bias variable of ``layer`` (None without a bias)."""
+        return plain_bias(layer, size) if layer.use_bias else None
+
+    def perturbation(self, layer):
+        """The function perturbing the kernel's coefficients in a training
+        call (None: no perturbation)."""
+        return None
+
+
+class DCTCoding(Coding):
+    """DCT-Conv's coding: ``kernel = IDCT(coefficients * mask)``.
+
+    Transform (dct_conv.txt §IV-A): kernels with a spatial extent larger
+    than 1 get the 2-D IDCT of every spatial slice; 1x1 and dense kernels get,
+    by ``pointwise``, a 1-D IDCT over consecutive sub-rows of
+    ``pointwise_block`` input channels (``"channel_dct"``), CTNet's 2-D DCT
+    over (input, output) channels in ``pointwise_block`` squares
+    (``"channel_block_dct2d"``), or none (``"none"``); a shorter last block
+    gets its own DCT. The mask switches off exactly ``round(switch_off * n)``
+    coefficients (seeded random or the zigzag tail) before training.
+
+    Training perturbations (CTNet's recipe, `dct_keras.spectral.perturb`; all
+    off by default): ``training_noise`` (the step ``q`` of the noise
+    ``u q``), ``coefficient_dropout`` (rate) and ``training_bits`` (export-aware
+    rounding with a straight-through gradient).
+    """
+
+    family = "dct"
+    arguments = ("switch_off", "switch_off_policy", "mask_seed", "pointwise", "pointwise_block", "training_noise",
+                 "coefficient_dropout", "training_bits")
+
+    def __init__(self, switch_off=0.0, switch_off_policy="random", mask_seed=None, pointwise="channel_dct",
+                 pointwise_block=16, training_noise=0.0, coefficient_dropout=0.0, training_bits=0):
+        check_probability(switch_off, "switch_off")
+        if mask_seed is not None:
+            check_int(mask_seed, "mask_seed", 0, "None or a non-negative integer")
+        check_choice(switch_off_policy, "switch_off_policy", SWITCH_OFF_POLICIES)
+        check_choice(pointwise, "pointwise", POINTWISE_MODES)
+        check_int(pointwise_block, "pointwise_block", 1)
+        if isinstance(training_noise, bool) or not isinstance(training_noise, numbers.Real) or not training_noise >= 0:
+            raise ValueError("Invalid value for argument `training_noise`: expected a number >= 0 (the quantization "
+                             f"step q), received {training_noise!r}.")
+        if isinstance(coefficient_dropout, bool) or not isinstance(coefficient_dropout, numbers.Real) \
+                or not 0 <= coefficient_dropout < 1:
+            raise ValueError("Invalid value for argument `coefficient_dropout`: expected a number in [0, 1), "
+                             f"received {coefficient_dropout!r}.")
+        if isinstance(training_bits, bool) or not isinstance(training_bits, numbers.Integral) \
+                or not (training_bits == 0 or 2 <= training_bits <= 16):
+            raise ValueError("Invalid value for argument `training_bits`: expected 0 (off) or an integer in [2, 16], "
+                             f"received {training_bits!r}.")
+        self.switch_off = float(switch_off)
+        self.switch_off_policy = switch_off_policy
+        # An unseeded coding draws its seed now (from NumPy's global generator,
+        # which `keras.utils.set_random_seed` seeds) and records it in its
+        # config, so the mask is reproducible from the saved model.
+        self.mask_seed = int(np.random.randint(0, 2**31 - 1)) if mask_seed is None else int(mask_seed)
+        self.pointwise = pointwise
+        self.pointwise_block = int(pointwise_block)
+        self.training_noise = float(training_noise)
+        self.coefficient_dropout = float(coefficient_dropout)
+        self.training_bits = int(training_bits)
+
+    def transform(self, kernel_shape, layout):
+        if any(size > 1 for size in kernel_shape[: layout.rank]):
+            return SpectralTransform(kernel_shape, tuple(range(layout.rank)))
+        inputs, outputs = layout.input_axis, layout.output_axis
+        if self.pointwise == "channel_dct":
+            return SpectralTransform(kernel_shape, (inputs,), {inputs: self.pointwise_block})
+        if self.pointwise == "channel_block_dct2d":
+            return SpectralTransform(kernel_shape, tuple(sorted((inputs, outputs))),
+                                     {inputs: self.pointwise_block, outputs: self.pointwise_block})
+        return SpectralTransform(kernel_shape, ())
+
+    def initial_mask(self, transform):
+        return switch_off_mask(transform.shape, self.switch_off, self.mask_seed, self.switch_off_policy,
+                               level=transform.frequency_level())
+
+    def build_kernel(self, layer, kernel_shape, layout):
+        transform = self.transform(kernel_shape, layout)
+        return SpectralWeight(layer, "coefficients", transform, self.initial_mask(transform),
+                              initializer=layer.kernel_initializer, regularizer=layer.kernel_regularizer,
+                              constraint=layer.kernel_constraint)
+
+    @property
+    def perturbed(self):
+        return bool(self.training_noise or self.coefficient_dropout or self.training_bits)
+
+    def seed_generator(self):
+        """The generator of the training perturbations' random draws (None
+        when there are none); the layer owns it (Keras tracks its state)."""
+        return keras.random.SeedGenerator(self.mask_seed) if self.perturbed else None
+
+    def perturbation(self, layer):
+        if not self.perturbed:
+            return None
+        return lambda c: perturb(c, layer.perturbation_seed, self.training_noise, self.coefficient_dropout,
+                                 self.training_bits)
+
+
+class FreqRegCoding(Coding):
+    """Frequency Regularization's coding: kernel and (with ``spectral_bias``)
+    bias are IDCTs of masked coefficients, over ``transform_axes`` (None: all
+    axes, as in the paper's experiments); each mask keeps the zigzag-lowest
+    ``round(kept_fraction * n)`` coefficients (ordered by the L1 norm of their
+    index vector, ties by flat index). `dct_keras.callbacks.TailDropout`
+    shrinks it during training (dynamic tail-dropout)."""
+
+    family = "freqreg"
+    arguments = ("kept_fraction", "transform_axes", "spectral_bias")
+
+    def __init__(self, kept_fraction=1.0, transform_axes=None, spectral_bias=True):
+        check_probability(kept_fraction, "kept_fraction")
+        if transform_axes is not None and (
+            isinstance(transform_axes, (str, bytes))
+            or not all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in transform_axes)
+        ):
+            raise ValueError("Invalid value for argument `transform_axes`: expected None (all axes) or a sequence of "
+                             f"kernel axes, received {transform_axes!r}.")
+        if not isinstance(spectral_bias, bool):
+            raise ValueError(f"Invalid value for argument `spectral_bias`: expected a bool, received {spectral_bias!r}.")
+        self.kept_fraction = float(kept_fraction)
+        self.transform_axes = None if transform_axes is None else tuple(int(a) for a in transform_axes)
+        self.spectral_bias = spectral_bias
+
+    def transform(self, kernel_shape, layout=None):
+        axes = range(len(kernel_shape)) if self.transform_axes is None else self.transform_axes
+        return SpectralTransform(kernel_shape, tuple(axes))
+
+    def initial_mask(self, transform):
+        size = int(np.prod(transform.shape))
+        return tail_mask(transform.shape, kept_count(size, self.kept_fraction), level=transform.frequency_level())
+
+    def build_kernel(self, layer, kernel_shape, layout):
+        transform = self.transform(kernel_shape, layout)
+        return SpectralWeight(layer, "coefficients", transform, self.initial_mask(transform),
+                              initializer=layer.kernel_initializer, regularizer=layer.kernel_regularizer,
+                              constraint=layer.kernel_constraint)
+
+    def build_bias(self, layer, size):
+        """The bias as a `SpectralWeight` (1-D DCT, tail mask), or a plain
+        variable with ``spectral_bias=False``, or None."""
+        if not layer.use_bias or not self.spectral_bias:
+            return super().build_bias(layer, size)
+        transform = SpectralTransform((size,), (0,))
+        return SpectralWeight(layer, "bias_coefficients", transform, self.initial_mask(transform),
+                              initializer=layer.bias_initializer, regularizer=layer.bias_regularizer,
+                              constraint=layer.bias_constraint)
+
+
+class ReorderCoding(Coding):
+    """reorder-DCT's coding (Alg. 1-3): the kernel in the paper's order,
+    reshaped to ``rows`` (the paper's g) rows, keeps the ``kept`` (t) lowest
+    DCT frequencies of every row of the column-reordered matrix; see
+    `ReorderedWeight`. Grouped convolutions are not compressed, and the
+    coefficients take no constraint."""
+
+    family = "reorder_dct"
+    arguments = ("rows", "kept")
+    unhonoured_arguments = ("kernel_constraint", "groups")
+    dropped_from_plain = ("kernel_constraint",)
+    kernel_attributes = ("columns", "order", "set_order", "paper_rows", "set_compressed", "inverse_order")
+
+    def __init__(self, rows=4, kept=1):
+        check_int(rows, "rows", 1)
+        check_int(kept, "kept", 1)
+        self.rows = int(rows)
+        self.kept = int(kept)
+
+    def build_kernel(self, layer, kernel_shape, layout):
+        size = int(np.prod(kernel_shape))
+        if size % self.rows:
+            raise ValueError(f"Invalid value for argument `rows`: {self.rows} does not divide the {size} weights of "
+                             f"{layer.name} (kernel {kernel_shape}).")
+        if self.kept > size // self.rows:
+            raise ValueError(f"Invalid value for argument `kept`: {self.kept} > the {size // self.rows} columns of "
+                             f"{layer.name}.")
+        return ReorderedWeight(layer, "coefficients", kernel_shape, layout.paper_axes, self.rows, self.kept,
+                               regularizer=layer.kernel_regularizer)
+
+
+def plain_bias(layer, size):
+    """``layer``'s bias as a plain Keras weight of length ``size``."""
+    return layer.add_weight(name="bias", shape=(size,), initializer=layer.bias_initializer,
+                            regularizer=layer.bias_regularizer, constraint=layer.bias_constraint, trainable=True,
+                            dtype=layer.dtype)
+
+
+def check_int(value, name, minimum, expected=None):
+    """Raises a Keras-style ValueError unless ``value`` is an int >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"Invalid value for argument `{name}`: expected {expected or f'an integer >= {minimum}'}, "
+                         f"received {value!r}.")
+
+
+def check_choice(value, name, choices):
+    """Raises a Keras-style ValueError unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"Invalid value for argument `{name}`: expected one of {choices}, received {value!r}.")
