@@ -22,10 +22,12 @@ weights and says how the kernel is coded. This base
 
 import dataclasses
 import inspect
+import math
 from typing import Callable
 
 from keras import constraints, initializers, layers, ops
 
+from dct_keras.spectral.channels import ASSUMED_BATCH, activation_axes
 from dct_keras.spectral.weight import SpectralWeight
 
 # family name -> {plain Keras layer class: spectral layer class}; filled by
@@ -182,13 +184,43 @@ class SpectralLayer:
     # ------------------------------------------------------------------ call
     def call(self, inputs, training=None):
         perturbation = self.coding.perturbation(self) if training else None
-        outputs = self.geometry.apply(self, inputs, self.spectral_kernel.value(perturbation))
+        weight, geometry = self.spectral_kernel, self.geometry
+        moved = self._activation_axes(inputs)
+        if not moved:
+            outputs = geometry.apply(self, inputs, weight.value(perturbation))
+        else:  # the DCT of these channel axes on the activations (`dct_keras.spectral.channels`)
+            if geometry.input_axis in moved:
+                factor = weight.transform.channel_factor(geometry.input_axis, weight.extents[geometry.input_axis])
+                inputs = factor.apply_last(inputs, inverse=False)
+            outputs = geometry.apply(self, inputs, weight.partial_value(moved, perturbation))
+            if geometry.output_axis in moved:
+                factor = weight.transform.channel_factor(geometry.output_axis, weight.extents[geometry.output_axis])
+                outputs = factor.apply_last(outputs, inverse=True)
         bias = self.bias
         if bias is not None:
             if getattr(self, "data_format", None) == "channels_first":
                 bias = ops.reshape(bias, (1, -1) + (1,) * self.geometry.rank)
             outputs = ops.add(outputs, bias)
         return self.activation(outputs) if self.activation is not None else outputs
+
+    def _activation_axes(self, inputs):
+        """The kernel channel axes whose DCT this call runs on the activations
+        (`channel_transform`; channels-last, ungrouped layers only)."""
+        mode = getattr(self.coding, "channel_transform", "kernel")
+        weight, geometry = self.spectral_kernel, self.geometry
+        if mode == "kernel" or not isinstance(weight, SpectralWeight) or getattr(self, "groups", 1) != 1 \
+                or getattr(self, "data_format", "channels_last") != "channels_last":
+            return ()
+        shape = (ASSUMED_BATCH if inputs.shape[0] is None else inputs.shape[0],) + tuple(inputs.shape[1:])
+        if None in shape:  # an unknown image size: no cost to compare
+            if mode == "auto":
+                return ()
+            positions, window = (1, 1), 1
+        else:
+            positions = (math.prod(shape[:-1]), math.prod(self.compute_output_shape(shape)[:-1]))
+            window = math.prod(weight.shape[: geometry.rank])
+        return activation_axes(weight.transform, weight.extents, (geometry.input_axis, geometry.output_axis),
+                               positions, window, mode)
 
     # ------------------------------------------------------------ accessors
     @property

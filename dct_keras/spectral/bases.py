@@ -92,6 +92,24 @@ class _Factor:
         y = self._apply_3d(ops.reshape(x, (before, self.rows, after)), inverse)
         return ops.reshape(y, shape[:first] + self.lengths + shape[last + 1:])
 
+    def apply_last(self, x, inverse):
+        """The factor along the last axis of ``x``, whatever its leading
+        shape (known or not): the forward DCT keeps the first ``rows``
+        coefficients, the inverse reads ``rows`` and gives the whole axis.
+        (Applied to activations: `SpectralTransform.channel_factor`.)"""
+        lead = ops.shape(x)[:-1]
+        flat = ops.reshape(x, (-1, self.rows if inverse else self.length))
+        if self.block is None:
+            y = _matmul_right(self.constants, "matrix", self.matrix[: self.rows], flat, inverse)
+        else:
+            whole = (self.length // self.block) * self.block
+            head = flat if whole == self.length else flat[:, :whole]
+            head = _matmul_right(self.constants, "matrix", self.matrix, ops.reshape(head, (-1, self.block)), inverse)
+            y = ops.reshape(head, (-1, whole))
+            if self.tail_matrix is not None:
+                y = ops.concatenate([y, _matmul_right(self.constants, "tail", self.tail_matrix, flat[:, whole:], inverse)], axis=1)
+        return ops.reshape(y, tuple(lead) + (y.shape[-1],))
+
     def _apply_3d(self, x, inverse):
         if self.block is None:
             return _matmul_along(self.constants, "matrix", self.matrix[: self.rows], x, inverse)
@@ -105,6 +123,13 @@ class _Factor:
             return head
         tail = _matmul_along(self.constants, "tail", self.tail_matrix, x[:, whole:], inverse)
         return ops.concatenate([head, tail], axis=1)
+
+
+def _matmul_right(constants, name, matrix, x, inverse):
+    """``x @ C`` (inverse: ``x`` holds the first rows of coefficients) or
+    ``x @ C.T`` (forward: the first rows of coefficients) for a 2-D ``x``."""
+    basis_t = constants.get((name, "right", inverse), lambda: matrix if inverse else matrix.T, x.dtype)
+    return ops.matmul(x, basis_t)
 
 
 def _matmul_along(constants, name, matrix, x, inverse):
@@ -320,6 +345,27 @@ class SpectralTransform:
                 run.append(axis)
         close_run()
         return sorted(factors, key=lambda f: f.growth)
+
+    def channel_factor(self, axis, extent):
+        """This transform's DCT of ``axis``, reading its first ``extent``
+        coefficients, as a factor to apply to the last axis of another tensor
+        (`_Factor.apply_last`): moved onto a layer's activations, it gives
+        the same outputs as inside the kernel (see `without`)."""
+        key = ("channel", axis, extent)
+        if key not in self._plans:
+            self._plans[key] = _Factor([0], [self.shape[axis]], self.block_sizes.get(axis), rows=extent)
+        return self._plans[key]
+
+    def without(self, axes, extents):
+        """This transform less ``axes``, for coefficients of the leading box
+        ``extents``: those axes keep their (cut) coefficients untransformed,
+        so ``inverse(C) == channel inverses of without(axes).inverse(C)``."""
+        key = ("without", tuple(axes), tuple(extents))
+        if key not in self._plans:
+            shape = tuple(e if a in axes else n for a, (e, n) in enumerate(zip(extents, self.shape)))
+            self._plans[key] = SpectralTransform(shape, [a for a in self.axes if a not in axes],
+                                                 {a: b for a, b in self.block_sizes.items() if a not in axes})
+        return self._plans[key]
 
     def truncatable_axes(self):
         """Axes along which `inverse` can skip trailing zero coefficients."""

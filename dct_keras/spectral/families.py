@@ -15,6 +15,10 @@ layer reads ``{"switch_off": 0.5, ...}`` beside the Keras layer's keys).
 
 Harmonic blocks' fixed filter bank is `dct_keras.spectral.harmonic.HarmonicBank`.
 
+The masked families' ``channel_transform`` ("auto", "kernel", "activations")
+says where the DCT of the kernel's channel axes runs (`spectral.channels`):
+the results are the same either way.
+
 The ``layout`` a coding builds for describes the Keras kernel: ``rank`` leading
 spatial axes, ``input_axis`` / ``output_axis`` (which kernel axis holds the
 input / output channels) and ``paper_axes`` (the transpose to the papers'
@@ -27,6 +31,7 @@ import keras
 import numpy as np
 
 from dct_keras.spectral.bases import SpectralTransform
+from dct_keras.spectral.channels import CHANNEL_TRANSFORMS
 from dct_keras.spectral.masks import SWITCH_OFF_POLICIES, check_probability, kept_count, switch_off_mask, tail_mask
 from dct_keras.spectral.perturb import perturb
 from dct_keras.spectral.weight import ReorderedWeight, SpectralWeight
@@ -85,16 +90,18 @@ class DCTCoding(Coding):
 
     family = "dct"
     arguments = ("switch_off", "switch_off_policy", "mask_seed", "pointwise", "pointwise_block", "training_noise",
-                 "coefficient_dropout", "training_bits")
+                 "coefficient_dropout", "training_bits", "channel_transform")
 
     def __init__(self, switch_off=0.0, switch_off_policy="random", mask_seed=None, pointwise="channel_dct",
-                 pointwise_block=16, training_noise=0.0, coefficient_dropout=0.0, training_bits=0):
+                 pointwise_block=16, training_noise=0.0, coefficient_dropout=0.0, training_bits=0,
+                 channel_transform="auto"):
         check_probability(switch_off, "switch_off")
         if mask_seed is not None:
             check_int(mask_seed, "mask_seed", 0, "None or a non-negative integer")
         check_choice(switch_off_policy, "switch_off_policy", SWITCH_OFF_POLICIES)
         check_choice(pointwise, "pointwise", POINTWISE_MODES)
         check_int(pointwise_block, "pointwise_block", 1)
+        check_choice(channel_transform, "channel_transform", CHANNEL_TRANSFORMS)
         if isinstance(training_noise, bool) or not isinstance(training_noise, numbers.Real) or not training_noise >= 0:
             raise ValueError("Invalid value for argument `training_noise`: expected a number >= 0 (the quantization "
                              f"step q), received {training_noise!r}.")
@@ -117,6 +124,7 @@ class DCTCoding(Coding):
         self.training_noise = float(training_noise)
         self.coefficient_dropout = float(coefficient_dropout)
         self.training_bits = int(training_bits)
+        self.channel_transform = channel_transform
 
     def transform(self, kernel_shape, layout):
         if any(size > 1 for size in kernel_shape[: layout.rank]):
@@ -164,10 +172,11 @@ class FreqRegCoding(Coding):
     shrinks it during training (dynamic tail-dropout)."""
 
     family = "freqreg"
-    arguments = ("kept_fraction", "transform_axes", "spectral_bias")
+    arguments = ("kept_fraction", "transform_axes", "spectral_bias", "channel_transform")
 
-    def __init__(self, kept_fraction=1.0, transform_axes=None, spectral_bias=True):
+    def __init__(self, kept_fraction=1.0, transform_axes=None, spectral_bias=True, channel_transform="auto"):
         check_probability(kept_fraction, "kept_fraction")
+        check_choice(channel_transform, "channel_transform", CHANNEL_TRANSFORMS)
         if transform_axes is not None and (
             isinstance(transform_axes, (str, bytes))
             or not all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in transform_axes)
@@ -179,6 +188,7 @@ class FreqRegCoding(Coding):
         self.kept_fraction = float(kept_fraction)
         self.transform_axes = None if transform_axes is None else tuple(int(a) for a in transform_axes)
         self.spectral_bias = spectral_bias
+        self.channel_transform = channel_transform
 
     def transform(self, kernel_shape, layout=None):
         axes = range(len(kernel_shape)) if self.transform_axes is None else self.transform_axes

@@ -116,21 +116,32 @@ class SpectralWeight:
         """The spatial weight ``IDCT(coefficients * mask)`` (differentiable);
         ``IDCT(perturb(coefficients) * mask)`` with a function of the
         coefficients (a training step's perturbation, `spectral.perturb`)."""
+        return self.transform.inverse(self._kept_box(perturb), extents=self.extents)
+
+    def partial_value(self, axes, perturb=None):
+        """The weight with the DCT of ``axes`` left undone: the kept box's
+        coefficients along those axes (``extents``), transformed along the
+        others. ``transform.channel_factor(axis, extents[axis])`` finishes
+        each of them, on the weight or on a layer's activations."""
+        return self.transform.without(axes, self.extents).inverse(self._kept_box(perturb), extents=self.extents)
+
+    def _kept_box(self, perturb):
+        """The (perturbed) coefficients of the kept block, switched-off ones zero."""
         coefficients = ops.convert_to_tensor(self.coefficients)
         if perturb is not None:
             coefficients = perturb(coefficients)
         if self.full:  # nothing switched off: no mask to apply
-            return self.transform.inverse(coefficients)
+            return coefficients
         # `where`, not a multiply by the 0/1 mask: its gradient keeps the
         # boolean mask (1 byte per coefficient) until the backward pass, where
         # a multiply would keep the float one.
         if self.extents == self.shape:
             kept = unpack_mask(self.mask_bits, self.shape, dtype="bool")
-            return self.transform.inverse(ops.where(kept, coefficients, ops.zeros_like(coefficients)))
+            return ops.where(kept, coefficients, ops.zeros_like(coefficients))
         # Only the kept block is read: coefficients and mask bits of the box.
         coefficients = coefficients[tuple(slice(0, e) for e in self.extents)]
         kept = unpack_mask_box(self.mask_bits, self.shape, self.extents, dtype="bool")
-        return self.transform.inverse(ops.where(kept, coefficients, ops.zeros_like(coefficients)), extents=self.extents)
+        return ops.where(kept, coefficients, ops.zeros_like(coefficients))
 
     def refresh_extents(self):
         """Recomputes the kept block and ``full`` from the mask; True if
