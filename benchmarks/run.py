@@ -25,7 +25,10 @@ Comparisons (targets in brackets):
   Conv2DTranspose vs DCTConv2DTranspose p = 0.5 / folded  [<= 1.03x, folded 1.00x]
 * ``dct_resnet50`` – ResNet50-CIFAR, batch 128: Conv2D vs DCT-Conv 3x3 vs folded
 * ``freqreg_resnet18`` – ResNet18-CIFAR, batch 64: plain vs FreqReg 100 % / 1 %
-  kept  [<= 1.05x / <= 1.02x]
+  kept, each with the channel DCTs where the cost model puts them (the
+  default) and all on the kernel (the form before it)  [<= 1.05x / <= 1.02x]
+* ``freqreg_autoencoder1`` – Autoencoder 1 with FreqReg layers, batch 64: the
+  channel DCTs on the kernel vs where the cost model puts them  [no slower]
 * ``harmonic`` – four 3x3/64 layers on 32x32x64, batch 64: Conv2D vs
   HarmonicConv merged (the default) / unmerged, and with BN merged (the
   default) / unmerged  [merged <= 1.05x]
@@ -36,7 +39,9 @@ Comparisons (targets in brackets):
 
 Writes the table to stdout and updates a JSON file (``benchmarks/results.json``
 by default; each comparison measured replaces its entry, with the date) that
-the README's results table is made from (``--table``).
+the README's results table is made from (``--table``). A new measurement keeps
+the ratios of the last one of an earlier day (``before``) and of one of the
+same day (``earlier_run``: the table shows how far the two runs agree).
 """
 
 import argparse
@@ -81,7 +86,7 @@ def comparisons(quick):
     import keras
 
     import dct_keras
-    from dct_keras.models import resnet18_cifar, resnet50_cifar
+    from dct_keras.models import autoencoder1, resnet18_cifar, resnet50_cifar
     from dct_keras.spectral.masks import kept_count
 
     def small(plain, dct, switch_offs):
@@ -102,14 +107,19 @@ def comparisons(quick):
                 "folded": lambda: dct_keras.fold(resnet50_cifar("dct_spatial", 0.5, seed=0))}
 
     def freqreg_resnet18():
-        def kept(fraction):
-            model = resnet18_cifar("freqreg")
+        def kept(fraction, side="auto"):
+            model = channel_side(resnet18_cifar("freqreg"), side)
             for weight in dct_keras.spectral_weights(model):
                 weight.set_mask(weight.zigzag_mask(kept_count(weight.size, fraction, 1)), kept_fraction=fraction)
             return model
 
         return {"plain": lambda: resnet18_cifar("plain"), "FreqReg 100 %": lambda: kept(1.0),
-                "FreqReg 1 %": lambda: kept(0.01)}
+                "FreqReg 100 %, kernel side": lambda: kept(1.0, "kernel"), "FreqReg 1 %": lambda: kept(0.01),
+                "FreqReg 1 %, kernel side": lambda: kept(0.01, "kernel")}
+
+    def freqreg_autoencoder1():
+        return {"FreqReg, kernel side": lambda: channel_side(autoencoder1("freqreg"), "kernel"),
+                "FreqReg (auto)": lambda: channel_side(autoencoder1("freqreg"), "auto")}
 
     def harmonic():
         def net(**options):
@@ -125,10 +135,30 @@ def comparisons(quick):
              "dct_small_transpose": (small(keras.layers.Conv2DTranspose, dct_keras.DCTConv2DTranspose, (0.5,)),
                                      64, (32, 32, 3)),
              "freqreg_resnet18": (freqreg_resnet18(), 64, (32, 32, 3)),
+             "freqreg_autoencoder1": (freqreg_autoencoder1(), 64, (32, 32, 3)),
              "harmonic": (harmonic(), 64, (32, 32, 64))}
     if not quick:
         table["dct_resnet50"] = (dct_resnet50(), 128, (32, 32, 3))
     return table
+
+
+def task(model, x, labels):
+    """``(targets, loss)`` for a training step: an autoencoder (output shaped
+    as its input) reconstructs ``x`` (mse); a classifier learns ``labels``."""
+    if tuple(model.output_shape[1:]) == tuple(x.shape[1:]):
+        return x, "mse"
+    return labels, "sparse_categorical_crossentropy"
+
+
+def channel_side(model, side):
+    """``model`` with every spectral layer's channel DCTs forced to ``side``
+    (`channel_transform`: "kernel" is the form before the cost model)."""
+    import dct_keras
+
+    for layer in dct_keras.spectral_layers(model):
+        if hasattr(layer.coding, "channel_transform"):
+            layer.coding.channel_transform = side
+    return model
 
 
 def interleaved_ratios(models, batch, shape, rounds, warmup=3):
@@ -139,17 +169,19 @@ def interleaved_ratios(models, batch, shape, rounds, warmup=3):
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch,) + shape).astype("float32")
-    y = rng.integers(0, 10, batch)
-    for model in models.values():
-        model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss="sparse_categorical_crossentropy")
+    labels = rng.integers(0, 10, batch)
+    targets = {}
+    for name, model in models.items():
+        targets[name], loss = task(model, x, labels)
+        model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=loss)
         for _ in range(warmup):
-            model.train_on_batch(x, y)
+            model.train_on_batch(x, targets[name])
     names = list(models)
     times = {name: [] for name in names}
     for index in range(rounds):
         for name in (names if index % 2 == 0 else names[::-1]):
             start = time.perf_counter()
-            models[name].train_on_batch(x, y)
+            models[name].train_on_batch(x, targets[name])
             times[name].append(time.perf_counter() - start)
     base = names[0]
     return {name: {"median_s": statistics.median(times[name]),
@@ -194,9 +226,9 @@ def peak_memory(name, label, quick):
     code = ("import sys, json; sys.argv = ['run.py']; import run; import numpy as np, keras; "
             "status = lambda key: int(next(l for l in open('/proc/self/status') if l.startswith(key)).split()[1]); "
             f"builders, batch, shape = run.comparisons({quick})[{name!r}]; "
-            "x = np.random.rand(batch, *shape).astype('float32'); y = np.zeros(batch, 'int64'); "
-            f"before = status('VmRSS'); model = builders[{label!r}](); "
-            "model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss='sparse_categorical_crossentropy'); "
+            "x = np.random.rand(batch, *shape).astype('float32'); "
+            f"before = status('VmRSS'); model = builders[{label!r}](); y, loss = run.task(model, x, np.zeros(batch, 'int64')); "
+            "model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=loss); "
             "[model.train_on_batch(x, y) for _ in range(3)]; "
             "tf = sys.modules.get('tensorflow') if keras.backend.backend() == 'tensorflow' else None; "
             "tensors = tf.config.experimental.get_memory_info('CPU:0')['peak'] / 2**20 if tf else None; "
@@ -204,6 +236,19 @@ def peak_memory(name, label, quick):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=os.path.dirname(os.path.abspath(__file__)))
     return json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else (None, None)
+
+
+def _history(previous, today):
+    """What a new measurement keeps of the entry it replaces: ``before`` (the
+    ratios of the last measurement of an earlier day, with its date) and
+    ``earlier_run`` (the ratios of a measurement of the same day, for the
+    two-run agreement)."""
+    if not previous:
+        return {}
+    ratios = {label: value["ratio"] for label, value in previous["models"].items() if "ratio" in value}
+    if previous.get("measured") == today:
+        return {"before": previous.get("before"), "earlier_run": ratios}
+    return {"before": {"measured": previous.get("measured"), "ratios": ratios}}
 
 
 def measure_memory(name, labels, quick, models):
@@ -222,7 +267,8 @@ def measure_memory(name, labels, quick, models):
 
 # Every comparison, in the order a full run measures them (`comparisons` builds
 # all but the last; ``--quick`` leaves out FULL_ONLY).
-NAMES = ("dct_small", "dct_small_transpose", "freqreg_resnet18", "harmonic", "dct_resnet50", "ae1_first_epoch")
+NAMES = ("dct_small", "dct_small_transpose", "freqreg_resnet18", "freqreg_autoencoder1", "harmonic", "dct_resnet50",
+         "ae1_first_epoch")
 FULL_ONLY = ("dct_resnet50",)
 
 
@@ -281,7 +327,7 @@ def main(argv=None):
         measured = interleaved_ratios({label: make() for label, make in builders.items()}, batch, shape, rounds)
         previous = results["comparisons"].get(name, {})
         results["comparisons"][name] = entry = {"batch": batch, "input": list(shape), "rounds": rounds, "measured": today,
-                                                "models": measured}
+                                                "models": measured, **_history(previous, today)}
         keras.backend.clear_session()
         if args.memory:
             measure_memory(name, builders, args.quick, measured)
@@ -304,13 +350,15 @@ def main(argv=None):
 TARGETS = {"dct_small": "<= 1.03x, folded 1.00x; memory <= 1.05x",
            "dct_small_transpose": "<= 1.03x, folded 1.00x; memory <= 1.05x",
            "dct_resnet50": "<= 1.03x, folded 1.00x; memory <= 1.05x",
-           "freqreg_resnet18": "100 % <= 1.05x, 1 % <= 1.02x; memory <= 1.05x", "harmonic": "merged <= 1.05x"}
+           "freqreg_resnet18": "100 % <= 1.05x, 1 % <= 1.02x; memory <= 1.10x",
+           "freqreg_autoencoder1": "auto no slower than the kernel side", "harmonic": "merged <= 1.05x"}
 
 
 def markdown_table(results):
     """The README's table: one line per comparison, its variants' ratios."""
-    lines = ["| comparison | batch | rounds | baseline | variants: s/step (ratio) | training peak RSS (ratio) "
-             "| peak of live tensors (ratio) | target | measured |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| comparison | batch | rounds | baseline | variants: s/step (ratio) | before (ratios) | two runs agree "
+             "| training peak RSS (ratio) | peak of live tensors (ratio) | target | measured |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, entry in results["comparisons"].items():
         models = list(entry["models"].items())
         (base, base_value), variants = models[0], models[1:]
@@ -320,14 +368,23 @@ def markdown_table(results):
                             for label, v in models if v.get("tensor_peak_ratio"))
         memory_date = entry.get("memory_measured")
         measured_memory = f" (memory {memory_date})" if memory_date and memory_date != entry.get("measured") else ""
+        before = entry.get("before")
+        before_cell = (f"{before['measured']}: " + "; ".join(f"{label} {ratio:.3f}x" for label, ratio in before["ratios"].items()
+                                                           if label != base)) if before else "—"
+        earlier = entry.get("earlier_run")
+        agreement = "—"
+        if earlier:
+            gaps = [abs(v["ratio"] - earlier[label]) / earlier[label] for label, v in variants if label in earlier]
+            agreement = f"within {100 * max(gaps):.1f} %" if gaps else "—"
         lines.append(f"| {name} | {entry['batch']} | {entry.get('rounds', results.get('rounds', '?'))} | {base} "
-                     f"{base_value['median_s']:.3f} s | {cells} | {memory or '—'} | {tensors or '—'} | {TARGETS.get(name, '—')} | "
+                     f"{base_value['median_s']:.3f} s | {cells} | {before_cell} | {agreement} | {memory or '—'} | {tensors or '—'} | "
+                     f"{TARGETS.get(name, '—')} | "
                      f"{entry.get('measured', '—')}{measured_memory} |")
     first = results.get("ae1_first_epoch")
     if first:
         lines.append(f"| ae1_first_epoch | 64 | — | — | FreqReg Autoencoder 1, {first['images']:,} images: epochs "
                      f"{', '.join(f'{t:.0f}' for t in first['epoch_s'])} s; first / later {first['first_over_later']:.3f}x "
-                     f"| — | — | <= 1.2x | {first.get('measured', '—')} |")
+                     f"| — | — | — | — | <= 1.2x | {first.get('measured', '—')} |")
     return "\n".join(lines)
 
 
