@@ -1,6 +1,8 @@
 """The weights of the spectral core: `SpectralWeight` (masked DCT coefficients)
 and `ReorderedWeight` (reorder-DCT's truncated rows of a reordered matrix)."""
 
+import time
+
 import numpy as np
 from keras import constraints, ops, regularizers
 
@@ -243,12 +245,16 @@ class ReorderedWeight:
     def set_compressed(self, weight, distance="euclidean", reorder=True):
         """Compresses a weight in the stored layout (Alg. 1-2): greedy column
         order (the identity with ``reorder=False``), then the ``kept`` lowest
-        DCT frequencies of every row."""
+        DCT frequencies of every row. Returns the seconds spent ordering and
+        transforming (a compression's time report)."""
+        start = time.perf_counter()
         rows = self.paper_rows(np.asarray(weight, dtype="float64"))
         order = greedy_order(rows.T, distance) if reorder else np.arange(self.columns)
+        ordered = time.perf_counter()
         coefficients = ops.convert_to_numpy(self.transform.forward(rows[:, order].astype("float32")))
         self.set_order(order)
         self.coefficients.assign(coefficients[:, : self.kept])
+        return ordered - start, time.perf_counter() - ordered
 
     def assign_spatial(self, weight):
         """Sets the weight from its values: `set_compressed` with the greedy order."""
