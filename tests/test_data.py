@@ -147,7 +147,8 @@ def test_a_malicious_cifar_archive_runs_nothing(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("content,reason", [(b"", "the file is empty"), (b"PK\x03\x04garbage", "not a valid zip")])
+@pytest.mark.parametrize("content,reason", [(b"", "the file is empty"), (b"PK\x03\x04garbage", "not a valid zip"),
+                                            (bytes(range(7, 107)), "does not start as a zip file does")])
 def test_unreadable_npz_is_named_without_pickle_advice(tmp_path, content, reason):
     from dct_keras.experiment.data import DatasetUnavailableError, load_image_dataset
 

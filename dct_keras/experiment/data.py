@@ -198,7 +198,7 @@ def _load_npz(path):
                 raise DatasetUnavailableError(f"{path} lacks arrays {sorted(missing)}.\n" + _options("the dataset"))
             arrays = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
     except (EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
-        raise DatasetUnavailableError(f"{path} is not a readable .npz file ({describe_npz_error(error)}).\n"
+        raise DatasetUnavailableError(f"{path} is not a readable .npz file ({describe_npz_error(error, path)}).\n"
                                       + _options("the dataset")) from None
     x_train, y_train, x_test, y_test = arrays
     if x_train.ndim == 3:  # grayscale N x H x W

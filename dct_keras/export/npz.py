@@ -78,7 +78,7 @@ def load_compressed(model, path):
     try:
         data = np.load(path, allow_pickle=False)
     except (EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
-        raise ValueError(f"{path} is not a readable dct_keras compressed model ({describe_npz_error(error)}).") from None
+        raise ValueError(f"{path} is not a readable dct_keras compressed model ({describe_npz_error(error, path)}).") from None
     with data:
         try:
             index = json.loads(bytes(data["index"]).decode()) if "index" in data.files else {}
