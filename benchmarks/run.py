@@ -233,8 +233,10 @@ def peak_memory(name, label, quick):
             "tf = sys.modules.get('tensorflow') if keras.backend.backend() == 'tensorflow' else None; "
             "tensors = tf.config.experimental.get_memory_info('CPU:0')['peak'] / 2**20 if tf else None; "
             "print(json.dumps([(status('VmHWM') - before) / 1024, tensors]))")
+    # TensorFlow keeps allocator statistics on the CPU only with its BFC allocator.
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=os.path.dirname(os.path.abspath(__file__)))
+                            cwd=os.path.dirname(os.path.abspath(__file__)),
+                            env={**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "true"})
     return json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else (None, None)
 
 
