@@ -8,7 +8,7 @@ from keras import activations, constraints, initializers, layers, ops, regulariz
 
 from dct_keras.framework import update_moving_statistics
 from dct_keras.layers.base import SpectralLayer, register_family
-from dct_keras.spectral.harmonic import HarmonicBank, bank_responses, merged_block, merged_kernel, unmerged_block
+from dct_keras.spectral.harmonic import HarmonicBank, merged_block, merged_kernel, response_moments, unmerged_block
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
@@ -31,7 +31,8 @@ class HarmonicConv(SpectralLayer, layers.Layer):
     (``s``, ``t`` from the batch statistics in training, the moving ones in
     inference), so the block is ``conv(x, sum_f psi_f s_f w_f) + sum_f t_f
     w_f`` exactly; training computes the responses only for their mean and
-    variance (no normalized maps, no 1x1 convolution over ``N * F`` channels).
+    variance (no normalized maps, no 1x1 convolution over ``N * F`` channels),
+    and its backward pass recomputes them rather than keeping them.
 
     Args:
         filters: int, output channels ``M``.
@@ -176,8 +177,7 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         the moving ones in inference."""
         norm = self.response_norm
         if training and norm.trainable:
-            responses = ops.cast(bank_responses(inputs, self.filter_bank, self.strides, self.padding), "float32")
-            mean, variance = ops.moments(responses, axes=(0, 1, 2))
+            mean, variance = response_moments(inputs, self.filter_bank, self.strides, self.padding)
             update_moving_statistics(norm, mean, variance)
             return mean, variance
         return norm.moving_mean, norm.moving_variance

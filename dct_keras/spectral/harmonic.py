@@ -10,6 +10,10 @@ t``), and combines them with learned ``(N * F, M)`` weights. Two exact forms:
 * `merged_block` – one ``K x K`` convolution with kernel
   ``sum_f psi_f s_f w_f`` and bias ``sum_f t_f w_f`` (`merged_kernel`:
   `fold_normalization`, then `combined_kernel`): no ``N * F`` maps.
+
+With normalization, training needs the responses' batch mean and variance
+(`response_moments`): the responses are computed for them and dropped; the
+backward pass recomputes them instead of keeping ``N * F`` maps.
 """
 
 import numpy as np
@@ -103,6 +107,83 @@ def bank_responses(inputs, filters, strides, padding):
     bank = ops.convert_to_tensor(filters[:, :, None, :], dtype=inputs.dtype)
     bank = ops.tile(bank, (1, 1, inputs.shape[-1], 1))
     return ops.depthwise_conv(inputs, bank, strides=strides, padding=padding)
+
+
+def _padding(size, kernel_size, stride, padding):
+    """``(before, after)`` zero padding of one spatial axis, as TensorFlow
+    pads for "same" (the smaller half before) and none for "valid"."""
+    if padding == "valid":
+        return 0, 0
+    total = max((-(-size // stride) - 1) * stride + kernel_size - size, 0)
+    return total // 2, total - total // 2
+
+
+def _dilate(tensor, axis, stride):
+    """``stride - 1`` zeros between neighbours along ``axis`` (1 or 2)."""
+    if stride == 1:
+        return tensor
+    shape = list(ops.shape(tensor))
+    spread = ops.stack([tensor] + [ops.zeros_like(tensor)] * (stride - 1), axis=axis + 1)
+    spread = ops.reshape(spread, shape[:axis] + [shape[axis] * stride] + shape[axis + 1:])
+    return ops.take(spread, np.arange((shape[axis] - 1) * stride + 1), axis=axis)
+
+
+def response_moments(inputs, filters, strides, padding):
+    """Mean and variance (float32) over batch and positions of the ``N * F``
+    responses (`bank_responses`), with a gradient that recomputes the
+    responses rather than keeping them: the backward pass holds only the
+    inputs (of known spatial size), and sends ``d/dr = (d mean + 2 (r -
+    mean) d variance) / count`` back through the bank by correlating with
+    the flipped filters (the transposed, stride-dilated depthwise
+    convolution)."""
+    size = filters.shape[0]
+    channels, frequencies = inputs.shape[-1], filters.shape[-1]
+    rows, cols = inputs.shape[1], inputs.shape[2]
+    if rows is None or cols is None:  # sizes known only at run time: keep the responses
+        return ops.moments(ops.cast(bank_responses(inputs, filters, strides, padding), "float32"), axes=(0, 1, 2))
+    pads = [_padding(extent, size, stride, padding) for extent, stride in zip((rows, cols), strides)]
+    bank = ops.convert_to_tensor(np.tile(filters[:, :, None, :], (1, 1, channels, 1)), dtype=inputs.dtype)
+    flipped = np.tile(filters[::-1, ::-1, None, :], (1, 1, channels, 1)).reshape(size, size, -1, 1)
+    flipped = ops.convert_to_tensor(flipped, dtype=inputs.dtype)
+
+    def responses(x, scale=None):
+        """The responses, each channel times ``scale`` (folded into the bank)."""
+        kernel = bank if scale is None else bank * ops.cast(ops.reshape(scale, (1, 1, channels, frequencies)), x.dtype)
+        return ops.depthwise_conv(ops.pad(x, ((0, 0), pads[0], pads[1], (0, 0))), kernel, strides, "valid")
+
+    def transposed(maps, scale=None):
+        """The bank's transpose (stride-dilated, padded correlation with the
+        flipped filters, summed over the F filters) of ``maps * scale``."""
+        maps = _dilate(_dilate(maps, 1, strides[0]), 2, strides[1])
+        back = [(size - 1 - before, extent + size - 1 - length - (size - 1 - before))
+                for (before, _), extent, length in zip(pads, (rows, cols), maps.shape[1:3])]
+        centred = size % 2 == 1 and back == [((size - 1) // 2,) * 2] * 2  # what every backend pads for "same"
+        if not centred:
+            maps = ops.pad(maps, ((0, 0), back[0], back[1], (0, 0)))
+        kernel = flipped if scale is None else flipped * ops.cast(ops.reshape(scale, (1, 1, -1, 1)), flipped.dtype)
+        grads = ops.depthwise_conv(maps, kernel, strides=1, padding="same" if centred else "valid")
+        return ops.sum(ops.reshape(grads, (-1, rows, cols, channels, frequencies)), axis=-1)
+
+    @ops.custom_gradient
+    def moments(x):
+        maps = ops.cast(responses(x), "float32")
+        mean, variance = ops.moments(maps, axes=(0, 1, 2))
+        count = ops.cast(ops.shape(maps)[0] * maps.shape[1] * maps.shape[2], "float32")
+
+        def gradient(*args, upstream=None):
+            # d/dr = shift + scale * r per response channel, back through the bank; the
+            # scaled responses are recomputed (a bank scaled by the upstream gradient: no
+            # forward result to reuse, so none is kept)
+            upstream = args[-1] if upstream is None else upstream
+            scale = 2.0 * upstream[1] / count
+            shift = upstream[0] / count - scale * mean
+            constant = transposed(ops.ones((1,) + tuple(maps.shape[1:]), x.dtype), shift)
+            return transposed(responses(x, scale)) + constant
+
+        return ops.stack([mean, variance]), gradient
+
+    statistics = moments(inputs)
+    return statistics[0], statistics[1]
 
 
 def merged_kernel(filters, weights, statistics=None, epsilon=1e-3, gamma=None, beta=None):

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from dct_keras.spectral.harmonic import (
-    HarmonicBank, bank_responses, fold_normalization, merged_block, merged_kernel, unmerged_block,
+    HarmonicBank, bank_responses, fold_normalization, merged_block, merged_kernel, response_moments, unmerged_block,
 )
+from tests.autodiff import gradient
 
 
 def _np(x):
@@ -91,3 +92,48 @@ def test_merged_kernel_is_the_weighted_sum_of_the_filters(block):
 def test_bank_arguments_are_checked(kwargs, argument):
     with pytest.raises(ValueError, match=f"`{argument}`"):
         HarmonicBank(**kwargs)
+
+
+def _padded(x, size, stride, padding):
+    """``x`` zero-padded as TensorFlow pads for "same" (the smaller half first)."""
+    if padding == "valid":
+        return x
+    pads = []
+    for extent in x.shape[1:3]:
+        total = max((-(-extent // stride) - 1) * stride + size - extent, 0)
+        pads.append((total // 2, total - total // 2))
+    return np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+
+
+@pytest.mark.parametrize("size, stride, padding", [(3, 1, "same"), (3, 2, "same"), (2, 1, "same"), (3, 2, "valid"),
+                                                   (5, 3, "same")])
+def test_response_moments_and_their_recomputed_gradient_match_brute_force(size, stride, padding, rng):
+    """Mean and variance of the responses, and the gradient of a weighted sum
+    of them, against loops over every response and central differences."""
+    filters = HarmonicBank(size, levels=2).filters
+    x = rng.standard_normal((2, 7, 6, 2))
+    weights = rng.standard_normal((2, 2 * filters.shape[-1]))
+
+    def brute(x):
+        responses = _reference(_padded(x, size, stride, padding), filters, np.eye(2 * filters.shape[-1]))
+        responses = responses[:, ::stride, ::stride]
+        return responses.mean(axis=(0, 1, 2)), responses.var(axis=(0, 1, 2))
+
+    def weighted(moments):
+        return np.sum(weights[0] * moments[0]) + np.sum(weights[1] * moments[1])
+
+    def weighted_tensor(moments):
+        return keras.ops.sum(keras.ops.multiply(keras.ops.stack(moments), weights.astype("float32")))
+
+    mean, variance = response_moments(x.astype("float32"), filters, (stride, stride), padding)
+    np.testing.assert_allclose(_np(mean), brute(x)[0], atol=1e-5)
+    np.testing.assert_allclose(_np(variance), brute(x)[1], atol=1e-5)
+    step = 1e-4
+    expected = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        shift = np.zeros_like(x)
+        shift[index] = step
+        expected[index] = (weighted(brute(x + shift)) - weighted(brute(x - shift))) / (2 * step)
+    found = gradient(lambda t: weighted_tensor(response_moments(t, filters, (stride, stride), padding)),
+                     x.astype("float32"))
+    np.testing.assert_allclose(found, expected, atol=2e-4 * max(1.0, np.abs(expected).max()))
