@@ -14,7 +14,9 @@ the process's peak RSS above its resident size after the imports (what the
 machine sees: weights, optimizer state, traced graph, activations, and the
 freed memory the C allocator keeps), and, under TensorFlow, the peak of the
 bytes held in live tensors by its CPU allocator (what the training step
-itself needs). ``--memory-only`` measures just these (memory, unlike time,
+itself needs, its ops run one at a time so that the peak is reproducible);
+the JSON file also keeps the RSS peak once the model is built and after the
+first step (tracing). ``--memory-only`` measures just these (memory, unlike time,
 can be measured beside another job) and keeps the file's step times.
 
 Comparisons (targets in brackets):
@@ -216,11 +218,14 @@ def first_epoch_cost(quick, epochs=3):
 
 def peak_memory(name, label, quick):
     """Training peak of one model in a fresh process (building, tracing and 3
-    steps): ``(rss, tensors)`` in MiB. ``rss``: the process's peak RSS above
-    its resident size after the imports (what the machine sees, allocator
-    retention included). ``tensors``: under TensorFlow, the peak of the bytes
-    its CPU allocator held in live tensors (weights, optimizer state,
-    activations, temporaries: what the step itself needs); None elsewhere."""
+    steps): ``(rss, tensors, built, first_step)`` in MiB. ``rss``: the
+    process's peak RSS above its resident size after the imports (what the
+    machine sees, allocator retention included); ``built`` and
+    ``first_step``: that peak once the model is built and compiled, and after
+    the first step (tracing included). ``tensors``: under TensorFlow, the peak
+    of the bytes its CPU allocator held in live tensors (weights, optimizer
+    state, activations, temporaries: what the step itself needs, its ops run
+    one at a time); None elsewhere."""
     # VmHWM is the peak RSS of this process image; ru_maxrss would start at
     # the forking parent's peak.
     code = ("import sys, json; sys.argv = ['run.py']; import run; import numpy as np, keras; "
@@ -229,15 +234,19 @@ def peak_memory(name, label, quick):
             "x = np.random.rand(batch, *shape).astype('float32'); "
             f"before = status('VmRSS'); model = builders[{label!r}](); y, loss = run.task(model, x, np.zeros(batch, 'int64')); "
             "model.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.9), loss=loss); "
-            "[model.train_on_batch(x, y) for _ in range(3)]; "
+            "built = (status('VmHWM') - before) / 1024; model.train_on_batch(x, y); "
+            "first = (status('VmHWM') - before) / 1024; [model.train_on_batch(x, y) for _ in range(2)]; "
             "tf = sys.modules.get('tensorflow') if keras.backend.backend() == 'tensorflow' else None; "
             "tensors = tf.config.experimental.get_memory_info('CPU:0')['peak'] / 2**20 if tf else None; "
-            "print(json.dumps([(status('VmHWM') - before) / 1024, tensors]))")
-    # TensorFlow keeps allocator statistics on the CPU only with its BFC allocator.
+            "print(json.dumps([(status('VmHWM') - before) / 1024, tensors, built, first]))")
+    # TensorFlow keeps allocator statistics on the CPU only with its BFC allocator;
+    # with one inter-op thread its ops run one at a time, so the peak of live
+    # tensors does not depend on how they happened to overlap (it varied by
+    # ~10 % between processes otherwise).
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=os.path.dirname(os.path.abspath(__file__)),
-                            env={**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "true"})
-    return json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else (None, None)
+                            env={**os.environ, "TF_CPU_ALLOCATOR_USE_BFC": "true", "TF_NUM_INTEROP_THREADS": "1"})
+    return json.loads(result.stdout.strip().splitlines()[-1]) if result.returncode == 0 else (None,) * 4
 
 
 def _history(previous, today):
@@ -260,11 +269,12 @@ def measure_memory(name, labels, quick, models):
     for label in labels:
         # The median of 3 processes: one process's RSS peak varies by ~5 %.
         probes = [peak_memory(name, label, quick) for _ in range(3)]
-        rss, tensors = (statistics.median(v) if None not in v else None for v in zip(*probes))
+        rss, tensors, built, first = (statistics.median(v) if None not in v else None for v in zip(*probes))
         base = base or (rss, tensors)
         models.setdefault(label, {}).update(
             peak_mib=rss, peak_ratio=rss / base[0] if rss and base[0] else None,
-            tensor_peak_mib=tensors, tensor_peak_ratio=tensors / base[1] if tensors and base[1] else None)
+            tensor_peak_mib=tensors, tensor_peak_ratio=tensors / base[1] if tensors and base[1] else None,
+            peak_built_mib=built, peak_first_step_mib=first)
 
 
 # Every comparison, in the order a full run measures them (`comparisons` builds
@@ -314,8 +324,10 @@ def main(argv=None):
                 entry = results["comparisons"].setdefault(name, {"batch": table[name][1], "models": {}})
                 measure_memory(name, table[name][0], args.quick, entry["models"])
                 entry["memory_measured"] = today
-                print(f"{name}: " + "; ".join(f"{label} peak RSS {v['peak_mib']:.0f} MiB, tensors {v['tensor_peak_mib']:.0f} MiB"
-                                              for label, v in entry["models"].items() if v.get("tensor_peak_mib")))
+                print(f"{name}: " + "; ".join(
+                    f"{label} peak RSS {v['peak_mib']:.0f} MiB (built {v['peak_built_mib']:.0f}, after the first step "
+                    f"{v['peak_first_step_mib']:.0f}), tensors {v['tensor_peak_mib']:.0f} MiB"
+                    for label, v in entry["models"].items() if v.get("tensor_peak_mib")))
             continue
         if name == "ae1_first_epoch":
             measured = first_epoch_cost(args.quick)
