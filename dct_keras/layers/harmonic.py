@@ -46,6 +46,9 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         batch_norm_affine: give that normalization a learned scale and shift.
             False (default) follows eq. (3) and the authors' code
             (``affine=False``): normalization only.
+        batch_norm_momentum, batch_norm_epsilon: that normalization's moving
+            average momentum and epsilon (Keras's defaults, 0.99 and 1e-3;
+            PyTorch's, which the authors' code uses, are 0.9 and 1e-5).
         merged: compute the block as one convolution (None, the default, is
             True); False computes the filter bank, the normalization layer and
             the 1x1 combination one after the other (same outputs, more time
@@ -85,6 +88,8 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         batch_norm=False,
         merged=None,
         batch_norm_affine=False,
+        batch_norm_momentum=0.99,
+        batch_norm_epsilon=1e-3,
         activation=None,
         use_bias=True,
         kernel_initializer="glorot_uniform",
@@ -99,12 +104,20 @@ class HarmonicConv(SpectralLayer, layers.Layer):
             raise ValueError(f"Invalid value for argument `filters`: expected an integer >= 1, received {filters!r}.")
         if padding not in ("valid", "same"):
             raise ValueError(f"Invalid value for argument `padding`: expected 'valid' or 'same', received {padding!r}.")
+        if not 0 <= batch_norm_momentum < 1:
+            raise ValueError(f"Invalid value for argument `batch_norm_momentum`: expected a number in [0, 1), "
+                             f"received {batch_norm_momentum!r}.")
+        if not batch_norm_epsilon > 0:
+            raise ValueError(f"Invalid value for argument `batch_norm_epsilon`: expected a number > 0, "
+                             f"received {batch_norm_epsilon!r}.")
         super().__init__(kernel_size=kernel_size, levels=levels, normalization=normalization, **kwargs)
         self.filters = int(filters)
         self.strides = (strides, strides) if isinstance(strides, numbers.Integral) else tuple(strides)
         self.padding = padding
         self.batch_norm = bool(batch_norm)
         self.batch_norm_affine = bool(batch_norm_affine)
+        self.batch_norm_momentum = float(batch_norm_momentum)
+        self.batch_norm_epsilon = float(batch_norm_epsilon)
         self.merged = True if merged is None else bool(merged)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
@@ -115,7 +128,9 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.response_norm = (
-            layers.BatchNormalization(center=self.batch_norm_affine, scale=self.batch_norm_affine, name="spectrum_bn")
+            layers.BatchNormalization(center=self.batch_norm_affine, scale=self.batch_norm_affine,
+                                      momentum=self.batch_norm_momentum, epsilon=self.batch_norm_epsilon,
+                                      name="spectrum_bn")
             if self.batch_norm else None
         )
         self.input_spec = layers.InputSpec(ndim=4)
@@ -284,6 +299,8 @@ class HarmonicConv(SpectralLayer, layers.Layer):
                 "batch_norm": self.batch_norm,
                 "merged": self.merged,
                 "batch_norm_affine": self.batch_norm_affine,
+                "batch_norm_momentum": self.batch_norm_momentum,
+                "batch_norm_epsilon": self.batch_norm_epsilon,
                 "activation": activations.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),

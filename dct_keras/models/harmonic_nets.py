@@ -7,6 +7,15 @@ from dct_keras.layers.harmonic import HarmonicConv
 from dct_keras.models.variants import PLAIN, check_variant
 
 WRN_VARIANTS = (PLAIN, "harm1", "harm", "progressive")
+# The authors' code is PyTorch: its batch normalizations move their averages by
+# 0.1 of each batch (Keras momentum 0.9) and add 1e-5 to the variance; Keras's
+# defaults (0.99, 1e-3) left the moving statistics of a short run far behind.
+NORMALIZATION = dict(momentum=0.9, epsilon=1e-5)
+SPECTRUM_NORMALIZATION = {f"batch_norm_{key}": value for key, value in NORMALIZATION.items()}  # HarmonicConv's
+
+
+def _batch_norm():
+    return layers.BatchNormalization(**NORMALIZATION)
 
 
 def wide_resnet(variant=PLAIN, depth=28, width=10, num_classes=10, input_shape=(32, 32, 3), dropout=0.3,
@@ -40,7 +49,9 @@ def wide_resnet(variant=PLAIN, depth=28, width=10, num_classes=10, input_shape=(
     block's ``(N * F, M)`` combination weights (fan-in ``N * F``), as the
     authors' CIFAR code (``kaiming_normal_``; Keras's is truncated). Their
     batch normalizations start with a random scale in [0, 1); these start
-    at 1 (Keras's default), in both networks.
+    at 1 (Keras's default), in both networks. Every batch normalization
+    (the harmonic block's too) has PyTorch's momentum and epsilon, as theirs
+    (`NORMALIZATION`).
     """
     variant = check_variant(variant, WRN_VARIANTS)
     if (depth - 4) % 6:
@@ -54,25 +65,26 @@ def wide_resnet(variant=PLAIN, depth=28, width=10, num_classes=10, input_shape=(
             return layers.Conv2D(filters, 3, kernel_initializer="he_normal", **common)
         stage_levels = {"harm": levels, "progressive": (None, 3, 2)[stage]}.get(variant)
         return HarmonicConv(filters, 3, batch_norm=first, levels=None if first else stage_levels,
-                            normalization=filter_normalization, kernel_initializer="he_normal", **common)
+                            normalization=filter_normalization, kernel_initializer="he_normal",
+                            **SPECTRUM_NORMALIZATION, **common)
 
     inputs = keras.Input(input_shape)
     x = conv3x3(16, 1, 0, first=True)(inputs)
     for stage, filters in enumerate((16 * width, 32 * width, 64 * width)):
         for block in range(blocks):
             strides = 2 if stage > 0 and block == 0 else 1
-            y = layers.Activation("relu")(layers.BatchNormalization()(x))
+            y = layers.Activation("relu")(_batch_norm()(x))
             shortcut = x
             if x.shape[-1] != filters or strides != 1:
                 shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False, kernel_regularizer=regularizer,
                                          kernel_initializer="he_normal")(y)
             y = conv3x3(filters, strides, stage)(y)
-            y = layers.Activation("relu")(layers.BatchNormalization()(y))
+            y = layers.Activation("relu")(_batch_norm()(y))
             if dropout and variant != "progressive":
                 y = layers.Dropout(dropout)(y)
             y = conv3x3(filters, 1, stage)(y)
             x = layers.Add()([y, shortcut])
-    x = layers.Activation("relu")(layers.BatchNormalization()(x))
+    x = layers.Activation("relu")(_batch_norm()(x))
     x = layers.GlobalAveragePooling2D()(x)
     outputs = layers.Dense(num_classes, activation="softmax", kernel_regularizer=regularizer)(x)
     return keras.Model(inputs, outputs, name=f"wrn_{depth}_{width}_{variant}")
@@ -89,31 +101,33 @@ def harmonic_resnet50(variant="harm", num_classes=1000, input_shape=(224, 224, 3
     a harmonic block with BN (7x7 DCT filters); ``"harm"`` also replaces every
     3x3 convolution by a merged harmonic block (no BN inside, L1-normalized
     filters, as on ImageNet); ``"progressive"`` adds lambda = 3 on 14x14
-    features and lambda = 2 on 7x7.
+    features and lambda = 2 on 7x7. Batch normalizations with PyTorch's
+    momentum and epsilon, as the authors' code (`NORMALIZATION`).
     """
     variant = check_variant(variant, RESNET50_VARIANTS)
     inputs = keras.Input(input_shape)
     if variant == PLAIN:
         x = layers.Conv2D(64, 7, strides=4, padding="same", use_bias=False)(inputs)
     else:
-        x = HarmonicConv(64, 7, strides=4, padding="same", batch_norm=True, normalization="l1", use_bias=False)(inputs)
-    x = layers.Activation("relu")(layers.BatchNormalization()(x))
+        x = HarmonicConv(64, 7, strides=4, padding="same", batch_norm=True, normalization="l1", use_bias=False,
+                         **SPECTRUM_NORMALIZATION)(inputs)
+    x = layers.Activation("relu")(_batch_norm()(x))
     for stage, (width, count) in enumerate(((64, 3), (128, 4), (256, 6), (512, 3))):
         levels = {"progressive": (None, None, 3, 2)[stage]}.get(variant)
         for block in range(count):
             strides = 2 if stage > 0 and block == 0 else 1
             y = layers.Conv2D(width, 1, use_bias=False)(x)
-            y = layers.Activation("relu")(layers.BatchNormalization()(y))
+            y = layers.Activation("relu")(_batch_norm()(y))
             if variant in ("harm", "progressive"):
                 y = HarmonicConv(width, 3, strides=strides, padding="same", levels=levels, normalization="l1",
                                  merged=True, use_bias=False)(y)
             else:
                 y = layers.Conv2D(width, 3, strides=strides, padding="same", use_bias=False)(y)
-            y = layers.Activation("relu")(layers.BatchNormalization()(y))
-            y = layers.BatchNormalization()(layers.Conv2D(4 * width, 1, use_bias=False)(y))
+            y = layers.Activation("relu")(_batch_norm()(y))
+            y = _batch_norm()(layers.Conv2D(4 * width, 1, use_bias=False)(y))
             shortcut = x
             if block == 0:
-                shortcut = layers.BatchNormalization()(layers.Conv2D(4 * width, 1, strides=strides, use_bias=False)(x))
+                shortcut = _batch_norm()(layers.Conv2D(4 * width, 1, strides=strides, use_bias=False)(x))
             x = layers.Activation("relu")(layers.Add()([y, shortcut]))
     x = layers.GlobalAveragePooling2D()(x)
     outputs = layers.Dense(num_classes, activation="softmax")(x)

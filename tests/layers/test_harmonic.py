@@ -84,14 +84,23 @@ def _reference_normalized_block(x, block, gamma=None, beta=None):
     return np.einsum("bhwk,km->bhwm", normalized, _np(block.pointwise_kernel)[0, 0]) + bias, mean, variance
 
 
-@pytest.mark.parametrize("strides,padding,levels,affine", [(1, "same", None, False), (2, "valid", None, True),
-                                                           (2, "same", 2, False), (1, "valid", 3, True)])
-def test_merged_block_with_batch_norm_is_the_filter_bank_bn_1x1_block(rng, strides, padding, levels, affine):
+TORCH_NORMALIZATION = dict(batch_norm_momentum=0.9, batch_norm_epsilon=1e-5)
+
+
+@pytest.mark.parametrize("strides,padding,levels,affine,normalization", [
+    (1, "same", None, False, {}), (2, "valid", None, True, {}), (2, "same", 2, False, TORCH_NORMALIZATION),
+    (1, "valid", 3, True, TORCH_NORMALIZATION)])
+def test_merged_block_with_batch_norm_is_the_filter_bank_bn_1x1_block(rng, strides, padding, levels, affine,
+                                                                      normalization):
     # merged=True (the default) computes the block with BN as one convolution; the filter bank -> BN -> 1x1
     # form (merged=False) and a NumPy reference give the same training outputs, gradients and moving statistics.
     x = rng.standard_normal((3, 9, 9, 3)).astype("float32") + 0.5
-    options = dict(strides=strides, padding=padding, levels=levels, batch_norm=True, batch_norm_affine=affine)
+    options = dict(strides=strides, padding=padding, levels=levels, batch_norm=True, batch_norm_affine=affine,
+                   **normalization)
     merged, unmerged = HarmonicConv(5, 3, **options), HarmonicConv(5, 3, merged=False, **options)
+    expected_norm = (normalization.get("batch_norm_momentum", 0.99), normalization.get("batch_norm_epsilon", 1e-3))
+    for block in (merged, unmerged):
+        assert (block.response_norm.momentum, block.response_norm.epsilon) == pytest.approx(expected_norm)
     assert merged.merged
     for block in (merged, unmerged):
         block.build(x.shape)
@@ -148,3 +157,16 @@ def test_conversion_onto_a_truncated_basis_is_the_least_squares_projection(rng):
     np.testing.assert_allclose(projected, expected, atol=1e-5)
     residual = (kernel - projected).reshape(9, -1)
     assert np.abs(block.filter_bank.reshape(9, -1).T @ residual).max() < 1e-5  # orthogonal to the kept span
+
+
+@pytest.mark.parametrize("kwargs,argument", [(dict(batch_norm_momentum=1.0), "batch_norm_momentum"),
+                                             (dict(batch_norm_epsilon=0.0), "batch_norm_epsilon")])
+def test_batch_norm_arguments_are_checked(kwargs, argument):
+    with pytest.raises(ValueError, match=argument):
+        HarmonicConv(4, 3, batch_norm=True, **kwargs)
+
+
+def test_batch_norm_arguments_survive_the_config():
+    block = HarmonicConv(4, 3, batch_norm=True, **TORCH_NORMALIZATION)
+    copy = HarmonicConv.from_config(block.get_config())
+    assert (copy.response_norm.momentum, copy.response_norm.epsilon) == pytest.approx((0.9, 1e-5))

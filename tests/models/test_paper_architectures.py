@@ -172,6 +172,9 @@ def test_harmonic_wrn_structure():
     assert all(not b.batch_norm and b.frequencies == 3 for b in blocks[1:])
     shortcuts = [l for l in model.layers if isinstance(l, keras.layers.Conv2D)]
     assert shortcuts and all(l.kernel_size == (1, 1) for l in shortcuts)  # projections unchanged
+    # every normalization with PyTorch's momentum and epsilon (the authors' code), the harmonic block's too
+    norms = [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)] + [blocks[0].response_norm]
+    assert len(norms) > 1 and all((n.momentum, n.epsilon) == pytest.approx((0.9, 1e-5)) for n in norms)
     progressive = wide_resnet("progressive", depth=10, width=1)
     assert [b.frequencies for b in progressive.layers if isinstance(b, HarmonicConv)] == [9, 9, 9, 6, 6, 3, 3]
     assert not any(isinstance(l, keras.layers.Dropout) for l in progressive.layers)
