@@ -9,7 +9,7 @@ ONE `train_on_batch` step, in an order that alternates (A B B A ...); the ratio
 of a variant is the median over rounds of its step time divided by the
 baseline's step time in the same round. Run it with nothing else on the
 machine. With ``--memory``, each model is also built and trained 3 steps in a
-fresh process (3 times; the median), and two peaks are reported with their ratios to the baseline's:
+fresh process (5 times by default, ``--memory-processes``; the median), and two peaks are reported with their ratios to the baseline's:
 the process's peak RSS above its resident size after the imports (what the
 machine sees: weights, optimizer state, traced graph, activations, and the
 freed memory the C allocator keeps), and, under TensorFlow, the peak of the
@@ -262,19 +262,24 @@ def _history(previous, today):
     return {"before": {"measured": previous.get("measured"), "ratios": ratios}}
 
 
-def measure_memory(name, labels, quick, models):
-    """Fills ``models[label]`` with the peaks of `peak_memory` (median of 3
-    processes) and their ratios to the first label's (the baseline)."""
+def measure_memory(name, labels, quick, models, processes=5):
+    """Fills ``models[label]`` with the peaks of `peak_memory` (the median of
+    ``processes`` fresh processes), their ratios to the first label's (the
+    baseline) and the range of the live-tensor peak over the processes."""
     base = None
     for label in labels:
-        # The median of 3 processes: one process's RSS peak varies by ~5 %.
-        probes = [peak_memory(name, label, quick) for _ in range(3)]
+        # Several processes: one process's RSS peak varies by ~5 %, and its
+        # live-tensor peak by ~4 % (which ops TensorFlow's executor runs
+        # first changes what is live at the peak, e.g. the optimizer's
+        # momentum products, ready before any gradient).
+        probes = [peak_memory(name, label, quick) for _ in range(processes)]
         rss, tensors, built, first = (statistics.median(v) if None not in v else None for v in zip(*probes))
         base = base or (rss, tensors)
         models.setdefault(label, {}).update(
             peak_mib=rss, peak_ratio=rss / base[0] if rss and base[0] else None,
             tensor_peak_mib=tensors, tensor_peak_ratio=tensors / base[1] if tensors and base[1] else None,
-            peak_built_mib=built, peak_first_step_mib=first)
+            tensor_peak_range_mib=[min(p[1] for p in probes), max(p[1] for p in probes)] if tensors else None,
+            memory_processes=processes, peak_built_mib=built, peak_first_step_mib=first)
 
 
 # Every comparison, in the order a full run measures them (`comparisons` builds
@@ -293,6 +298,8 @@ def main(argv=None):
     parser.add_argument("--memory", action="store_true", help="also measure each model's training peak memory in a fresh process")
     parser.add_argument("--memory-only", action="store_true",
                         help="measure only the peak memory (needs no quiet machine), keeping the JSON file's step times")
+    parser.add_argument("--memory-processes", type=int, default=5, metavar="N",
+                        help="fresh processes per model for the memory peaks (default 5; the median is reported)")
     parser.add_argument("--table", action="store_true", help="print the markdown results table of the JSON file and exit")
     args = parser.parse_args(argv)
     if args.table:
@@ -301,6 +308,8 @@ def main(argv=None):
         return
     if args.rounds is not None and args.rounds < 1:
         parser.error(f"--rounds {args.rounds}: needs at least 1 round")
+    if args.memory_processes < 1:
+        parser.error(f"--memory-processes {args.memory_processes}: needs at least 1 process")
     rounds = args.rounds or (10 if args.quick else 30)
     names = [n for n in NAMES if not (args.quick and n in FULL_ONLY)]
     unknown = sorted(set(args.only or ()) - set(names))
@@ -322,7 +331,7 @@ def main(argv=None):
         if args.memory_only:
             if name in table:
                 entry = results["comparisons"].setdefault(name, {"batch": table[name][1], "models": {}})
-                measure_memory(name, table[name][0], args.quick, entry["models"])
+                measure_memory(name, table[name][0], args.quick, entry["models"], args.memory_processes)
                 entry["memory_measured"] = today
                 print(f"{name}: " + "; ".join(
                     f"{label} peak RSS {v['peak_mib']:.0f} MiB (built {v['peak_built_mib']:.0f}, after the first step "
@@ -344,7 +353,7 @@ def main(argv=None):
                                                 "models": measured, **_history(previous, today)}
         keras.backend.clear_session()
         if args.memory:
-            measure_memory(name, builders, args.quick, measured)
+            measure_memory(name, builders, args.quick, measured, args.memory_processes)
             entry["memory_measured"] = today
         elif "memory_measured" in previous:  # keep the earlier memory figures, with their date
             entry["memory_measured"] = previous["memory_measured"]
@@ -368,6 +377,12 @@ TARGETS = {"dct_small": "<= 1.03x, folded 1.00x; memory <= 1.05x",
            "freqreg_autoencoder1": "auto no slower than the kernel side", "harmonic": "merged <= 1.05x"}
 
 
+def _spread(value):
+    """The range of a live-tensor peak over its processes, when recorded."""
+    low_high = value.get("tensor_peak_range_mib")
+    return f", {low_high[0]:.0f}-{low_high[1]:.0f} in {value['memory_processes']}" if low_high else ""
+
+
 def markdown_table(results):
     """The README's table: one line per comparison, its variants' ratios."""
     lines = ["| comparison | batch | rounds | baseline | variants: s/step (ratio) | before (ratios) | two runs agree "
@@ -378,7 +393,7 @@ def markdown_table(results):
         (base, base_value), variants = models[0], models[1:]
         cells = "; ".join(f"{label} {v['median_s']:.3f} s ({v['ratio']:.3f}x)" for label, v in variants)
         memory = ", ".join(f"{label} {v['peak_mib']:.0f} MiB ({v['peak_ratio']:.2f}x)" for label, v in models if v.get("peak_ratio"))
-        tensors = ", ".join(f"{label} {v['tensor_peak_mib']:.0f} MiB ({v['tensor_peak_ratio']:.2f}x)"
+        tensors = ", ".join(f"{label} {v['tensor_peak_mib']:.0f} MiB ({v['tensor_peak_ratio']:.3f}x{_spread(v)})"
                             for label, v in models if v.get("tensor_peak_ratio"))
         memory_date = entry.get("memory_measured")
         measured_memory = f" (memory {memory_date})" if memory_date and memory_date != entry.get("measured") else ""

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 import scipy.fft
@@ -147,3 +148,23 @@ def test_no_basis_matrix_above_a_few_megabytes():
     largest = max(f.matrix.size for f in transform._factors if isinstance(f, _Factor)) if any(
         isinstance(f, _Factor) for f in transform._factors) else 0
     assert 4 * largest <= 4 * 1024 * 1024  # float32 in the graph
+
+
+def test_transforms_of_one_length_share_their_basis_and_stay_exact(rng):
+    """Layers of one shape hold one copy of each basis (a FreqReg ResNet-18
+    held 41 MiB of identical float64 bases before), read-only, and two
+    transforms built apart still compute SciPy's inverse."""
+    from dct_keras.spectral.bases import _Factor
+
+    first, second = SpectralTransform((3, 3, 16, 24), (0, 1, 2, 3)), SpectralTransform((3, 3, 16, 24), (0, 1, 2, 3))
+    for a, b in zip(first._factors, second._factors):
+        assert isinstance(a, _Factor) and a.matrix is b.matrix
+        assert not a.matrix.flags.writeable
+    if keras.backend.backend() == "tensorflow":  # one backend tensor per basis too (the others make it per call)
+        made = first._factors[-1].constants.get(("probe",), lambda: np.eye(2), "float32")
+        assert second._factors[-1].constants.get(("probe",), lambda: pytest.fail("made twice"), "float32") is made
+    coefficients = rng.standard_normal((3, 3, 16, 24)).astype("float32")
+    for transform in (first, second):
+        np.testing.assert_allclose(ops.convert_to_numpy(transform.inverse(coefficients)),
+                                   scipy.fft.idctn(coefficients, norm="ortho"), atol=1e-4)
+    assert dct_matrix(5).flags.writeable  # the public function still returns a fresh array
