@@ -81,7 +81,7 @@ class _Factor:
         self.length = int(np.prod(lengths))
         self.rows = self.length if rows is None else rows
         self.block = block if block is not None and block < self.length else None
-        self.constants = _Constants(("dct", self.lengths, self.block, self.rows))
+        self.constants = _Constants()
         if self.block is None:
             self.matrix = _shared_kron_dct(self.lengths)
             self.tail_matrix = None
@@ -164,8 +164,7 @@ def _matmul_along(constants, name, matrix, x, inverse):
 
 class _Constants:
     """Backend tensors of a factor's host-side (NumPy) constants, made once
-    per key and dtype, and shared by every factor of the same ``identity``
-    (what determines the constants: the kind, lengths, block and rows).
+    per key and dtype.
 
     Under TensorFlow each is made outside any trace (``tf.init_scope``), so a
     traced train step captures it by reference: converted inside the trace,
@@ -176,24 +175,20 @@ class _Constants:
     made at each call, as before.
     """
 
-    # Process-wide, one entry per distinct basis and dtype (bounded by the
-    # distinct layer shapes of a process).
-    _shared = {}
-
-    def __init__(self, identity):
-        self.identity = tuple(identity)
+    def __init__(self):
+        self._tensors = {}
 
     def get(self, key, make, dtype):
         """The tensor of ``make()`` (a NumPy array) in ``dtype``."""
         if keras.backend.backend() != "tensorflow":
             return ops.convert_to_tensor(np.ascontiguousarray(make()), dtype=dtype)
-        key = self.identity + key + (str(dtype),)
-        if key not in self._shared:
+        key = key + (str(dtype),)
+        if key not in self._tensors:
             import tensorflow as tf
 
             with tf.init_scope():
-                self._shared[key] = ops.convert_to_tensor(np.ascontiguousarray(make()), dtype=dtype)
-        return self._shared[key]
+                self._tensors[key] = ops.convert_to_tensor(np.ascontiguousarray(make()), dtype=dtype)
+        return self._tensors[key]
 
 
 # Largest merged axis length of a Kronecker factor (its matrix is length^2).
@@ -231,7 +226,7 @@ class _FFTFactor:
         self.unscramble = np.argsort(self.permutation).astype("int32")
         self.half = half
         self.mirror = (n - np.arange(1, half)).astype("int32")  # X_{N-k}, k = 1 .. half-1
-        self.constants = _Constants(("fft", n))
+        self.constants = _Constants()
 
     @property
     def growth(self):
