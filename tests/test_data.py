@@ -223,3 +223,52 @@ def test_identity_follows_the_arrays_not_the_path():
     c = ImageDataset(x + 1, np.arange(4), x, np.arange(4), "a.npz")
     assert a.identity() == b.identity() != c.identity()
     assert a.subset(2).identity() != a.identity()
+
+
+def _jpeg_npz(path, images, labels):
+    from PIL import Image
+
+    def concatenated(split):
+        blobs = []
+        for image in split:
+            buffer = io.BytesIO()
+            Image.fromarray(image).save(buffer, format="JPEG", quality=95)
+            blobs.append(np.frombuffer(buffer.getvalue(), np.uint8))
+        return np.concatenate(blobs), np.cumsum([0] + [len(b) for b in blobs])
+
+    (train, train_offsets), (test, test_offsets) = concatenated(images[:6]), concatenated(images[6:])
+    np.savez(path, train_jpeg=train, train_offsets=train_offsets, y_train=labels[:6], test_jpeg=test,
+             test_offsets=test_offsets, y_test=labels[6:])
+
+
+def test_an_npz_of_jpeg_files_is_decoded(tmp_path):
+    # Smooth images survive JPEG at quality 95 within a few levels.
+    grid = np.linspace(0, 1, 32)
+    images = np.stack([np.stack([np.outer(grid, grid) * 255 * (k + 1) / 8, np.tile(grid * 200, (32, 1)),
+                                 np.full((32, 32), 20 * k)], axis=-1) for k in range(8)]).astype(np.uint8)
+    _jpeg_npz(tmp_path / "j.npz", images, np.arange(8) % 3)
+    dataset = load_image_dataset(path=tmp_path / "j.npz")
+    assert dataset.x_train.shape == (6, 32, 32, 3) and dataset.x_test.shape == (2, 32, 32, 3)
+    assert np.abs(np.concatenate([dataset.x_train, dataset.x_test]).astype(int) - images).mean() < 2
+    np.testing.assert_array_equal(dataset.y_test, [0, 1])
+
+
+def test_a_damaged_jpeg_is_named(tmp_path):
+    images = np.zeros((8, 32, 32, 3), np.uint8)
+    _jpeg_npz(tmp_path / "j.npz", images, np.zeros(8, int))
+    arrays = dict(np.load(tmp_path / "j.npz"))
+    arrays["test_jpeg"] = arrays["test_jpeg"][::-1].copy()
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(DatasetUnavailableError, match="bad.npz: image 0 is not a readable JPEG"):
+        load_image_dataset(path=tmp_path / "bad.npz")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists(os.path.join(SHARED, "cifar10_full_jpeg.npz")), reason="../shared/data absent")
+def test_the_full_cifar10_jpeg_copy_decodes_to_the_subsets_pixels():
+    # The 10k subset was decoded from the same JPEG files by the data's own script: the first images agree exactly.
+    full = load_image_dataset(path=os.path.join(SHARED, "cifar10_full_jpeg.npz"))
+    with np.load(os.path.join(SHARED, "cifar10_subset.npz")) as subset:
+        np.testing.assert_array_equal(full.x_train[:10_000], subset["x_train"])
+        np.testing.assert_array_equal(full.y_test[:2_000], subset["y_test"])
+    assert full.x_train.shape == (50_000, 32, 32, 3) and full.x_test.shape == (10_000, 32, 32, 3)

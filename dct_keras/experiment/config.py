@@ -147,7 +147,7 @@ def _method_names():
 
 # The architectures of `dct_keras.models.BUILDERS` (named here so a config is
 # checked before Keras loads; a test keeps the two equal).
-MODELS = ("resnet50", "vgg16", "autoencoder1", "autoencoder2", "resnet18", "lenet300", "lenet5")
+MODELS = ("resnet50", "vgg16", "autoencoder1", "autoencoder2", "resnet18", "resnet20", "lenet300", "lenet5")
 
 
 def _check_common(config, source):

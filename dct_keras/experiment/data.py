@@ -6,7 +6,10 @@ Sources, in order (`load_image_dataset`):
    * an official ``cifar-100-python.tar.gz`` / ``cifar-10-python.tar.gz``
      archive, or its extracted folder (pickled batches);
    * an ``.npz`` with ``x_train``, ``y_train``, ``x_test``, ``y_test``
-     (images ``N x H x W x C`` or ``N x H x W`` uint8; e.g. a CIFAR-10 or MNIST file).
+     (images ``N x H x W x C`` or ``N x H x W`` uint8; e.g. a CIFAR-10 or MNIST file),
+     or with the splits as JPEG files (``train_jpeg`` / ``train_offsets``,
+     ``test_jpeg`` / ``test_offsets``; decoded with Pillow, e.g. the full
+     CIFAR-10 of ``../shared/data/cifar10_full_jpeg.npz``).
 2. no ``path``: `tensorflow_datasets`, from its local cache if the dataset
    was prepared before, else downloaded — after a quick reachability check, so
    that an offline machine fails in seconds instead of retrying for minutes.
@@ -193,10 +196,14 @@ def _load_local(path):
 def _load_npz(path):
     try:
         with np.load(path, allow_pickle=False) as data:
-            missing = {"x_train", "y_train", "x_test", "y_test"} - set(data.files)
-            if missing:
-                raise DatasetUnavailableError(f"{path} lacks arrays {sorted(missing)}.\n" + _options("the dataset"))
-            arrays = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
+            if JPEG_ARRAYS <= set(data.files):
+                arrays = [decode_jpegs(data["train_jpeg"], data["train_offsets"], path), data["y_train"],
+                          decode_jpegs(data["test_jpeg"], data["test_offsets"], path), data["y_test"]]
+            else:
+                missing = {"x_train", "y_train", "x_test", "y_test"} - set(data.files)
+                if missing:
+                    raise DatasetUnavailableError(f"{path} lacks arrays {sorted(missing)}.\n" + _options("the dataset"))
+                arrays = [data[k] for k in ("x_train", "y_train", "x_test", "y_test")]
     except (EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
         raise DatasetUnavailableError(f"{path} is not a readable .npz file ({describe_npz_error(error, path)}).\n"
                                       + _options("the dataset")) from None
@@ -205,6 +212,27 @@ def _load_npz(path):
         x_train, x_test = x_train[..., None], x_test[..., None]
     return ImageDataset(pixels(x_train, path, "x_train"), class_ids(y_train, path, "y_train"),
                         pixels(x_test, path, "x_test"), class_ids(y_test, path, "y_test"), path)
+
+
+# An .npz of JPEG-compressed images (e.g. ../shared/data/cifar10_full_jpeg.npz): each split's files
+# concatenated in one uint8 array, with N + 1 offsets, and the labels.
+JPEG_ARRAYS = {"train_jpeg", "train_offsets", "y_train", "test_jpeg", "test_offsets", "y_test"}
+
+
+def decode_jpegs(blob, offsets, path):
+    """The images of a concatenated JPEG array as ``N x H x W x 3`` uint8
+    (Pillow, RGB); all images must share one size."""
+    from PIL import Image, UnidentifiedImageError
+
+    images = []
+    try:
+        for start, end in zip(offsets[:-1], offsets[1:]):
+            with Image.open(io.BytesIO(blob[start:end].tobytes())) as image:
+                images.append(np.asarray(image.convert("RGB")))
+        return np.stack(images)
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise DatasetUnavailableError(f"{path}: image {len(images)} is not a readable JPEG, or the images differ in "
+                                      f"size ({error}).") from None
 
 
 def class_ids(labels, path, name):

@@ -30,6 +30,11 @@ weights kept – `surgery.convert(keep_weights=True)`, pruning from the network
 itself – and fine-tunes ``finetune_epochs`` over ``finetune_examples``
 examples per epoch, like reorder-DCT: the compression-of-a-trained-model
 regime, used where training every point from scratch is beyond the budget).
+The trained plain network is trained once under the config's optimizer,
+schedule, batch size, epochs and augmentation, or under those of its
+``base`` section where it has one (then the top-level ones are the
+fine-tune's); it is cached under a hash of only what determines it
+(`base_config`), so changing the techniques, bits or fine-tune reuses it.
 ``recalibrate_examples`` (optional) recomputes every batch normalization's
 moving statistics over that many training images at the end of each run's
 training (`callbacks.RecalibrateNormalization`): after an abrupt change of
@@ -46,7 +51,7 @@ with the published anchors as reference marks.
 import collections
 import os
 
-from dct_keras.experiment.config import ConfigError
+from dct_keras.experiment.config import COMMON_OPTIONAL, COMMON_SCHEMA, SCHEDULE_SCHEMA, ConfigError
 from dct_keras.experiment.protocol import Method, RunSpec, select_names
 from dct_keras.experiment.tables import budget_text, markdown_table, pyplot
 
@@ -55,6 +60,10 @@ PLAIN_FINETUNED = "plain_finetuned"  # planned, not configured: the reference of
 BUDGET_WORDS = {"plain": None, PLAIN_FINETUNED: None, "pruning": "sparsity", "dct_conv": "switch_off", "freqreg": "kept_fraction",
                 "harmonic": "levels", "reorder": "compression_rate", "ctnet": "strength"}
 REORDER_ROWS = 4
+# What the trained plain network of a trained start depends on: the data, the architecture and its
+# training (the ``base`` section replacing these keys); the techniques, bits and fine-tune do not.
+BASE_KEYS = ("method", "experiment", "dataset", "task", "model", "loss", "metric", "optimizer", "learning_rate",
+             "batch_size", "epochs", "augment", "epoch_examples", "input_normalization", "l2", "tier")
 
 
 def setting_name(technique, budget):
@@ -77,8 +86,12 @@ class Frontier(Method):
                          "min_kept_dense": int, "min_kept_transpose": int},
         "rate_proxy": {"q": (int, float), "sharpness": (int, float), "block": int, "warmup_epochs": int},
         "anchors": list,
+        "base": {"epochs": int, "batch_size": int, "augment": bool, "optimizer": COMMON_SCHEMA["optimizer"],
+                 "learning_rate": SCHEDULE_SCHEMA},
     }
-    optional = ("finetune_examples", "start", "recalibrate_examples", "tail_dropout.min_kept_conv", "tail_dropout.min_kept_dense", "tail_dropout.min_kept_transpose")
+    optional = ("finetune_examples", "start", "recalibrate_examples", "base", *(f"base.{key}" for key in (
+        "epochs", "batch_size", "augment", "optimizer", "learning_rate")), *(f"base.{path}" for path in COMMON_OPTIONAL
+                                                                             if path.startswith(("optimizer.", "learning_rate."))), "tail_dropout.min_kept_conv", "tail_dropout.min_kept_dense", "tail_dropout.min_kept_transpose")
 
     @classmethod
     def validate(cls, config, source):
@@ -150,7 +163,8 @@ class Frontier(Method):
 
         if seed not in self.trained:
             spec = RunSpec("plain", seed, {"technique": "plain", "budget": None, "train": True})
-            self.trained[seed] = train_cached(Frontier(self.config), spec, data, self.out_dir, self.log, self.verbose)
+            self.trained[seed] = train_cached(Frontier(base_config(self.config)), spec, data, self.out_dir, self.log,
+                                              self.verbose)
         return self.trained[seed]
 
     def build(self, spec, data):
@@ -304,6 +318,13 @@ class Frontier(Method):
 
 
 METHOD = Frontier
+
+
+def base_config(config):
+    """The config the trained plain network is trained under (and cached by):
+    the frontier config's `BASE_KEYS`, its ``base`` section replacing them."""
+    base = {key: config[key] for key in BASE_KEYS if key in config}
+    return {**base, **config.get("base", {})}
 
 
 def frontier_points(rows):

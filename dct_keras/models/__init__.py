@@ -3,6 +3,7 @@
 from dct_keras.models.autoencoders import autoencoder1, autoencoder2
 from dct_keras.models.lenet import lenet5, lenet300
 from dct_keras.models.resnet18_cifar import resnet18_cifar
+from dct_keras.models.resnet20_cifar import resnet20_cifar
 from dct_keras.models.resnet50_cifar import resnet50_cifar
 from dct_keras.models.variants import PLAIN, VARIANTS, LayerFactory, check_variant
 from dct_keras.models.vgg16_cifar import vgg16_cifar
@@ -13,6 +14,7 @@ BUILDERS = {
     "autoencoder1": autoencoder1,
     "autoencoder2": autoencoder2,
     "resnet18": resnet18_cifar,
+    "resnet20": resnet20_cifar,
     "lenet300": lenet300,
     "lenet5": lenet5,
 }
@@ -26,6 +28,7 @@ INPUT_REQUIREMENTS = {
     "autoencoder1": (2, 2),
     "autoencoder2": (4, 4),
     "resnet18": (8, 8),
+    "resnet20": (4, 4),
     "lenet300": (1, 1),
     "lenet5": (16, 1),
     "wide_resnet": (8, 4),
@@ -33,5 +36,5 @@ INPUT_REQUIREMENTS = {
 
 __all__ = [
     "BUILDERS", "INPUT_REQUIREMENTS", "PLAIN", "check_variant", "VARIANTS", "LayerFactory", "autoencoder1", "autoencoder2", "lenet300", "lenet5",
-    "resnet18_cifar", "resnet50_cifar", "vgg16_cifar",
+    "resnet18_cifar", "resnet20_cifar", "resnet50_cifar", "vgg16_cifar",
 ]

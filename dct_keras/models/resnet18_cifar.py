@@ -3,6 +3,7 @@
 import keras
 from keras import layers
 
+from dct_keras.models.blocks import basic_block
 from dct_keras.models.variants import LayerFactory
 
 
@@ -20,18 +21,8 @@ def resnet18_cifar(variant="plain", num_classes=10, input_shape=(32, 32, 3), see
     for stage, width in enumerate((64, 128, 256, 512), start=1):
         for block in range(2):
             strides = 2 if stage > 1 and block == 0 else 1
-            x = _basic_block(factory, x, width, strides, f"s{stage}b{block}")
+            x = basic_block(factory, x, width, strides, f"s{stage}b{block}")
     x = layers.GlobalAveragePooling2D()(x)
     outputs = factory.dense(num_classes, activation="softmax", name="classifier")(x)
     return keras.Model(inputs, outputs, name=f"resnet18_cifar_{variant}")
 
-
-def _basic_block(factory, x, width, strides, name):
-    y = factory.conv(width, 3, strides=strides, padding="same", use_bias=False, name=f"{name}_conv1")(x)
-    y = layers.Activation("relu")(layers.BatchNormalization(name=f"{name}_bn1")(y))
-    y = factory.conv(width, 3, padding="same", use_bias=False, name=f"{name}_conv2")(y)
-    y = layers.BatchNormalization(name=f"{name}_bn2")(y)
-    if strides != 1 or x.shape[-1] != width:
-        x = factory.conv(width, 1, strides=strides, use_bias=False, name=f"{name}_shortcut")(x)
-        x = layers.BatchNormalization(name=f"{name}_shortcut_bn")(x)
-    return layers.Activation("relu")(layers.Add()([y, x]))

@@ -274,6 +274,25 @@ def test_the_frontier_from_the_trained_network_keeps_its_weights_and_fine_tunes(
         method_class("frontier").validate({**config, "start": "pretrained"}, "c.json")
 
 
+def test_the_trained_start_is_keyed_by_its_own_training_only():
+    from dct_keras.experiment.config import config_hash
+    from dct_keras.experiment.frontier import base_config
+
+    config = _config("frontier_resnet20_cifar", tier="budget")
+    base = base_config(config)
+    # The base section's training replaces the top-level (fine-tune) one.
+    assert (base["epochs"], base["learning_rate"], base["augment"]) == (40, config["base"]["learning_rate"], True)
+    assert "techniques" not in base and "bits" not in base and "start" not in base
+    other = {**config, "techniques": {"plain": [None], "pruning": [0.5]}, "bits": [3], "finetune_epochs": 2,
+             "learning_rate": {"constant": 0.5}}
+    assert config_hash(base_config(other)) == config_hash(base)
+    for key, value in (("base", {**config["base"], "epochs": 39}), ("model", "resnet18"), ("dataset", "cifar100")):
+        assert config_hash(base_config({**config, key: value})) != config_hash(base), key
+    # Without a base section the network trains under the top-level keys (the LeNet-5 and ResNet-18 frontiers).
+    lenet = _config("frontier_lenet5_mnist")
+    assert base_config(lenet)["epochs"] == lenet["epochs"] and base_config(lenet)["optimizer"] == lenet["optimizer"]
+
+
 def read_weights(path):
     from dct_keras.decode import read_shipped
 

@@ -10,7 +10,8 @@ import pytest
 
 from dct_keras import DCTConv2D, DCTConv2DTranspose, HarmonicConv, count_params
 from dct_keras.models.harmonic_nets import harmonic_resnet50, wide_resnet
-from dct_keras.models import autoencoder1, autoencoder2, lenet5, lenet300, resnet18_cifar, resnet50_cifar, vgg16_cifar
+from dct_keras.models import (autoencoder1, autoencoder2, lenet5, lenet300, resnet18_cifar, resnet20_cifar, resnet50_cifar,
+                              vgg16_cifar)
 
 DCT_TYPES = (DCTConv2D, DCTConv2DTranspose)
 
@@ -140,7 +141,19 @@ def test_frequency_regularization_reference_counts(builder, trainable):
     assert count_params(builder("plain")).trainable == trainable
 
 
-@pytest.mark.parametrize("builder", [lenet300, lenet5, resnet18_cifar])
+def test_resnet20_counts_he_et_al():
+    # He et al. 2016 §4.2, n = 3, counted by hand: 3x3 convolutions (stem 3 -> 16, then six per stage at 16 / 32 / 64
+    # with the stage's first taking the previous width), batch-norm scale + shift per channel, the classifier; plus
+    # the two 1x1 projection shortcuts with their BN (option B). Option A's 269,722 is the published "0.27M".
+    convs = 9 * (3 * 16 + 6 * 16 * 16 + (16 * 32 + 5 * 32 * 32) + (32 * 64 + 5 * 64 * 64))
+    norms = 2 * (16 + 6 * 16 + 6 * 32 + 6 * 64)
+    option_a = convs + norms + 64 * 10 + 10
+    assert option_a == 269_722
+    shortcuts = 16 * 32 + 32 * 64 + 2 * (32 + 64)
+    assert count_params(resnet20_cifar("plain")).trainable == option_a + shortcuts
+
+
+@pytest.mark.parametrize("builder", [lenet300, lenet5, resnet18_cifar, resnet20_cifar])
 def test_freqreg_variant_replaces_every_conv_and_dense(builder):
     model = builder("freqreg")
     kinds = [type(l).__name__ for l in model.layers if hasattr(l, "kernel_size") or hasattr(l, "units")]
