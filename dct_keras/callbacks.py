@@ -18,21 +18,31 @@ LAYER_KINDS = ("conv", "dense", "transpose")
 class TailDropout(keras.callbacks.Callback):
     """Dynamic tail-dropout (frequency_regularization.txt §3.1).
 
-    At the end of every training epoch each spectral weight's kept fraction
-    follows ``beta_n = beta_{n-1} - gamma * (beta_{n-1} - epsilon)`` and its
-    mask keeps the ``max(round(beta_n * n), min_kept)`` lowest-frequency
-    coefficients (zigzag order over the transformed axes). It drives every
-    layer with spectral weights: the FreqReg layers and also `DCTConv2D` /
-    `DCTConv2DTranspose` (a more structured switch-off than DCT-Conv's random
-    one).
+    After every training epoch but the last of a `fit` call, each spectral
+    weight's kept fraction follows ``beta_n = beta_{n-1} - gamma * (beta_{n-1}
+    - epsilon)`` and its mask keeps the ``max(round(beta_n * n), min_kept)``
+    lowest-frequency coefficients (zigzag order over the transformed axes);
+    epoch ``n + 1`` trains under that mask. No update follows the last
+    epoch: the model `fit` returns is the model it trained, and its History
+    (the epoch logs) describes it. The same instance given to the next `fit`
+    call applies that deferred update when the call begins, so a schedule
+    split over calls (``fit(epochs=N, initial_epoch=e)`` one epoch at a time,
+    as the experiment runner does) follows the formula; a fresh instance
+    continues from the masks as they are (they are saved with the model).
+
+    It drives the layers of the FreqReg family (`FreqRegConv2D`,
+    `FreqRegConv2DTranspose`, `FreqRegDense`) only: a `DCTConv2D`'s random
+    switch-off is that layer's method and stays as built. ``layer_names``
+    chooses layers explicitly, of any spectral family.
 
     Being a callback, it acts only inside `fit`: `evaluate` and `predict`
     never advance it. ``beta`` is stored in each weight's ``kept_fraction``
     variable, so it is saved with the model and in checkpoints and a resumed
-    run continues the schedule. After each update it writes
-    ``kept_fraction/<layer>`` and ``nonzero/<layer>`` (and the model-wide
-    ``kept_fraction`` / ``nonzero``) into the epoch logs, which the History
-    callback and a `keras.callbacks.TensorBoard` placed *after* it record.
+    run continues the schedule. At every epoch end it writes the kept
+    fraction the epoch trained with, ``kept_fraction/<layer>`` and
+    ``nonzero/<layer>`` (and the model-wide ``kept_fraction`` /
+    ``nonzero``), into the epoch logs, which the History callback and a
+    `keras.callbacks.TensorBoard` placed *after* it record.
 
     Schedules, to compare on one model:
 
@@ -49,7 +59,8 @@ class TailDropout(keras.callbacks.Callback):
             "transpose": 31}`` (the reference training code's floors).
         schedule: "dynamic", "static" or "random".
         seed: seed of the "random" schedule.
-        layer_names: optional names of the layers to drive (default: all).
+        layer_names: optional names of the layers to drive (default: every
+            layer of the FreqReg family).
     """
 
     def __init__(self, gamma=0.01, epsilon=0.01, min_kept=1, schedule="dynamic", seed=0, layer_names=None):
@@ -71,17 +82,23 @@ class TailDropout(keras.callbacks.Callback):
         self.schedule = schedule
         self.seed = seed
         self.layer_names = None if layer_names is None else set(layer_names)
+        self.deferred = False  # an update due after the last epoch of the previous `fit` call
 
     def spectral_layers(self):
         """The model's layers with spectral weights that this callback drives."""
-        found = [layer for layer in spectral_layers(self.model)
-                 if layer.spectral_weights and (self.layer_names is None or layer.name in self.layer_names)]
+        found = [layer for layer in spectral_layers(self.model) if layer.spectral_weights and (
+            layer.family == "freqreg" if self.layer_names is None else layer.name in self.layer_names)]
         if not found:
-            raise ValueError("TailDropout found no layers with spectral weights to drive in this model.")
+            raise ValueError("TailDropout found no layers to drive in this model: it drives the FreqReg layers "
+                             "(FreqRegConv2D, FreqRegConv2DTranspose, FreqRegDense), or the spectral layers named in "
+                             "`layer_names`.")
         return found
 
     def on_train_begin(self, logs=None):
         if self.schedule == "dynamic":
+            if self.deferred:
+                self.deferred = False
+                self._advance()
             return
         changed = False
         for index, layer in enumerate(self.spectral_layers()):
@@ -100,17 +117,25 @@ class TailDropout(keras.callbacks.Callback):
         self._after_update(changed)
 
     def on_epoch_end(self, epoch, logs=None):
-        changed = False
-        if self.schedule == "dynamic":
-            for layer in self.spectral_layers():
-                for weight in layer.spectral_weights:
-                    beta = float(weight.kept_fraction)
-                    beta -= self.gamma * (beta - self.epsilon)
-                    kept = kept_count(weight.size, beta, self.floor(layer))
-                    changed |= weight.set_mask(weight.zigzag_mask(kept), kept_fraction=beta, optimizer=self.model.optimizer)
-        self._after_update(changed)
         if logs is not None:
-            logs.update(self.kept_logs())
+            logs.update(self.kept_logs())  # the masks this epoch trained with
+        if self.schedule != "dynamic":
+            return
+        if epoch + 1 >= self.params.get("epochs", epoch + 2):
+            self.deferred = True  # fit returns the model it trained
+            return
+        self._advance()
+
+    def _advance(self):
+        """One step of the dynamic schedule on every driven weight."""
+        changed = False
+        for layer in self.spectral_layers():
+            for weight in layer.spectral_weights:
+                beta = float(weight.kept_fraction)
+                beta -= self.gamma * (beta - self.epsilon)
+                kept = kept_count(weight.size, beta, self.floor(layer))
+                changed |= weight.set_mask(weight.zigzag_mask(kept), kept_fraction=beta, optimizer=self.model.optimizer)
+        self._after_update(changed)
 
     def floor(self, layer):
         """The minimum kept count of ``layer``'s weights."""

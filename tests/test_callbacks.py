@@ -30,13 +30,15 @@ def test_schedule_follows_the_formula_and_converges(rng):
     model = _model()
     model.compile(keras.optimizers.Adam(0.01), "mse")  # momentum must not revive dropped coefficients
     gamma, epsilon = 0.3, 0.1
-    history = model.fit(*_data(rng), epochs=12, batch_size=8, verbose=0, callbacks=[TailDropout(gamma, epsilon, min_kept=1)])
+    history = model.fit(*_data(rng), epochs=13, batch_size=8, verbose=0, callbacks=[TailDropout(gamma, epsilon, min_kept=1)])
     beta = 1.0
-    for _ in range(12):
+    for _ in range(12):  # after every epoch but the last
         beta = beta - gamma * (beta - epsilon)
-    np.testing.assert_allclose(_fractions(model), beta, rtol=1e-6)
+    driven = model.layers[0].spectral_weights + model.layers[3].spectral_weights
+    np.testing.assert_allclose([float(w.kept_fraction) for w in driven], beta, rtol=1e-6)
+    assert float(model.layers[1].spectral_kernel.kept_fraction) == 1.0  # DCT-Conv keeps its own switch-off
     assert abs(beta - epsilon) < 0.02
-    for w in dct_keras.spectral_weights(model):
+    for w in driven:
         assert w.active_count() == max(int(np.floor(beta * w.size + 0.5)), 1)
         np.testing.assert_array_equal(w.mask_numpy(), w.zigzag_mask(w.active_count()))
         np.testing.assert_array_equal(ops.convert_to_numpy(w.coefficients)[~w.mask_numpy()], 0.0)
@@ -44,7 +46,7 @@ def test_schedule_follows_the_formula_and_converges(rng):
     for w in dct_keras.spectral_weights(model):
         np.testing.assert_array_equal(ops.convert_to_numpy(w.coefficients)[~w.mask_numpy()], 0.0)
     logged = history.history["kept_fraction/" + model.layers[0].name]
-    assert len(logged) == 12 and logged[0] > logged[-1]
+    assert len(logged) == 13 and logged[0] == 1.0 and logged[0] > logged[-1]  # what each epoch trained with
     assert history.history["nonzero"][-1] < history.history["nonzero"][0]
 
 
@@ -52,7 +54,7 @@ def test_min_kept_floor(rng):
     model = _model()
     model.compile("sgd", "mse")
     model.fit(*_data(rng), epochs=3, batch_size=8, verbose=0, callbacks=[TailDropout(1.0, 0.0, min_kept=2)])
-    counts = [w.active_count() for w in dct_keras.spectral_weights(model)]
+    counts = [w.active_count() for layer in (model.layers[0], model.layers[3]) for w in layer.spectral_weights]
     assert counts and all(c == 2 for c in counts)
 
 
@@ -68,18 +70,53 @@ def test_evaluate_and_predict_do_not_advance(rng):
     assert _fractions(model) == before
 
 
+class _StopAfter(keras.callbacks.Callback):
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.stop_training = epoch + 1 >= self.epochs
+
+
 def test_resumed_run_continues_the_schedule(rng, tmp_path):
     x, y = _data(rng)
     straight = _model()
     straight.compile("sgd", "mse")
     straight.fit(x, y, epochs=4, verbose=0, callbacks=[TailDropout(0.5, 0.1)])
-    first = _model()
+    first = _model()  # killed after epoch 2 of 4, its checkpoint loaded and fitted on
     first.compile("sgd", "mse")
-    first.fit(x, y, epochs=2, verbose=0, callbacks=[TailDropout(0.5, 0.1)])
+    first.fit(x, y, epochs=4, verbose=0, callbacks=[TailDropout(0.5, 0.1), _StopAfter(2)])
     first.save(tmp_path / "checkpoint.keras")
     resumed = keras.models.load_model(tmp_path / "checkpoint.keras")
-    resumed.fit(x, y, epochs=2, verbose=0, callbacks=[TailDropout(0.5, 0.1)])
+    resumed.fit(x, y, epochs=4, initial_epoch=2, verbose=0, callbacks=[TailDropout(0.5, 0.1)])
     np.testing.assert_allclose(_fractions(resumed), _fractions(straight), rtol=1e-6)
+    # One epoch per call with one instance (the experiment runner): the same schedule again.
+    stepwise, tail = _model(), TailDropout(0.5, 0.1)
+    stepwise.compile("sgd", "mse")
+    for epoch in range(4):
+        stepwise.fit(x, y, epochs=4, initial_epoch=epoch, verbose=0, callbacks=[tail, _StopAfter(epoch + 1)])
+    np.testing.assert_allclose(_fractions(stepwise), _fractions(straight), rtol=1e-6)
+    # Separate fit calls with one instance: the update deferred after a call's last epoch comes at the next call.
+    calls, tail = _model(), TailDropout(0.5, 0.1)
+    calls.compile("sgd", "mse")
+    calls.fit(x, y, epochs=2, verbose=0, callbacks=[tail])
+    calls.fit(x, y, epochs=2, verbose=0, callbacks=[tail])
+    np.testing.assert_allclose(_fractions(calls), _fractions(straight), rtol=1e-6)
+
+
+@pytest.mark.parametrize("schedule", ["dynamic", "static", "random"])
+def test_fit_returns_the_model_it_trained(schedule, rng):
+    # The model fit returns scores on held-out data what fit's last epoch reported, whatever the schedule.
+    x, y = _data(rng)
+    held_out = (x[:8] + 0.1, y[:8])
+    model = _model()
+    model.compile("sgd", "mse")
+    history = model.fit(x, y, epochs=3, batch_size=8, verbose=0, validation_data=held_out,
+                        callbacks=[TailDropout(0.6, 0.1, schedule=schedule)])
+    assert model.evaluate(*held_out, verbose=0) == pytest.approx(history.history["val_loss"][-1], rel=1e-5)
+    assert history.history["nonzero"][-1] == sum(w.active_count() for layer in (model.layers[0], model.layers[3])
+                                                  for w in layer.spectral_weights)
 
 
 @pytest.mark.parametrize("schedule", ["static", "random"])
@@ -87,7 +124,7 @@ def test_static_and_random_schedules_apply_epsilon_from_the_start(schedule, rng)
     model = _model()
     model.compile("sgd", "mse")
     model.fit(*_data(rng), epochs=2, verbose=0, callbacks=[TailDropout(epsilon=0.25, schedule=schedule, seed=3)])
-    weights = dct_keras.spectral_weights(model)
+    weights = model.layers[0].spectral_weights + model.layers[3].spectral_weights
     for w in weights:
         assert w.active_count() == max(int(np.floor(0.25 * w.size + 0.5)), 1)
         assert float(w.kept_fraction) == 0.25
@@ -98,7 +135,7 @@ def test_static_and_random_schedules_apply_epsilon_from_the_start(schedule, rng)
 def test_callback_needs_spectral_layers(rng):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse")
-    with pytest.raises(ValueError, match="no layers with spectral weights"):
+    with pytest.raises(ValueError, match="no layers to drive"):
         model.fit(np.zeros((4, 3)), np.zeros((4, 1)), verbose=0, callbacks=[TailDropout()])
 
 
@@ -120,9 +157,9 @@ def test_per_layer_kind_floors(rng):
     model = _model()
     model.compile("adam", "mse")
     floors = {"conv": 20, "dense": 30}
-    model.fit(*_data(rng), epochs=1, verbose=0, callbacks=[TailDropout(gamma=1.0, epsilon=0.0, min_kept=floors)])
+    model.fit(*_data(rng), epochs=2, verbose=0, callbacks=[TailDropout(gamma=1.0, epsilon=0.0, min_kept=floors)])
     conv, dct, _, dense = model.layers
-    assert conv.spectral_kernel.active_count() == 20 and dct.spectral_kernel.active_count() == 20
+    assert conv.spectral_kernel.active_count() == 20 and dct.spectral_kernel.active_count() == dct.spectral_kernel.size
     assert dense.spectral_kernel.active_count() == 30
     assert conv.bias_weight.active_count() == 4  # a floor above the size keeps everything
     with pytest.raises(ValueError, match="min_kept"):
