@@ -18,7 +18,9 @@ import os
 import sys
 
 from dct_keras.experiment import cli
-from dct_keras.experiment.config import TIERS, ConfigError, apply_overrides, load_config, resolve_config
+from dct_keras.experiment.config import TIERS, apply_overrides, load_config, resolve_config
+from dct_keras.experiment.errors import ConfigError
+from dct_keras.experiment.loading import load_keras_model
 
 STRATEGIES = ("none", "mirrored", "multiworker")
 
@@ -115,7 +117,7 @@ def run(argv):
     config = _effective(full, args, args.config)
     if args.augment:
         config["augment"] = True
-    method = method_cls(config)
+    method = method_cls(method_cls.configure(config, args))
     plan = cli.require_nonempty(method.plan(args), " ".join(argv))
 
     cli.import_framework()
@@ -394,7 +396,7 @@ def export(argv):
     if args.format == "h265" and os.path.isfile(args.out):
         raise cli.UsageError(f"--out {args.out}: is a file; the h265 format writes a folder")
     cli.import_framework()
-    model = cli.load_keras_model(args.model, "MODEL")
+    model = load_keras_model(args.model, "MODEL")
     if args.format == "dctk":
         from dct_keras.export.ship import save_shipped
 
@@ -441,7 +443,7 @@ def load_check(argv):
     elif args.export.endswith(".npz"):
         from dct_keras.export import load_compressed
 
-        model = cli.load_keras_model(args.model, "--model")
+        model = load_keras_model(args.model, "--model")
         try:
             load_compressed(model, args.export)
         except ValueError as error:

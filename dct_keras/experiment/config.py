@@ -23,6 +23,8 @@ import hashlib
 import json
 import os
 
+from dct_keras.experiment.errors import ConfigError
+
 NUMBER = (int, float)
 SCHEDULE_SCHEMA = {"piecewise": list, "halving": {"initial": NUMBER, "factor": NUMBER, "every": int}, "constant": NUMBER,
                    "cosine": {"initial": NUMBER, "final": NUMBER, "warmup_epochs": int}}
@@ -62,10 +64,6 @@ INPUT_NORMALIZATIONS = ("eq4", "unit")
 TASKS = ("classification", "reconstruction")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
-
-
-class ConfigError(ValueError):
-    """A config is malformed; the message names the offending key."""
 
 
 def config_names():

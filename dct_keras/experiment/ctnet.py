@@ -44,7 +44,8 @@ class CTNet(Method):
 
     @classmethod
     def validate(cls, config, source):
-        from dct_keras.experiment.config import ConfigError, check_section
+        from dct_keras.experiment.config import check_section
+        from dct_keras.experiment.errors import ConfigError
 
         for name, setting in config["settings"].items():
             check_section(setting, cls.SETTING_SCHEMA, f"settings.{name}.", source)

@@ -28,7 +28,8 @@ import textwrap
 
 import numpy as np
 
-from dct_keras.experiment.config import NUMBER, ConfigError
+from dct_keras.experiment.config import NUMBER
+from dct_keras.experiment.errors import ConfigError
 from dct_keras.experiment.protocol import Method, RunSpec, select_numbers
 from dct_keras.experiment.tables import budget_text, markdown_table, pyplot
 
@@ -78,7 +79,7 @@ class DCTConv(Method):
 
     def blocks(self, args=None):
         """The selected Table V blocks (default: the first; 'both'/'all blocks': every one)."""
-        from dct_keras.experiment.cli import UsageError
+        from dct_keras.experiment.errors import UsageError
 
         names = list(self.config["blocks"])
         chosen = getattr(args, "block", None)
@@ -131,11 +132,9 @@ class DCTConv(Method):
         """The sweep's "freqreg" variant: `TailDropout` towards 1 - p."""
         if spec.options["variant"] != "freqreg":
             return []
-        from dct_keras.callbacks import TailDropout
+        from dct_keras.experiment.techniques.freqreg import tail_dropout
 
-        tail = spec.options["tail_dropout"]
-        return [TailDropout(tail["gamma"], 1.0 - spec.options["switch_off"], min_kept=tail["min_kept"],
-                            schedule=tail["schedule"], seed=spec.seed)]
+        return [tail_dropout(spec.options["tail_dropout"], 1.0 - spec.options["switch_off"], spec.seed)]
 
     def render(self, rows, out_dir):
         tables = summarize(rows, self.config)

@@ -15,9 +15,11 @@ import os
 
 import numpy as np
 
-from dct_keras.experiment.config import ConfigError, check_section
+from dct_keras.experiment.config import check_section
+from dct_keras.experiment.errors import ConfigError
 from dct_keras.experiment.protocol import Method, RunSpec, select_names
 from dct_keras.experiment.tables import SHORT_BUDGET_NOTE, budget_text, epochs_cell, markdown_table
+from dct_keras.experiment.techniques.freqreg import TAIL_DROPOUT, TAIL_DROPOUT_OPTIONAL, tail_dropout
 
 REFERENCE = "ref"
 
@@ -26,12 +28,8 @@ class FreqReg(Method):
     """frequency_regularization.txt: reference vs FreqReg at each kept fraction."""
 
     name = "freqreg"
-    schema = {
-        "tail_dropout": {"gamma": (int, float), "min_kept": int, "schedule": str, "min_kept_conv": int,
-                         "min_kept_dense": int, "min_kept_transpose": int},
-        "models": dict,
-    }
-    optional = ("tail_dropout.min_kept_conv", "tail_dropout.min_kept_dense", "tail_dropout.min_kept_transpose")
+    schema = {"tail_dropout": TAIL_DROPOUT, "models": dict}
+    optional = TAIL_DROPOUT_OPTIONAL
     MODEL_SCHEMA = {"reference": dict, "settings": dict}
     SETTING_SCHEMA = {"kept_fraction": (int, float), "paper": dict}
 
@@ -56,15 +54,20 @@ class FreqReg(Method):
     def models(self, args=None):
         return select_names(getattr(args, "models", None), self.config["models"], "--models", "models") or list(self.config["models"])
 
-    def plan(self, args=None):
-        """Per model: the reference run, then one FreqReg run per setting."""
-        from dct_keras.experiment.cli import UsageError
+    @classmethod
+    def configure(cls, config, args):
+        """``--gamma`` replaces the tail-dropout speed."""
+        from dct_keras.experiment.errors import UsageError
 
         gamma = getattr(args, "gamma", None)
-        if gamma is not None:
-            if not 0 < gamma <= 1:
-                raise UsageError(f"--gamma {gamma:g}: the tail-dropout speed must be in (0, 1]")
-            self.config["tail_dropout"]["gamma"] = gamma
+        if gamma is None:
+            return config
+        if not 0 < gamma <= 1:
+            raise UsageError(f"--gamma {gamma:g}: the tail-dropout speed must be in (0, 1]")
+        return {**config, "tail_dropout": {**config["tail_dropout"], "gamma": gamma}}
+
+    def plan(self, args=None):
+        """Per model: the reference run, then one FreqReg run per setting."""
         models = self.models(args)
         known = {REFERENCE} | {s for m in models for s in self.config["models"][m]["settings"]}
         wanted = select_names(getattr(args, "settings", None), known, "--settings", "settings") or sorted(known)
@@ -101,11 +104,7 @@ class FreqReg(Method):
     def callbacks(self, spec, data):
         if spec.options["kept_fraction"] is None:
             return []
-        from dct_keras.callbacks import TailDropout
-
-        tail = self.config["tail_dropout"]
-        return [TailDropout(tail["gamma"], spec.options["kept_fraction"], min_kept=min_kept_of(tail),
-                            schedule=tail["schedule"], seed=spec.seed)]
+        return [tail_dropout(self.config["tail_dropout"], spec.options["kept_fraction"], spec.seed)]
 
     def _export_path(self, out_dir, run_id):
         return os.path.join(out_dir, "export", f"{run_id}.npz")
@@ -163,9 +162,3 @@ class FreqReg(Method):
 
 METHOD = FreqReg
 
-
-def min_kept_of(tail):
-    """`TailDropout`'s floor: one count, or per layer kind when the config sets
-    the reference code's floors (``min_kept_conv`` / ``_dense`` / ``_transpose``)."""
-    kinds = {kind: tail[f"min_kept_{kind}"] for kind in ("conv", "dense", "transpose") if f"min_kept_{kind}" in tail}
-    return {**{"conv": tail["min_kept"], "dense": tail["min_kept"], "transpose": tail["min_kept"]}, **kinds} if kinds else tail["min_kept"]

@@ -15,7 +15,8 @@ import os
 
 import numpy as np
 
-from dct_keras.experiment.config import ConfigError, check_section
+from dct_keras.experiment.config import check_section
+from dct_keras.experiment.errors import ConfigError
 from dct_keras.experiment.protocol import Method, RunSpec, add_settings_argument, chosen_settings
 from dct_keras.experiment.tables import SHORT_BUDGET_NOTE, budget_text, epochs_cell, markdown_table, pyplot
 

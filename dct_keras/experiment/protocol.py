@@ -7,9 +7,10 @@ same questions for the one `Runner` (which knows no method):
 
 * `Method.schema` / `Method.validate` – its config keys (beside
   `dct_keras.experiment.config.COMMON_SCHEMA`);
-* `Method.add_arguments` / `Method.plan` – the command line's selection and
-  the `RunSpec`s it means, in protocol order (pure Python: checked before the
-  framework loads);
+* `Method.add_arguments` / `Method.configure` / `Method.plan` – the command
+  line's options, the effective config they make (one named step, before
+  planning) and the `RunSpec`s the selection means, in protocol order (pure
+  Python: checked before the framework loads; `plan` changes nothing);
 * `Method.input_requirements` – what images its networks can take;
 * `Method.setup` – once per invocation, before the runs (e.g. train and cache
   the model reorder-DCT compresses);
@@ -102,9 +103,17 @@ class Method:
     def add_arguments(cls, parser):
         """Adds the method's selection options to an `argparse` parser."""
 
+    @classmethod
+    def configure(cls, config, args):
+        """The effective config of the method's command-line options in
+        ``args`` (a new dict; ``config`` is left as it is). Raises
+        `UsageError` naming a bad option."""
+        return config
+
     def plan(self, args=None):
         """The `RunSpec`s of the selection in ``args`` (all for None), in
-        protocol order. Raises `UsageError` naming a bad selection."""
+        protocol order; pure (the config is not changed). Raises `UsageError`
+        naming a bad selection."""
         raise NotImplementedError
 
     def input_requirements(self):
@@ -147,7 +156,7 @@ def select_numbers(requested, grid, argument, extra=("plain",), domain=(0.0, 1.0
     """The requested numbers as grid values, compared as numbers; ``extra``
     words pass through. Raises `UsageError` naming the bad value and the
     valid choices."""
-    from dct_keras.experiment.cli import UsageError
+    from dct_keras.experiment.errors import UsageError
 
     if requested is None:
         return None
@@ -175,7 +184,7 @@ def select_numbers(requested, grid, argument, extra=("plain",), domain=(0.0, 1.0
 def select_names(selected, known, argument, noun):
     """``selected`` (a list or None) checked against ``known``; raises
     `UsageError` naming the unknown ones and the choices."""
-    from dct_keras.experiment.cli import UsageError
+    from dct_keras.experiment.errors import UsageError
 
     unknown = sorted(set(selected or []) - set(known))
     if unknown:

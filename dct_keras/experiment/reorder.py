@@ -25,7 +25,7 @@ import dataclasses
 import os
 import time
 
-from dct_keras.experiment.config import ConfigError
+from dct_keras.experiment.errors import ConfigError
 from dct_keras.experiment.protocol import Method, RunSpec
 from dct_keras.experiment.tables import markdown_table, pyplot
 
@@ -106,22 +106,28 @@ class ReorderDCT(Method):
                             help="fine-tune on a seeded N-image sample of the training set (default: the tier's)")
         parser.add_argument("--no-finetune", action="store_true", help="evaluate as compressed, without fine-tuning")
 
-    def plan(self, args=None):
-        """The uncompressed reference, then every grid setting."""
-        from dct_keras.experiment.cli import UsageError
+    @classmethod
+    def configure(cls, config, args):
+        """The grid, base epochs and fine-tune images of the command line."""
+        from dct_keras.experiment.errors import UsageError
 
-        grid = self.config["grid"]
+        config = {**config, "grid": dict(config["grid"]), "base": dict(config["base"])}
         for key in ("rows", "compression_rates", "r0", "compressors"):
             if getattr(args, key, None):
-                grid[key] = list(getattr(args, key))
+                config["grid"][key] = list(getattr(args, key))
         if getattr(args, "base_epochs", None):
-            self.config["base"]["epochs"] = args.base_epochs
+            config["base"]["epochs"] = args.base_epochs
         if getattr(args, "finetune_images", None):
-            self.config["epoch_examples"] = args.finetune_images
+            config["epoch_examples"] = args.finetune_images
         try:
-            self.validate(self.config, "the command line")
+            cls.validate(config, "the command line")
         except ConfigError as error:
             raise UsageError(str(error).replace("the command line: `grid.", "--").replace("`", "")) from None
+        return config
+
+    def plan(self, args=None):
+        """The uncompressed reference, then every grid setting."""
+        grid = self.config["grid"]
         epochs = 0 if getattr(args, "no_finetune", False) else None
         plan = [RunSpec(UNCOMPRESSED, 0, {"compressor": None}, epochs)] if epochs is None else []
         for setting in grid_settings(grid):
@@ -242,7 +248,8 @@ def compress_file(args):
     import keras
 
     from dct_keras.compression import compress, compression_table
-    from dct_keras.experiment.cli import UsageError, load_keras_model
+    from dct_keras.experiment.errors import UsageError
+    from dct_keras.experiment.loading import load_keras_model
     from dct_keras.experiment.data import load_image_dataset, normalize_like
     from dct_keras.experiment.runner import epoch_data, evaluate
 

@@ -14,7 +14,8 @@ import collections
 import json
 import os
 
-from dct_keras.experiment.config import ConfigError, shipped_config
+from dct_keras.experiment.config import shipped_config
+from dct_keras.experiment.errors import ConfigError
 from dct_keras.experiment.protocol import method_class
 from dct_keras.experiment.results import LEARNING_CHECK_FILE, RESULTS_FILE, read_rows
 

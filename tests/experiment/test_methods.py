@@ -65,7 +65,7 @@ def test_freqreg_runs_reach_the_schedule_and_render(rng, tmp_path):
     rows = _rows(tmp_path / "results.jsonl")
     assert [r["setting"] for r in rows] == ["lenet300-ref", "lenet300-v1", "lenet300-v2"]
     beta = 1.0
-    for _ in range(3):
+    for _ in range(2):  # after every epoch but the last: the row describes the model trained in epoch 3
         beta -= 0.9 * (beta - 0.010579)
     assert abs(rows[2]["params"]["kernel_active"] / rows[2]["params"]["kernel"] - beta) < 1e-3
     fields = rows[2]["method_fields"]
@@ -182,8 +182,12 @@ class _SmallReorder(method_class("reorder")):
 def test_reorder_compresses_finetunes_and_renders_through_the_runner(rng, tmp_path):
     config = _config("reorder_resnet18_cifar", tier="quick")
     config["batch_size"] = 8
-    method = _SmallReorder(config)
-    plan = method.plan(_Args(compressors=["reorder", "l1", "l1-unstructured"], finetune_images=16))
+    args = _Args(compressors=["reorder", "l1", "l1-unstructured"], finetune_images=16)
+    configured = _SmallReorder.configure(config, args)
+    assert config["grid"]["compressors"] != configured["grid"]["compressors"]  # the config as given stays as it is
+    method = _SmallReorder(configured)
+    plan = method.plan(args)
+    assert method.config == configured  # planning changes nothing
     assert [s.setting for s in plan] == [
         "uncompressed", "reorder-uniform-rows4-rate4", "reorder-uniform-rows4-rate16", "reorder-progressive-r-rows4-r0_0.25",
         "l1-uniform-rows4-rate4", "l1-uniform-rows4-rate16", "l1-progressive-r-rows4-r0_0.25",
@@ -297,3 +301,47 @@ def read_weights(path):
     from dct_keras.decode import read_shipped
 
     return read_shipped(path).weights
+
+
+def test_a_technique_registered_in_a_test_is_planned_built_and_reported_by_the_frontier(rng, tmp_path):
+    from dct_keras.experiment.techniques import Technique, register, unregister
+
+    calls = []
+
+    class Halved(Technique):
+        """Ships the network with every kernel halved (a technique the frontier has never heard of)."""
+
+        name = "halved"
+        budget_word = "factor"
+        marker = "*"
+        note = "halved: a test's technique."
+
+        def model(self, context, budget, seed):
+            model = context.source()
+            for layer in model.layers:
+                if hasattr(layer, "kernel"):
+                    layer.kernel.assign(layer.kernel * budget)
+            return model
+
+        def callbacks(self, context, budget, seed):
+            calls.append(context.steps)
+            return []
+
+    register(Halved())
+    try:
+        config = _config("frontier_lenet5_mnist", tier="quick", epochs=1)
+        config.update(batch_size=16, bits=[8], techniques={"plain": [None], "halved": [0.5]})
+        method_class("frontier").validate(config, "c.json")
+        method = method_class("frontier")(config)
+        plan = method.plan()
+        assert [s.setting for s in plan] == ["plain", "halved-factor0.5"]
+        data = prepare_data(config, _dataset(rng, 32, 16, 28, 1), method.input_requirements())
+        method.setup(data, str(tmp_path), lambda *_: None, 0)
+        _quiet(method, data, tmp_path).run_all(plan)
+        rows = {r["setting"]: r for r in _rows(tmp_path / "results.jsonl")}
+        assert rows["halved-factor0.5"]["method_fields"]["points"]["8"]["bytes"]["total"] > 0
+        assert calls == [2]  # 32 images at batch 16, one epoch
+        table, _ = method.render(list(rows.values()), str(tmp_path))
+        assert "| halved | factor 0.5 | 8 |" in table and "halved: a test's technique." in table
+    finally:
+        unregister("halved")
