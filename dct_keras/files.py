@@ -1,7 +1,56 @@
-"""Reading files from elsewhere safely: one-line reasons for unreadable ones
-(pure Python and NumPy; no framework import)."""
+"""Files: reading them from elsewhere safely (one-line reasons for
+unreadable ones) and replacing them atomically (pure Python; no framework
+import)."""
 
+import contextlib
+import os
 import zipfile
+
+
+@contextlib.contextmanager
+def replaced_atomically(path):
+    """Yields a temporary path beside ``path`` (same extension, so Keras can
+    save a model there); once the block has written it, the file is
+    fsync'ed and renamed over ``path``, and the folder fsync'ed: a reader
+    (or a crash) sees the old file or the whole new one. The temporary is
+    removed if the block raises."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    root, extension = os.path.splitext(path)
+    temporary = f"{root}.{os.getpid()}.tmp{extension}"
+    try:
+        yield temporary
+        descriptor = os.open(temporary, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        os.replace(temporary, path)
+        fsync_folder(folder)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def write_atomically(path, data):
+    """Writes ``data`` (bytes, or text as UTF-8) to ``path`` atomically (`replaced_atomically`)."""
+    with replaced_atomically(path) as temporary:
+        with open(temporary, "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode("utf-8"))
+
+
+def fsync_folder(folder):
+    """Makes a rename inside ``folder`` durable (where the platform allows)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
 
 
 def describe_npz_error(error, path=None):

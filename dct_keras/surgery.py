@@ -20,7 +20,7 @@ import numpy as np
 # Importing the layers registers their families.
 import dct_keras.layers  # noqa: F401
 from dct_keras.framework import child_layers, is_functional
-from dct_keras.layers.base import FAMILIES, SpectralLayer
+from dct_keras.layers.base import FAMILIES, FamilyLayer
 from dct_keras.spectral.masks import check_probability
 
 
@@ -68,15 +68,8 @@ def convert(model, to="dct", only_spatial=False, keep_weights=True, seed=None, d
             return None
         if isinstance(layer, keras.layers.Dense) and not (target.convert_by_default if dense is None else dense):
             return None
-        layer_options = dict(options)
-        if to == "dct":
-            layer_options["mask_seed"] = int(rng.integers(0, 2**31 - 1))
-        if to == "harmonic":
-            try:
-                return target.from_config(target.config_from_plain(layer, **layer_options))
-            except ValueError:
-                return None  # a convolution no harmonic block expresses stays plain
-        return target.from_config(target.config_from_plain(layer, **layer_options))
+        config = target.config_from_plain(layer, rng=rng, **options)
+        return None if config is None else target.from_config(config)  # None: the family cannot express it
 
     def copy(old, new):
         if keep_weights:
@@ -161,7 +154,7 @@ def spectral_weights(model):
 
 
 def is_spectral(layer):
-    return isinstance(layer, SpectralLayer)
+    return isinstance(layer, FamilyLayer)
 
 
 def _children(layer):

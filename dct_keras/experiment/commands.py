@@ -31,10 +31,35 @@ def main(argv=None):
     return cli.run_main(_dispatch, argv)
 
 
+def usage():
+    """The command line's help text: the docstring without its markup."""
+    return __doc__.replace("``", "`").rstrip() + "\n\n`dct-keras COMMAND --help` describes a command's options."
+
+
+def _version():
+    """The installed package's version, or the checkout's pyproject.toml's."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("dct_keras")
+    except metadata.PackageNotFoundError:
+        import tomllib
+
+        path = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "pyproject.toml")
+        with open(path, "rb") as f:
+            return tomllib.load(f)["project"]["version"] + " (a checkout, not installed)"
+
+
 def _dispatch(argv):
-    if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__.split("\n\n")[1] if argv else __doc__)
+    if argv and argv[0] in ("-h", "--help"):
+        print(usage())
         return None
+    if argv and argv[0] == "--version":
+        print(f"dct-keras {_version()}")
+        return None
+    if not argv:
+        raise cli.UsageError("a command is needed; the commands are " + ", ".join(COMMANDS)
+                             + " (`dct-keras --help` describes them)")
     if argv[0] not in COMMANDS:
         raise cli.UsageError(f"unknown command {argv[0]!r}; the commands are {', '.join(COMMANDS)} "
                              "(`dct-keras --help` describes them)")
@@ -149,16 +174,27 @@ def _learning_check(method, spec, data, out):
     results (`table.md` shows it)."""
     import json
 
-    from dct_keras.experiment.results import LEARNING_CHECK_FILE
+    from dct_keras.experiment.config import config_hash
+    from dct_keras.experiment.results import LEARNING_CHECK_FILE, learns
     from dct_keras.experiment.runner import learning_check
+    from dct_keras.files import write_atomically
 
-    check = learning_check(method, spec, data)
-    print(f"Learning check ({check['setting']}, fresh weights, Adam 1e-3 on {check['examples']} training images): "
-          f"training loss {check['loss_first']:.4g} at step 1 -> {check['loss_last']:.4g} at step {check['steps']}")
     path = os.path.join(out, LEARNING_CHECK_FILE)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(check, f)
-    os.replace(path + ".tmp", path)
+    identity = config_hash(method.config, data.identity)
+    try:
+        with open(path, encoding="utf-8") as f:
+            if json.load(f).get("config_hash") == identity:
+                print("Learning check: done earlier for this config and data (in table.md).")
+                return
+    except (OSError, ValueError):
+        pass
+    print(f"Learning check: {spec.key} with fresh weights, Adam 1e-3 on one batch of training images for 40 steps "
+          "(about a minute on 2 CPU cores) ...", flush=True)
+    check = {**learning_check(method, spec, data), "config_hash": identity}
+    print(f"Learning check: training loss {check['loss_first']:.4g} at step 1 -> {check['loss_last']:.4g} at step "
+          f"{check['steps']} (perfect: {check['loss_floor']:.4g}): " + ("it learns." if learns(check) else
+                                                                        "it does not learn, look for a defect."))
+    write_atomically(path, json.dumps(check))
 
 
 def _dataset(config, args):

@@ -17,7 +17,7 @@ import os
 from dct_keras.experiment.config import shipped_config
 from dct_keras.experiment.errors import ConfigError
 from dct_keras.experiment.protocol import method_class
-from dct_keras.experiment.results import LEARNING_CHECK_FILE, RESULTS_FILE, read_rows
+from dct_keras.experiment.results import LEARNING_CHECK_FILE, RESULTS_FILE, learns, read_rows
 
 TABLE_FILE = "table.md"
 
@@ -69,8 +69,10 @@ def _learning_check_line(folder):
         return ""
     with open(path, encoding="utf-8") as f:
         check = json.load(f)
-    verdict = ("it learns: the rows above are a smoke run's" if check["loss_last"] < 0.5 * check["loss_first"]
-               else "the loss did not halve: the network does not learn, look for a defect")
+    floor = check.get("loss_floor", 0.0)
+    gap = "" if not floor else f", the loss of a perfect prediction of those images being {floor:.4g}"
+    verdict = ("it learns: the rows above are a smoke run's" if learns(check) else
+               "it did not close half the gap to the floor: the network does not learn, look for a defect")
     return (f"\nLearning check: {check['setting']} with fresh weights, trained with Adam 1e-3 on {check['examples']} "
             f"training images for {check['steps']} steps: training loss {check['loss_first']:.4g} -> "
-            f"{check['loss_last']:.4g} ({verdict}).\n")
+            f"{check['loss_last']:.4g}{gap} ({verdict}).\n")

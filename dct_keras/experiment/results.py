@@ -3,9 +3,9 @@
 Every experiment of the package appends its finished runs to a
 ``results.jsonl`` through `append_row` and reads them back with `read_rows`.
 
-* Writing is atomic: under an exclusive lock (several tuner workers may share
-  a folder) the valid rows and the new one are written to a temporary file,
-  flushed, fsync'ed and renamed over the old file. A kill at any point leaves
+* Writing is atomic: under an exclusive lock on the folder (several tuner
+  workers may share it) the valid rows and the new one are written to a
+  temporary file, fsync'ed and renamed over the old file. A kill at any point leaves
   either the old file or the new one, never a half row.
 * Reading is tolerant: a line that does not parse (a file written by another
   tool, cut by a full disk or edited by hand) is skipped with a warning naming
@@ -22,8 +22,18 @@ import os
 import sys
 import warnings
 
+from dct_keras.files import write_atomically
+
 RESULTS_FILE = "results.jsonl"
 LEARNING_CHECK_FILE = "learning_check.json"  # a quick tier's sign of life (runner.learning_check)
+
+
+def learns(check):
+    """A learning check's verdict (`runner.learning_check`): the loss closed
+    at least half the gap between its first value and the floor, the loss
+    of a perfect prediction (checks written before it was recorded: 0)."""
+    floor = check.get("loss_floor", 0.0)
+    return check["loss_last"] - floor < 0.5 * (check["loss_first"] - floor)
 
 
 class ResultsFileWarning(UserWarning):
@@ -62,48 +72,30 @@ def read_rows(path, warn=True):
 def append_row(path, row):
     """Appends ``row`` (a JSON-serializable dict) to ``path`` atomically.
 
-    The file is rewritten as its valid rows plus ``row`` into a temporary file
-    in the same folder, fsync'ed and renamed over ``path``, under a lock file.
+    Under an exclusive lock on the results folder, the file is rewritten as
+    its valid rows plus ``row`` (`files.write_atomically`).
     """
     line = json.dumps(row, sort_keys=True)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    with _locked(path + ".lock"):
+    with _locked(folder):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ResultsFileWarning)
             lines = [json.dumps(r, sort_keys=True) for r in read_rows(path)]
-        temporary = f"{path}.{os.getpid()}.tmp"
-        with open(temporary, "w", encoding="utf-8") as f:
-            f.write("".join(existing + "\n" for existing in lines + [line]))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-        _fsync_folder(folder)
+        write_atomically(path, "".join(existing + "\n" for existing in lines + [line]))
 
 
 @contextlib.contextmanager
-def _locked(lock_path):
+def _locked(folder):
+    """An exclusive lock on ``folder`` itself (no lock file is left behind)."""
     if sys.platform == "win32":  # no fcntl; a single writer is assumed
         yield
         return
     import fcntl
 
-    with open(lock_path, "a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
-def _fsync_folder(folder):
+    descriptor = os.open(folder, os.O_RDONLY)
     try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
     finally:
-        os.close(descriptor)
+        os.close(descriptor)  # releases the lock

@@ -32,6 +32,7 @@ import numpy as np
 
 from dct_keras.accounting import count_params, file_bytes
 from dct_keras.experiment.config import config_hash
+from dct_keras.files import replaced_atomically, write_atomically
 from dct_keras.experiment.results import RESULTS_FILE, append_row, read_rows
 from dct_keras.experiment.schedules import learning_rate_fn
 
@@ -292,23 +293,40 @@ def train_cached(method, spec, data, out_dir, log=print, verbose="auto"):
         os.remove(trainer.results_path)
     log(f"training {spec.key} of {method.config['experiment']} for {method.config['epochs']} epochs (resumable)")
     row = trainer.run(spec)
-    trainer.final_model.save(cache + ".tmp.keras")
-    os.replace(cache + ".tmp.keras", cache)
+    with replaced_atomically(cache) as temporary:
+        trainer.final_model.save(temporary)
     return trainer.final_model, row
 
 
 def learning_check(method, spec, data, examples=64, steps=40):
     """Whether the pipeline learns at all, for a quick tier whose real
-    numbers sit at chance: ``spec``'s network, freshly built by the method,
-    trained with Adam 1e-3 on the first ``examples`` training images (one
-    batch, ``steps`` steps, no augmentation). Returns the row ``{"setting",
-    "examples", "steps", "loss_first", "loss_last"}``: the training loss at
-    the first and the last step (a network that can learn memorizes them)."""
+    numbers sit at chance: ``spec``'s network, freshly built by the method
+    (seeded by the run's seed, so a rerun gives the same numbers), trained
+    with Adam 1e-3 on the first ``examples`` training images (one batch,
+    ``steps`` steps, no augmentation). Returns the row ``{"setting",
+    "examples", "steps", "loss_first", "loss_last", "loss_floor"}``: the
+    training loss at the first and the last step, and the loss of a perfect
+    prediction of those targets (0 for a classifier's cross-entropy or an
+    MSE; the targets' own entropy for a binary cross-entropy on pixels, which
+    no network goes below). A network that can learn memorizes the batch:
+    `results.learns` says whether it closed half of the gap to the floor."""
+    keras.utils.set_random_seed(spec.seed)
     model = method.build(spec, data)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=method.config["loss"])
     x, y = data.x_train[:examples], data.y_train[:examples]
     losses = [float(model.train_on_batch(x, y, return_dict=True)["loss"]) for _ in range(steps)]
-    return {"setting": spec.key, "examples": len(x), "steps": steps, "loss_first": losses[0], "loss_last": losses[-1]}
+    return {"setting": spec.key, "examples": len(x), "steps": steps, "loss_first": losses[0], "loss_last": losses[-1],
+            "loss_floor": loss_floor(method.config, y)}
+
+
+def loss_floor(config, targets):
+    """The config's loss of a perfect prediction of ``targets``: 0 for
+    classification (integer labels), else the loss of the targets against
+    themselves (e.g. their entropy under binary cross-entropy)."""
+    if config["task"] == "classification":
+        return 0.0
+    targets = np.asarray(targets, "float32")
+    return float(np.mean(keras.ops.convert_to_numpy(keras.losses.get(config["loss"])(targets, targets))))
 
 
 class EpochLine(keras.callbacks.Callback):
@@ -360,20 +378,15 @@ def _load_checkpoint_state(checkpoint_dir):
 
 
 def _save_checkpoint(model, state, checkpoint_dir):
-    """Writes ``model-<epoch>.keras``, then the state naming it (atomically:
-    write + fsync + rename), then removes older model files. A kill at any
+    """Writes ``model-<epoch>.keras``, then the state naming it (each
+    atomically, `files.replaced_atomically`), then removes older model files. A kill at any
     point leaves a state that names a complete model of the same epoch."""
     os.makedirs(checkpoint_dir, exist_ok=True)
     model_file = f"model-{state['epochs_done']}.keras"
-    model.save(os.path.join(checkpoint_dir, model_file + ".tmp.keras"))
-    os.replace(os.path.join(checkpoint_dir, model_file + ".tmp.keras"), os.path.join(checkpoint_dir, model_file))
+    with replaced_atomically(os.path.join(checkpoint_dir, model_file)) as temporary:
+        model.save(temporary)
     state["model_file"] = model_file
-    state_path = os.path.join(checkpoint_dir, _STATE_FILE)
-    with open(state_path + ".tmp", "w") as f:
-        json.dump(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(state_path + ".tmp", state_path)
+    write_atomically(os.path.join(checkpoint_dir, _STATE_FILE), json.dumps(state))
     for name in os.listdir(checkpoint_dir):
         if name.startswith("model-") and name != model_file:
             os.remove(os.path.join(checkpoint_dir, name))

@@ -37,6 +37,7 @@ import numpy as np
 
 from dct_keras.accounting import count_params
 from dct_keras.decode import FORMAT, MAGIC, ShippedFormatError, compress, digest, group_index, read_shipped
+from dct_keras.files import write_atomically
 from dct_keras.layers.base import FAMILIES
 from dct_keras.surgery import fold as fold_model
 from dct_keras.surgery import spectral_layers, walk_layers
@@ -186,12 +187,7 @@ def save_shipped(model, path, bits=8):
 
 def _write(path, manifest, payload):
     header = compress(json.dumps(manifest, separators=(",", ":")).encode("utf-8"))
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temporary = f"{path}.{os.getpid()}.tmp"
-    with open(temporary, "wb") as f:
-        f.write(MAGIC + struct.pack("<I", len(header)) + header + payload + digest(header))
-    os.replace(temporary, path)
+    write_atomically(path, MAGIC + struct.pack("<I", len(header)) + header + payload + digest(header))
 
 
 def load_shipped(path, fold=False, check_probe=True):

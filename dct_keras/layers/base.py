@@ -99,14 +99,20 @@ def _normalized(name, value):
     return value
 
 
-class SpectralLayer:
-    """The base of every spectral layer (see the module docstring).
+class FamilyLayer:
+    """The protocol every layer of a spectral family follows, whatever it
+    computes: its family's arguments live in a *coding* (one object per
+    layer, validated before Keras's arguments), and `fold` / `convert` map it
+    to and from the plain Keras layer it stands for. The walker
+    (`dct_keras.spectral_layers`) finds layers by this base.
 
-    A public layer sets ``coding`` (its family's coding class); the walker
-    (`dct_keras.spectral_layers`) finds layers by this base, `fold` turns each
-    into `plain_class` with `plain_config` / `plain_weights` (identical
-    outputs) and `convert` builds one with `config_from_plain` /
-    `set_from_plain`.
+    A layer implements the four conversions: `plain_config` and
+    `plain_weights` (fold: a `plain_class` layer with identical outputs),
+    `config_from_plain` (convert: this layer's config for a plain layer, or
+    None when it cannot express that layer) and `set_from_plain`.
+    `SpectralLayer` implements them for a kernel coded as masked
+    coefficients; `HarmonicConv` (a fixed filter bank and a learned 1x1)
+    for itself.
     """
 
     coding = None
@@ -133,7 +139,7 @@ class SpectralLayer:
         coding = self.__dict__.get("coding")
         if coding is not None and name in type(coding).arguments:
             return getattr(coding, name)
-        if coding is not None and name in type(coding).kernel_attributes and "spectral_kernel" in self.__dict__:
+        if coding is not None and name in getattr(type(coding), "kernel_attributes", ()) and "spectral_kernel" in self.__dict__:
             return getattr(self.__dict__["spectral_kernel"], name)
         parent = getattr(super(), "__getattr__", None)  # torch.nn.Module's, on the PyTorch backend
         if parent is not None:
@@ -165,6 +171,58 @@ class SpectralLayer:
     def plain_class(cls):
         """The Keras layer this layer stands for."""
         return next(c for c in cls.__mro__ if c.__module__.startswith("keras.") and c.__name__ != "Layer")
+
+    @property
+    def spectral_weights(self):
+        """The layer's masked `SpectralWeight`s (used by callbacks, export,
+        counting); none unless the layer has masked coefficients."""
+        return []
+
+    # ------------------------------------------------ the fold / convert protocol
+    def plain_config(self):
+        """The config of `plain_class` computing this layer (fold)."""
+        raise NotImplementedError
+
+    def plain_weights(self):
+        """The weights of `plain_config`'s layer (fold)."""
+        raise NotImplementedError
+
+    @classmethod
+    def config_from_plain(cls, layer, rng=None, **options):
+        """This layer's config for a plain Keras ``layer`` (convert), or None
+        when this layer cannot express it (the plain layer stays); ``rng``
+        (a NumPy generator) draws per-layer seeds the caller did not give."""
+        raise NotImplementedError
+
+    def set_from_plain(self, layer):
+        """Sets the weights to express the plain ``layer``'s (convert)."""
+        raise NotImplementedError
+
+    def get_config(self):
+        return {**super().get_config(), **self.coding.get_config()}
+
+    # The Keras layers save their materialized kernel; a spectral layer saves
+    # the variables it owns (coefficients, masks, orders, bias).
+    def save_own_variables(self, store):
+        layers.Layer.save_own_variables(self, store)
+
+    def load_own_variables(self, store):
+        layers.Layer.load_own_variables(self, store)
+        for spectral_weight in self.spectral_weights:
+            spectral_weight.refresh_extents()
+
+    def enable_lora(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not support LoRA.")
+
+
+class SpectralLayer(FamilyLayer):
+    """The base of every layer whose kernel is coded as masked coefficients
+    (DCT-Conv, FreqReg, reorder-DCT; see the module docstring).
+
+    A public layer sets ``coding`` (its family's coding class); the kernel
+    and bias are built through it for the Keras layer's kernel geometry, and
+    the fold / convert protocol of `FamilyLayer` is implemented here once.
+    """
 
     @property
     def geometry(self):
@@ -273,37 +331,19 @@ class SpectralLayer:
 
     # ---------------------------------------------------------- fold/convert
     def plain_config(self):
-        """The config of `plain_class` computing this layer (fold)."""
         return {k: v for k, v in self.get_config().items() if k not in type(self).coding.arguments}
 
     def plain_weights(self):
-        """The weights of `plain_config`'s layer (fold)."""
         self._require_built("plain_weights")
         return [ops.convert_to_numpy(self.kernel)] + ([ops.convert_to_numpy(self.bias)] if self.use_bias else [])
 
     @classmethod
-    def config_from_plain(cls, layer, **options):
-        """This layer's config for a plain Keras ``layer`` (convert)."""
-        return {**layer.get_config(), **{name: None for name in cls.coding.dropped_from_plain}, **options}
+    def config_from_plain(cls, layer, rng=None, **options):
+        seeds = {"mask_seed": int(rng.integers(0, 2**31 - 1))} if (
+            rng is not None and "mask_seed" in cls.coding.arguments and "mask_seed" not in options) else {}
+        return {**layer.get_config(), **{name: None for name in cls.coding.dropped_from_plain}, **seeds, **options}
 
     def set_from_plain(self, layer):
-        """Sets the weights to express the plain ``layer``'s (convert)."""
         self.set_kernel(ops.convert_to_numpy(layer.kernel))
         if self.use_bias:
             self.set_bias(ops.convert_to_numpy(layer.bias))
-
-    def get_config(self):
-        return {**super().get_config(), **self.coding.get_config()}
-
-    # The Keras layers save their materialized kernel; a spectral layer saves
-    # the variables it owns (coefficients, masks, orders, bias).
-    def save_own_variables(self, store):
-        layers.Layer.save_own_variables(self, store)
-
-    def load_own_variables(self, store):
-        layers.Layer.load_own_variables(self, store)
-        for spectral_weight in self.spectral_weights:
-            spectral_weight.refresh_extents()
-
-    def enable_lora(self, *args, **kwargs):
-        raise NotImplementedError(f"{type(self).__name__} does not support LoRA.")

@@ -7,13 +7,13 @@ import numpy as np
 from keras import activations, constraints, initializers, layers, ops, regularizers
 
 from dct_keras.framework import update_moving_statistics
-from dct_keras.layers.base import SpectralLayer, register_family
+from dct_keras.layers.base import FamilyLayer, register_family
 from dct_keras.spectral.harmonic import HarmonicBank, merged_block, merged_kernel, response_moments, unmerged_block
 
 
 @keras.saving.register_keras_serializable(package="dct_keras")
 @register_family("harmonic")
-class HarmonicConv(SpectralLayer, layers.Layer):
+class HarmonicConv(FamilyLayer, layers.Layer):
     """Harmonic block: fixed DCT filter bank, optional BN, learned 1x1 combination.
 
     Each input channel is convolved (depthwise) with the ``F`` DCT filters of
@@ -167,10 +167,6 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         self.built = True
 
     @property
-    def spectral_weights(self):
-        return []  # a fixed bank: nothing masked
-
-    @property
     def kernel(self):
         """The equivalent ``K x K x N x M`` convolution kernel ``sum_f w_f psi_f``
         (the block's exact kernel when it has no batch normalization)."""
@@ -257,11 +253,12 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         return [ops.convert_to_numpy(kernel)] + ([ops.convert_to_numpy(bias)] if bias is not None else [])
 
     @classmethod
-    def config_from_plain(cls, layer, **options):
+    def config_from_plain(cls, layer, rng=None, **options):
+        """None for a convolution no harmonic block expresses (not square,
+        dilated, grouped or channels-first)."""
         height, width = layer.kernel_size
         if height != width or layer.dilation_rate != (1, 1) or layer.groups != 1 or layer.data_format != "channels_last":
-            raise ValueError(f"A harmonic block needs a square, undilated, ungrouped, channels_last Conv2D; "
-                             f"{layer.name} is not one.")
+            return None
         config = dict(filters=layer.filters, kernel_size=height, strides=layer.strides, padding=layer.padding,
                       activation=activations.serialize(layer.activation), use_bias=layer.use_bias, name=layer.name)
         config.update(options)
@@ -281,7 +278,11 @@ class HarmonicConv(SpectralLayer, layers.Layer):
         and bias come from ``conv``. Exact (outputs within float error) with
         the full bank; the least-squares projection with ``levels``.
         """
-        block = cls(**cls.config_from_plain(conv, **{"name": conv.name + "_harmonic", **kwargs}))
+        config = cls.config_from_plain(conv, **{"name": conv.name + "_harmonic", **kwargs})
+        if config is None:
+            raise ValueError(f"A harmonic block needs a square, undilated, ungrouped, channels_last Conv2D; "
+                             f"{conv.name} is not one.")
+        block = cls(**config)
         block.build((None, None, None, conv.kernel.shape[2]))
         block.set_from_plain(conv)
         return block

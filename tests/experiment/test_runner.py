@@ -244,7 +244,11 @@ def test_learning_check_measures_the_loss_falling_and_the_table_says_so(rng, tmp
     model.compile(loss=config["loss"])  # the method's metrics dropped, as in the check
     np.testing.assert_allclose(check["loss_first"], model.evaluate(data.x_train[:8], data.y_train[:8], verbose=0,
                                                                    return_dict=True)["loss"], rtol=1e-4)
-    assert check["loss_last"] < 0.5 * check["loss_first"]
+    assert check["loss_last"] < 0.5 * check["loss_first"] and check == learning_check(method, PLAIN, data, 8, 60)
+    # Binary cross-entropy on pixels has a floor: the targets' entropy (NumPy), which the check records.
+    y = data.y_train[:8].astype("float64")
+    entropy = -np.mean(y * np.log(np.clip(y, 1e-7, 1)) + (1 - y) * np.log(np.clip(1 - y, 1e-7, 1)))
+    assert check["loss_floor"] == pytest.approx(entropy, rel=1e-3) and check["loss_floor"] > 0
     with open(tmp_path / LEARNING_CHECK_FILE, "w") as f:
         json.dump(check, f)
     markdown, _ = render_folder(str(tmp_path), config=config)
@@ -252,3 +256,23 @@ def test_learning_check_measures_the_loss_falling_and_the_table_says_so(rng, tmp
     with open(tmp_path / LEARNING_CHECK_FILE, "w") as f:
         json.dump({**check, "loss_last": check["loss_first"]}, f)
     assert "does not learn" in render_folder(str(tmp_path), config=config)[0]
+
+
+def test_the_learning_check_judges_against_the_floor_and_catches_a_network_that_cannot_learn(rng):
+    from dct_keras.experiment.results import learns
+    from dct_keras.experiment.runner import learning_check
+
+    # Problem 3's binary cross-entropy as measured on natural images: near its floor, not halved, yet learning.
+    assert learns({"loss_first": 0.7132, "loss_last": 0.5923, "loss_floor": 0.57})
+    assert not learns({"loss_first": 0.7132, "loss_last": 0.70, "loss_floor": 0.57})
+    config = _config("problem3_autoencoder1", epochs=1, runs=1)
+    data = prepare_data(config, _tiny_dataset(rng))
+
+    class Frozen(_TinyAutoencoder):
+        def build(self, spec, data):
+            model = super().build(spec, data)
+            model.trainable = False  # nothing can change: the loss stays where it starts
+            return model
+
+    check = learning_check(Frozen(config), PLAIN, data, examples=8, steps=10)
+    assert check["loss_last"] == pytest.approx(check["loss_first"]) and not learns(check)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import dct_keras
-from dct_keras.layers.base import SpectralLayer
+from dct_keras.layers.base import FamilyLayer
 
 
 def _np(x):
@@ -44,7 +44,7 @@ def run_layer_test(make, input_shape, bad_args=(), tmp_path=None, atol=1e-5):
     "saved", "fold"}`` -> max abs output difference."""
     rng = np.random.default_rng(0)
     layer = make()
-    assert isinstance(layer, SpectralLayer)
+    assert isinstance(layer, FamilyLayer)
     model = keras.Sequential([keras.Input(input_shape), layer])
     x = rng.standard_normal((2,) + tuple(input_shape)).astype("float32")
     _perturb(model, rng)

@@ -48,10 +48,13 @@ def test_every_inherited_argument_is_honoured_or_refused(layer_class):
 
 @pytest.mark.parametrize("layer_class", LAYERS + [dct_keras.HarmonicConv], ids=lambda c: c.__name__)
 def test_a_public_layer_is_itself_one_base_of_ours_and_its_keras_layer(layer_class):
+    # The coefficient-coded layers on SpectralLayer, the harmonic block on the protocol alone.
+    base = dct_keras.layers.base
     ours = [klass for klass in layer_class.__mro__ if klass.__module__.startswith("dct_keras")]
-    assert ours == [layer_class, dct_keras.layers.base.SpectralLayer]
-    keras_layer = layer_class.__mro__[2]
-    assert layer_class.__mro__[2:] == keras_layer.__mro__
+    expected = [base.FamilyLayer] if layer_class is dct_keras.HarmonicConv else [base.SpectralLayer, base.FamilyLayer]
+    assert ours == [layer_class, *expected]
+    keras_layer = layer_class.__mro__[len(ours)]
+    assert layer_class.__mro__[len(ours):] == keras_layer.__mro__
 
 
 def test_harmonic_blocks_refuse_what_they_do_not_take():
