@@ -1,4 +1,4 @@
-"""Reorder-DCT compression of a trained .keras model: `dct-keras compress --model M.keras [options]`."""
+"""Reorder-DCT compression of a trained .keras model: `dct-keras compress MODEL.keras [options]`."""
 
 from _entry import main
 

@@ -31,7 +31,7 @@ import numpy as np
 from dct_keras.accounting import count_params
 from dct_keras.layers.base import FAMILIES
 from dct_keras.spectral.orders import DISTANCES
-from dct_keras.surgery import replace_layers, walk_layers
+from dct_keras.surgery import is_spectral, replace_layers, walk_layers
 
 STRATEGIES = ("uniform", "progressive-r", "progressive-g")
 _COMPRESSIBLE = (keras.layers.Conv2D, keras.layers.Dense)
@@ -89,7 +89,10 @@ def plan_compression(model, rows=4, compression_rate=8, r0=None, strategy="unifo
         _check(compression_rate, "compression_rate", 1)
     layers = compressible_layers(model, skip)
     if not layers:
-        raise ValueError("The model has nothing to compress: no Conv2D or Dense layer outside `skip`.")
+        spectral = any(is_spectral(layer) for layer in walk_layers(model))
+        raise ValueError("The model has nothing to compress: no Conv2D or Dense layer outside `skip`."
+                         + (" Its layers are spectral: fold it to plain Keras first (`dct_keras.fold(model)`, or "
+                            "`dct-keras export MODEL --format dctk` to ship it as it is)." if spectral else ""))
     sizes = {layer.name: int(np.prod(layer.kernel.shape)) for layer in layers}
     reference = min(sizes.values())
     plans = []

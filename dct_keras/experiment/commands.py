@@ -3,7 +3,7 @@
     dct-keras run CONFIG [--quick | --budget] [--data PATH] [--out DIR] [...]   any method's runs
     dct-keras report RESULTS [--out DIR] [--config FILE]                      table.md + plots
     dct-keras sweep CONFIG [--tuner grid|random|bayesian|hyperband] [...]     keras-tuner over p
-    dct-keras compress --model M.keras [--rows G] [--compression-rate R] ...  reorder-DCT a model
+    dct-keras compress MODEL.keras [--rows G] [--compression-rate R] ...     reorder-DCT a model
     dct-keras export MODEL.keras [--format dctk|h265|npz] --out PATH [--bits B] ship a model
     dct-keras load-check EXPORT [--data DATA.npz]                             decode, verify, evaluate
     dct-keras configs                                                         the shipped configs
@@ -81,7 +81,8 @@ def _add_training_options(parser):
     parser.add_argument("--runs", type=cli.positive_int, help="runs per setting, distinct seeds 0..N-1")
     parser.add_argument("--out", help="results folder (default: results/<experiment>[-quick|-budget])")
     parser.add_argument("--epochs", type=cli.positive_int, help="override the epoch budget")
-    parser.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard event files (loss, metrics, learning rate, kept fractions) under DIR")
+    parser.add_argument("--tensorboard", metavar="DIR", help="write TensorBoard event files (loss, metrics, learning rate, "
+                        "kept fractions) under DIR; view them with `tensorboard --logdir DIR`")
     parser.add_argument("--strategy", choices=STRATEGIES, default="none", help="tf.distribute strategy (default: %(default)s)")
 
 
@@ -149,12 +150,13 @@ def run(argv):
     from dct_keras.experiment.data import prepare_data
     from dct_keras.experiment.report import render_folder
     from dct_keras.experiment.runner import Runner
+    from dct_keras.experiment.tables import plural
 
     dataset = _dataset(config, args)
     data = prepare_data(config, dataset, method.input_requirements())
     epochs = sorted({config["epochs"] if spec.epochs is None else spec.epochs for spec in plan})
-    epochs_text = f"{epochs[0]} epochs each" if len(epochs) == 1 else f"{'/'.join(map(str, epochs))} epochs"
-    print(f"{config['title']}: {len(plan)} runs, {epochs_text} ({config['tier']} tier), "
+    epochs_text = plural(epochs[0], "epoch") + " each" if len(epochs) == 1 else f"{'/'.join(map(str, epochs))} epochs"
+    print(f"{config['title']}: {plural(len(plan), 'run')}, {epochs_text} ({config['tier']} tier), "
           f"{len(dataset.x_train):,} train / {len(dataset.x_test):,} test images of {dataset.source.split(' (')[0]} "
           f"({dataset.num_classes} classes), results in {args.out}")
     method.setup(data, args.out, print, fit_verbosity())
@@ -371,28 +373,38 @@ parameters before and after, order vectors included, trainable parameters, nSSE,
 original model, of the compressed one, and after one epoch of fine-tuning (no augmentation, SGD
 momentum 0.9, lr 0.001 x batch / 256, §4.2), and saves finetuned.keras. The model file is loaded in
 Keras's safe mode (no code runs from it).""")
-    parser.add_argument("--model", type=cli.existing_path, required=True, help="the trained model (.keras)")
+    parser.add_argument("model", metavar="MODEL", nargs="?", type=cli.existing_path,
+                        help="the trained model (.keras), as `export MODEL` takes it")
+    parser.add_argument("--model", dest="model_option", type=cli.existing_path, metavar="MODEL",
+                        help="the same, as an option (earlier spelling, still accepted)")
     parser.add_argument("--rows", "--groups", dest="rows", type=cli.positive_int, default=4,
                         help="g, the rows every kernel is reshaped into (the paper's 'groups'; default: %(default)s)")
     parser.add_argument("--compression-rate", "--rate", dest="compression_rate", type=cli.positive_float, default=8,
                         help="r of uniform / progressive-g, >= 1 (default: %(default)s)")
     parser.add_argument("--r0", type=cli.positive_float, help="r0 of progressive-r")
-    parser.add_argument("--strategy", choices=STRATEGIES, default="uniform")
-    parser.add_argument("--distance", choices=["euclidean", "cosine"], default="euclidean")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="uniform",
+                        help="uniform: g and r for every layer; progressive-r: r grows with the layer's size from --r0; "
+                             "progressive-g: g grows with it (§3; default: %(default)s)")
+    parser.add_argument("--distance", choices=["euclidean", "cosine"], default="euclidean",
+                        help="the distance Alg. 1 orders the kernel's rows by (default: %(default)s)")
     parser.add_argument("--skip", nargs="*", help="layers left uncompressed (default: the first Conv2D)")
     parser.add_argument("--no-reorder", action="store_true", help="the baseline without Alg. 1")
     parser.add_argument("--finetune-data", type=cli.existing_path, help=".npz with x_train, y_train, x_test, y_test")
-    parser.add_argument("--batch-size", type=cli.positive_int, default=64)
+    parser.add_argument("--batch-size", type=cli.positive_int, default=64,
+                        help="the fine-tune's batch (its learning rate scales with it; default: %(default)s)")
     parser.add_argument("--input-normalization", choices=["eq4", "unit", "raw"], default="eq4",
                         help="how the images feed the model: eq. (4) with training statistics, [0, 1], or as stored")
     parser.add_argument("--out", help="output folder (default: next to the model, <name>-reorder)")
     args = parser.parse_args(argv)
+    if (args.model is None) == (args.model_option is None):
+        raise cli.UsageError("compress takes one model: `dct-keras compress MODEL.keras` (or --model MODEL.keras)")
+    args.model = args.model or args.model_option
     if args.strategy == "progressive-r" and args.r0 is None:
         raise cli.UsageError("--strategy progressive-r needs --r0 (the paper uses 0.125 - 2)")
     if args.compression_rate < 1:
         raise cli.UsageError(f"--compression-rate {args.compression_rate:g}: a compression rate must be >= 1")
     if not args.model.endswith(".keras"):
-        raise cli.UsageError(f"--model {args.model}: expected a .keras file")
+        raise cli.UsageError(f"MODEL {args.model}: expected a .keras file")
     args.out = args.out or os.path.splitext(args.model)[0] + "-reorder"
 
     cli.import_framework()
@@ -414,7 +426,9 @@ def export(argv):
     parser.add_argument("model", metavar="MODEL", type=cli.existing_path, help="the trained model (.keras)")
     parser.add_argument("--format", choices=FORMATS, default="dctk")
     parser.add_argument("--out", required=True, help="the .dctk file, the export folder (h265) or the .npz file (npz)")
-    parser.add_argument("--bits", type=int, default=8, help="dctk: 32 (exact), 16, or 2-16 (integer codes; default: %(default)s)")
+    parser.add_argument("--bits", type=int, default=8,
+                        help="dctk: 32 (float32, exact), 16 (float16), or 2-15 (integer codes with a scale per "
+                             "output channel; default: %(default)s)")
     parser.add_argument("--bit-depth", type=int, choices=[8, 10, 12], default=8, help="h265: bits per pixel")
     parser.add_argument("--crf", type=int, help="h265: lossy, x265's constant rate factor 0-51 (default: lossless)")
     parser.add_argument("--preset", default="medium", help="h265: x265 preset")
@@ -451,8 +465,8 @@ def export(argv):
 
     try:
         sizes = export_h265(model, args.out, bit_depth=args.bit_depth, lossless=args.crf is None, crf=args.crf, preset=args.preset)
-    except ValueError as error:
-        raise cli.UsageError(str(error)) from None
+    except ValueError as error:  # the arguments were checked above: what is left is about the model
+        raise cli.RunError(f"MODEL {args.model}: {error}") from None
     print(f"wrote {args.out}: " + ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v:g}" for k, v in sizes.items()))
 
 
@@ -462,11 +476,14 @@ def load_check(argv):
                         help="a .dctk file, an H.265 export folder, or an .npz with --model")
     parser.add_argument("--model", type=cli.existing_path, help="npz: the .keras model of the same architecture")
     parser.add_argument("--data", type=cli.existing_path, help="an .npz with x_test, y_test (or a CIFAR archive) to evaluate on")
-    parser.add_argument("--input-normalization", choices=["eq4", "unit", "raw"], default="eq4",
-                        help="how the images feed the model: eq. (4) with training statistics, [0, 1], or as stored")
+    parser.add_argument("--input-normalization", choices=list(NORMALIZATIONS), default="eq4",
+                        help="how the images feed the model, as it was trained: eq. (4) per-channel standardization "
+                             "with the training images' statistics (the reproductions' choice), [0, 1], or as stored "
+                             "(default: %(default)s)")
     args = parser.parse_args(argv)
     if args.export.endswith(".npz") and args.model is None:
         raise cli.UsageError(f"EXPORT {args.export}: an .npz holds weights only; pass --model with the architecture (.keras)")
+    dataset = _evaluation_data(args.data) if args.data else None  # a bad file is named before the framework loads
     cli.import_framework()
     if os.path.isdir(args.export):
         from dct_keras.export.h265 import H265FormatError, load_h265
@@ -494,14 +511,38 @@ def load_check(argv):
         except ShippedFormatError as error:
             raise cli.RunError(str(error)) from None
         print(f"{args.export}: decoded, the probe matches")
-    if args.data:
-        from dct_keras.experiment.data import load_image_dataset, normalize_like
+    if dataset is not None:
+        from dct_keras.experiment.data import normalize_like
 
-        dataset = load_image_dataset(path=args.data)
+        expected, got = tuple(model.input_shape[1:]), tuple(dataset.x_test.shape[1:])
+        if got != expected and got + (1,) != expected:
+            raise cli.RunError(f"--data {args.data}: images of shape {got}, but the model takes inputs of shape {expected}.")
         x_test = normalize_like(dataset, args.input_normalization)(dataset.x_test)
+        if dataset.num_classes > model.output_shape[-1]:
+            raise cli.RunError(f"--data {args.data}: labels up to {dataset.num_classes - 1}, but the model has "
+                               f"{model.output_shape[-1]} outputs.")
         model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         scores = model.evaluate(x_test, dataset.y_test, batch_size=256, verbose=0, return_dict=True)
-        print(f"test accuracy on {dataset.source}: {scores['accuracy']:.4f} ({len(x_test):,} images)")
+        print(f"test accuracy on {dataset.source}: {scores['accuracy']:.4f} ({len(x_test):,} images; inputs "
+              f"{NORMALIZATIONS[args.input_normalization]}, --input-normalization {args.input_normalization})")
+
+
+NORMALIZATIONS = {"eq4": "standardized per channel by the training images' mean and std (eq. (4))",
+                  "unit": "scaled to [0, 1]", "raw": "as stored"}
+
+
+def _evaluation_data(path):
+    """The images of ``--data`` (NumPy only), or a `RunError` naming the file."""
+    from dct_keras.experiment.data import DataShapeError, DatasetUnavailableError, load_image_dataset
+
+    try:
+        dataset = load_image_dataset(path=path)
+        dataset.check_images()
+        return dataset
+    except (DatasetUnavailableError, DataShapeError) as error:
+        raise cli.RunError(f"--data {path}: " + str(error).splitlines()[0].removeprefix(f"{path}: ")
+                           + " load-check evaluates on an .npz with x_train, y_train, x_test, y_test (the training "
+                           "images give the normalization statistics) or an official CIFAR archive.") from None
 
 
 def configs(argv):

@@ -204,7 +204,8 @@ def _tables_of(rows, config, several):
         title = (config["title"] if config else rows[0]["experiment"]) + f", {label}"
         if policy != "random":
             title += f", {policy} switch-off"
-        tables.append({"block": block, "policy": policy, "title": title, "budget": budget,
+        chance = 1 / rows[0]["classes"] if rows[0]["metric_name"] == "accuracy" and rows[0].get("classes") else None
+        tables.append({"block": block, "policy": policy, "title": title, "budget": budget, "chance": chance,
                        "config_hash": rows[0].get("config_hash"), "metric": rows[0]["metric_name"], "cells": cells})
     return tables
 
@@ -257,6 +258,8 @@ def render_plot(tables, path):
             ax.axhline(cnn["mean"], color="C0", lw=0.8, ls=":", label="ours, CNN")
         if cnn["paper"] is not None:
             ax.axhline(cnn["paper"], color="C1", lw=0.8, ls=":", label="paper, CNN")
+        if table.get("chance"):
+            ax.axhline(table["chance"], color="0.5", lw=0.8, ls="--", label=f"chance ({table['chance']:.2g})")
         ax.set_xticks(list(positions), labels)
         ax.set_xlabel("switch-off probability p")
         ax.set_ylabel(table["metric"])

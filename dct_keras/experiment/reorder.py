@@ -248,14 +248,14 @@ def compress_file(args):
     import keras
 
     from dct_keras.compression import compress, compression_table
-    from dct_keras.experiment.errors import UsageError
+    from dct_keras.experiment.errors import RunError, UsageError
     from dct_keras.experiment.loading import load_keras_model
     from dct_keras.experiment.data import load_image_dataset, normalize_like
     from dct_keras.experiment.runner import epoch_data, evaluate
 
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise UsageError(f"--out {args.out}: is a file; compress writes a folder (compressed.keras, report.json, report.md)")
-    model = load_keras_model(args.model, "--model")
+    model = load_keras_model(args.model, "MODEL")
     if args.finetune_data:  # checked before the compression, not after it
         dataset = load_image_dataset(path=args.finetune_data)
         expected, got = tuple(model.input_shape[1:]), tuple(dataset.x_train.shape[1:])
@@ -270,6 +270,9 @@ def compress_file(args):
         compressed = compress(model, rows=args.rows, compression_rate=args.compression_rate, r0=args.r0,
                               strategy=args.strategy, distance=args.distance, skip=args.skip, reorder=not args.no_reorder)
     except ValueError as error:
+        # The model cannot be compressed as asked: about the file (1), unless an argument was out of range (2).
+        if "nothing to compress" in str(error):
+            raise RunError(f"MODEL {args.model}: {error}") from None
         raise UsageError(str(error)) from None
     os.makedirs(args.out, exist_ok=True)
     paths = {name: os.path.join(args.out, name) for name in ("compressed.keras", "finetuned.keras", "report.json", "report.md")}
@@ -296,7 +299,11 @@ def compress_file(args):
         json.dump(report, f, indent=1)
     rows = [[r["layer"], f"{r['params_before']:,}", f"{r['params_after']:,}", f"{r['trainable_after']:,}",
              "—" if r["rows"] is None else r["rows"], "—" if r["kept"] is None else r["kept"], f"{r['nsse']:.5f}"] for r in table]
-    notes = [f"Files: {report['bytes_original']:,} B -> {report['bytes_compressed']:,} B (.keras)."]
+    notes = [f"Files: {report['bytes_original']:,} B -> {report['bytes_compressed']:,} B (.keras)."
+             + ("" if report["bytes_compressed"] < report["bytes_original"] else
+                " The compressed file is not smaller: reorder-DCT stores order indices beside the kept rows, which "
+                "costs more than it saves at this rate on these layers (try a higher --compression-rate, or "
+                "--skip the layers where it does not pay).")]
     if args.finetune_data:
         notes.append(f"Test accuracy: original {report['accuracy_original']:.4f}, compressed {report['accuracy_compressed']:.4f}, "
                      f"after one epoch of fine-tuning {report['accuracy_finetuned']:.4f}.")

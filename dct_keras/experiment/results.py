@@ -36,6 +36,9 @@ def learns(check):
     return check["loss_last"] - floor < 0.5 * (check["loss_first"] - floor)
 
 
+_WARNED = set()  # (file, line number, line) already reported by `read_rows`
+
+
 class ResultsFileWarning(UserWarning):
     """A results file holds a line that is not a complete JSON row."""
 
@@ -44,7 +47,8 @@ def read_rows(path, warn=True):
     """The rows of a results file (a missing file has none).
 
     Lines that are not a JSON object are skipped; with ``warn`` each one gives a
-    `ResultsFileWarning` naming ``path`` and the line number.
+    `ResultsFileWarning` naming ``path`` and the line number, once per process
+    (a command reads a file several times).
     """
     rows = []
     if not os.path.exists(path):
@@ -58,7 +62,8 @@ def read_rows(path, warn=True):
             except json.JSONDecodeError:
                 row = None
             if not isinstance(row, dict):
-                if warn:
+                if warn and (os.path.abspath(path), number, line) not in _WARNED:
+                    _WARNED.add((os.path.abspath(path), number, line))
                     warnings.warn(
                         f"{path}, line {number}: not a complete JSON row (truncated by a crash?); skipped. "
                         "The run it belonged to counts as unfinished and a rerun recomputes it.",

@@ -298,7 +298,9 @@ def summarize(tuner, hypermodel):
     trials = list(tuner.oracle.trials.values())
     done = [t for t in trials if t.status == "COMPLETED" and t.score is not None]
     done.sort(key=lambda t: t.score, reverse=direction == "max")
-    print(f"\n| trial | p | switch_off_policy | {name} (mean over runs) |\n|---|---|---|---|")
+    split = "the test split" if hypermodel.test_data is None else "a validation split held out of the training data"
+    print(f"\n| trial | p | switch_off_policy | {name[len('val_'):]} on {split}: the objective (mean over runs) |"
+          "\n|---|---|---|---|")
     for trial in done:
         values = trial.hyperparameters.values
         print(f"| {trial.trial_id} | {values['p']:g} | {values.get('switch_off_policy', hypermodel.policies[0])} | {trial.score:.5f} |")

@@ -22,11 +22,16 @@ def markdown_table(header, rows, title=None, level=1, budget=None, notes=()):
     return "\n".join(lines) + "\n"
 
 
+def plural(count, noun):
+    """``"1 epoch"``, ``"3 epochs"``."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def budget_text(row):
     """What a table's runs were trained on and for (the "Ours: ..." line)."""
     examples = f"{row.get('train_examples', '?')} train / {row.get('test_examples', '?')} test"
     data = os.path.basename(str(row.get("data", "?")).split(" (")[0])
-    return (f"{row.get('tier', 'full')} tier: {row['epochs_budget']} epochs, batch {row.get('batch_size', '?')}, "
+    return (f"{row.get('tier', 'full')} tier: {plural(row['epochs_budget'], 'epoch')}, batch {row.get('batch_size', '?')}, "
             f"{examples} images of {data}, config {row.get('config_hash', '?')}")
 
 

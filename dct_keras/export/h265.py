@@ -148,6 +148,10 @@ def export_h265(model, out_dir, bit_depth=8, lossless=True, crf=None, preset="me
         raise ValueError(f"Invalid value for argument `crf`: lossy export needs 0 <= crf <= 51, received {crf!r}.")
     if not 0 <= dither < 1:
         raise ValueError(f"Invalid value for argument `dither`: expected 0 <= dither < 1 (quantization steps), received {dither!r}.")
+    if not any(layer.spectral_weights for layer in spectral_layers(model) if layer.built):
+        raise ValueError("The model has no DCT coefficients for H.265 to code (no layer with masked spectral weights: "
+                         "a plain, harmonic or reorder-DCT model). Convert it first (`dct_keras.convert(model, "
+                         "to=\"dct\")`), or ship it with the general coder (`--format dctk`, `save_shipped`).")
     start = time.perf_counter()
     os.makedirs(out_dir, exist_ok=True)
     coded, frame_map, pixels = quantize(model, bit_depth, tile, dither, seed)
@@ -223,8 +227,10 @@ def export_h265(model, out_dir, bit_depth=8, lossless=True, crf=None, preset="me
 
 
 def _progress_bar(frames, progress):
-    """A per-frame progress bar (None when ``progress`` is off)."""
-    return keras.utils.Progbar(frames, unit_name="frame", interval=0.5) if progress and frames else None
+    """A per-frame progress bar (None when ``progress`` is off, or when the
+    output is not a terminal: a log gets the stage lines, not control codes)."""
+    return keras.utils.Progbar(frames, unit_name="frame", interval=0.5) if (
+        progress and frames and sys.stdout.isatty()) else None
 
 
 def _decode_pixels(video_path, manifest, progress=False):

@@ -178,6 +178,10 @@ class FamilyLayer:
         counting); none unless the layer has masked coefficients."""
         return []
 
+    def _require_built(self, what):
+        if not self.built:
+            raise AttributeError(f"You must build the layer before accessing `{what}`.")
+
     # ------------------------------------------------ the fold / convert protocol
     def plain_config(self):
         """The config of `plain_class` computing this layer (fold)."""
@@ -324,10 +328,6 @@ class SpectralLayer(FamilyLayer):
         """Sets the bias from its spatial values."""
         weight = self.bias_weight
         weight.assign_spatial(bias) if isinstance(weight, SpectralWeight) else weight.assign(bias)
-
-    def _require_built(self, what):
-        if not self.built:
-            raise AttributeError(f"You must build the layer before accessing `{what}`.")
 
     # ---------------------------------------------------------- fold/convert
     def plain_config(self):

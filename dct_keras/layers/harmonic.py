@@ -167,6 +167,12 @@ class HarmonicConv(FamilyLayer, layers.Layer):
         self.built = True
 
     @property
+    def bias(self):
+        """The block's bias, or None."""
+        self._require_built("bias")
+        return self.bias_weight
+
+    @property
     def kernel(self):
         """The equivalent ``K x K x N x M`` convolution kernel ``sum_f w_f psi_f``
         (the block's exact kernel when it has no batch normalization)."""

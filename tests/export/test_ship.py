@@ -15,7 +15,8 @@ from dct_keras.compression import compress
 from dct_keras.decode import ShippedFormatError, read_shipped
 from dct_keras.export.ship import load_shipped, save_shipped
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.paths import ROOT
+
 
 
 def _every_family():

@@ -11,7 +11,9 @@ import pytest
 
 import dct_keras
 
-FOLDERS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "fixtures", "layers-*")))
+from tests.paths import ROOT
+
+FOLDERS = sorted(glob.glob(os.path.join(ROOT, "tests", "fixtures", "layers-*")))
 CASES = [(folder, os.path.basename(path)[: -len(".keras")])
          for folder in FOLDERS for path in sorted(glob.glob(os.path.join(folder, "*.keras")))]
 

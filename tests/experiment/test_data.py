@@ -8,8 +8,8 @@ import pytest
 
 from dct_keras.experiment.data import DatasetUnavailableError, channel_statistics, load_image_dataset, normalize
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(ROOT, "..", "shared", "data")
+from tests.paths import SHARED_DATA as SHARED
+
 SAMPLE = os.path.join(SHARED, "cifar-100-python-sample.tar.gz")
 
 

@@ -1,0 +1,106 @@
+"""The NumPy rANS coder against NumPy references: bit-exact round trips,
+sizes against the model's information content, the table rule by brute
+force, damaged streams refused, and no framework needed."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dct_keras.entropy import (EntropyCodingError, decode, encode, frequency_table, information_bits, lanes_for)
+from tests.paths import ROOT
+
+
+def _table_by_hand(p, precision):
+    """The documented rule, one symbol at a time in plain Python."""
+    total = 1 << precision
+    scaled = [x / sum(p) * total for x in p]
+    freq = [max(int(s // 1), 1) if x > 0 else 0 for s, x in zip(scaled, p)]
+    left = total - sum(freq)
+    if left > 0:
+        ranked = sorted((i for i, x in enumerate(p) if x > 0), key=lambda i: (-(scaled[i] - int(scaled[i] // 1)), i))
+        for i in ranked[:left]:
+            freq[i] += 1
+    while left < 0:
+        i = max(range(len(freq)), key=lambda k: (freq[k], -k))
+        freq[i] -= 1
+        left += 1
+    return freq
+
+
+@pytest.mark.parametrize("p,precision", [([1, 2, 3], 8), ([0.97, 0.01, 0.01, 0.005, 0.005], 12), ([1e-9, 1, 0, 5e-7], 10),
+                                         (list(np.random.default_rng(3).random(40)), 14), ([1] * 16, 4)])
+def test_the_frequency_table_follows_its_rule(p, precision):
+    table = frequency_table(p, precision)
+    assert table.tolist() == _table_by_hand(p, precision)
+    assert table.sum() == 1 << precision and np.all((table > 0) == (np.asarray(p) > 0))
+
+
+def test_bad_tables_are_refused():
+    for p in ([], [-1, 2], [0, 0], [np.nan, 1]):
+        with pytest.raises(ValueError, match="probabilities"):
+            frequency_table(p)
+    with pytest.raises(ValueError, match="raise `precision`"):
+        frequency_table([1] * 17, 4)
+    with pytest.raises(ValueError, match="escape"):
+        encode([0, 2], [8, 8, 0], 4)
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 5, 65535, 65536, 65537, 3 * 65536 + 11])
+def test_round_trips_are_bit_exact_at_every_lane_boundary(count):
+    rng = np.random.default_rng(count)
+    probabilities = rng.random(9) ** 3
+    table = frequency_table(probabilities, 12)
+    symbols = rng.choice(9, count, p=table / table.sum())
+    stream = encode(symbols, table, 12)
+    np.testing.assert_array_equal(decode(stream, count, table, 12), symbols)
+    assert len(stream) >= 4 * lanes_for(count)
+
+
+def test_the_size_is_the_models_information_content():
+    # A LeNet-5-sized stream of quantized weights: 97 % zeros, the rest Laplace-shaped in [-7, 7].
+    rng = np.random.default_rng(0)
+    values = np.clip(np.round(rng.laplace(0, 1.5, 431_080)), -7, 7).astype(int)
+    values[rng.random(len(values)) < 0.97] = 0
+    symbols = values + 7
+    counts = np.bincount(symbols, minlength=15)
+    table = frequency_table(counts, 14)
+    predicted = information_bits(symbols, table, 14) / 8
+    reference = -np.sum(counts[counts > 0] * np.log2(table[counts > 0] / 2**14)) / 8  # NumPy, per symbol
+    assert predicted == pytest.approx(reference, rel=1e-12)
+    entropy = -np.sum(counts[counts > 0] * np.log2(counts[counts > 0] / len(symbols))) / 8
+    assert predicted <= entropy * 1.001  # a 14-bit table loses next to nothing
+    size = len(encode(symbols, table, 14))
+    assert predicted <= size <= predicted * 1.005 + 4 * lanes_for(len(symbols)) + 2
+
+
+def test_damaged_or_mismatched_streams_are_refused():
+    rng = np.random.default_rng(1)
+    table = frequency_table([5, 3, 1, 1], 10)
+    symbols = rng.choice(4, 5000, p=table / table.sum())
+    stream = bytearray(encode(symbols, table, 10))
+    with pytest.raises(EntropyCodingError):
+        decode(bytes(stream[:-2]), 5000, table, 10)  # truncated
+    with pytest.raises(EntropyCodingError):
+        decode(bytes(stream), 5000, frequency_table([1, 1, 1, 1], 10), 10)  # another model
+    stream[1] ^= 0x10  # a flipped bit in a final state
+    with pytest.raises(EntropyCodingError):
+        decode(bytes(stream), 5000, table, 10)
+
+
+def test_the_coder_needs_no_framework():
+    code = (
+        "import sys\n"
+        "sys.modules['keras'] = None; sys.modules['tensorflow'] = None; sys.modules['jax'] = None; sys.modules['torch'] = None\n"
+        f"sys.path.insert(0, {ROOT!r})\n"
+        "import numpy as np\n"
+        "from dct_keras.entropy import decode, encode, frequency_table\n"
+        "s = np.random.default_rng(0).integers(0, 5, 70000); t = frequency_table(np.bincount(s), 12)\n"
+        "assert (decode(encode(s, t, 12), len(s), t, 12) == s).all()\n"
+        "assert not any(sys.modules.get(m) for m in ('keras', 'tensorflow', 'jax', 'torch'))\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env={"DCT_KERAS_DEFER_IMPORTS": "1", "PATH": ""})
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]
