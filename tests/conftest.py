@@ -14,6 +14,6 @@ def rng():
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_state():
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)  # no gc.collect() per test (seconds each in a long session)
     keras.utils.set_random_seed(1234)
     yield

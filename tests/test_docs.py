@@ -6,9 +6,12 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_generated_tables_match_the_committed_results():
     result = subprocess.run([sys.executable, os.path.join(ROOT, "docs", "build.py"), "--check"], capture_output=True,
                             text=True, timeout=300)

@@ -57,8 +57,10 @@ def objective(config):
 
 def default_gamma(epochs, remaining=0.01):
     """The `TailDropout` speed that leaves ``remaining`` of the gap
-    ``beta - epsilon`` after ``epochs`` epochs: ``1 - remaining ** (1 / epochs)``."""
-    return 1.0 - remaining ** (1.0 / epochs)
+    ``beta - epsilon`` at the last epoch: its ``epochs - 1`` updates (after
+    every epoch but the last) give ``1 - remaining ** (1 / (epochs - 1))``;
+    1 for a single epoch (which trains under the static tail instead)."""
+    return 1.0 if epochs < 2 else 1.0 - remaining ** (1.0 / (epochs - 1))
 
 
 class SwitchOffHyperModel(keras_tuner.HyperModel):
@@ -149,7 +151,9 @@ class SwitchOffHyperModel(keras_tuner.HyperModel):
         p, policy = self.declare(hp)
         more = {}
         if self.variant == "freqreg":
-            more["tail_dropout"] = {"gamma": self.gamma, "min_kept": self.min_kept, "schedule": FREQREG_SCHEDULES[policy]}
+            # One epoch has no update of the dynamic schedule: it trains under the tail at epsilon (static).
+            schedule = FREQREG_SCHEDULES[policy] if self.config["epochs"] > 1 or policy != "tail" else "static"
+            more["tail_dropout"] = {"gamma": self.gamma, "min_kept": self.min_kept, "schedule": schedule}
         return run_spec(self.variant, round(float(p), 9), int(hp.values.get("seed", 0)), self.block, policy, **more)
 
     def build(self, hp):

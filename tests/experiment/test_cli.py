@@ -90,6 +90,7 @@ def _method(name):
     return load_config(resolve_config(name))["method"]
 
 
+@pytest.mark.slow
 def test_importing_the_library_prints_no_framework_log_lines():
     environment = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "DCT_KERAS_DEFER_IMPORTS")}
     result = subprocess.run([sys.executable, "-c", "import dct_keras; dct_keras.DCTConv2D(2, 3)"], cwd=ROOT,
@@ -119,6 +120,7 @@ def test_selections_that_leave_nothing_or_name_unknown_items_exit_2():
     _assert_paragraph(_run("reorder_resnet18_cifar.py", "--rates", "0.5"), 2, "compression_rates", ">= 1")
 
 
+@pytest.mark.slow
 def test_data_errors_exit_1_with_one_paragraph(tmp_path):
     empty = tmp_path / "empty.npz"
     empty.write_bytes(b"")
@@ -131,6 +133,7 @@ def test_data_errors_exit_1_with_one_paragraph(tmp_path):
                       "channels-first", "np.transpose")
 
 
+@pytest.mark.slow
 def test_ctrl_c_prints_how_to_resume_and_exits_130(tmp_path):
     data = tmp_path / "data.npz"
     rng = np.random.default_rng(0)
@@ -148,6 +151,7 @@ def test_ctrl_c_prints_how_to_resume_and_exits_130(tmp_path):
     assert "interrupted; rerun the same command to resume" in stderr and "Traceback" not in stderr
 
 
+@pytest.mark.slow
 def test_ctrl_c_swallowed_by_a_callback_still_stops_the_run():
     # A Ctrl-C that lands in code whose exceptions Python ignores (here a
     # __del__, in CI a garbage-collection callback) must still stop the run.
@@ -169,6 +173,7 @@ def test_ctrl_c_swallowed_by_a_callback_still_stops_the_run():
     assert "interrupted; rerun the same command to resume" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_tensorboard_event_files_hold_loss_metrics_and_learning_rate(tmp_path):
     data = tmp_path / "data.npz"
     images = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 3), dtype=np.uint8)
@@ -182,6 +187,7 @@ def test_tensorboard_event_files_hold_loss_metrics_and_learning_rate(tmp_path):
     assert b"learning_rate" in content and b"loss" in content and b"mse" in content
 
 
+@pytest.mark.slow
 def test_reorder_compress_cli_writes_model_and_report(tmp_path):
     import json
 
@@ -216,6 +222,7 @@ def test_reorder_compress_cli_writes_model_and_report(tmp_path):
                       "not a .keras model")
 
 
+@pytest.mark.slow
 def test_a_spectral_run_resumes_through_the_command_line(tmp_path):
     # The checkpoint of a DCT-Conv model loads in a fresh `python -m dct_keras` process.
     data = tmp_path / "data.npz"

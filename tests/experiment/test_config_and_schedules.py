@@ -30,7 +30,7 @@ def test_all_configs_validate():
 
 def test_every_shipped_config_names_a_method_and_resolves_by_name():
     names = config_names()
-    assert len(names) == 11
+    assert len(names) == 12
     methods = {load_config(resolve_config(name))["method"] for name in names}
     assert methods == {"dct_conv", "freqreg", "harmonic", "reorder", "ctnet", "frontier"}
     assert os.path.samefile(resolve_config("problem2_vgg16"), os.path.join(ROOT, "configs", "problem2_vgg16.json"))

@@ -75,6 +75,7 @@ def test_freqreg_runs_reach_the_schedule_and_render(rng, tmp_path):
     assert "| lenet300 | v2 |" in table and "0.9569" in table and "⚠" in table and plots == []
 
 
+@pytest.mark.slow
 def test_harmonic_quick_budget_runs_every_setting_and_renders(rng, tmp_path):
     config = _config("harmonic_wrn_cifar", tier="quick")
     assert (config["depth"], config["width"], config["epochs"]) == (10, 1, 1)
@@ -179,6 +180,7 @@ class _SmallReorder(method_class("reorder")):
         self.trained.fit(data.x_train, data.y_train, epochs=2, verbose=0)
 
 
+@pytest.mark.slow
 def test_reorder_compresses_finetunes_and_renders_through_the_runner(rng, tmp_path):
     config = _config("reorder_resnet18_cifar", tier="quick")
     config["batch_size"] = 8
@@ -214,6 +216,7 @@ def test_reorder_compresses_finetunes_and_renders_through_the_runner(rng, tmp_pa
     assert [os.path.basename(p) for p in plots] == ["accuracy_vs_params.png", "nsse_vs_rate.png"]
 
 
+@pytest.mark.slow
 def test_the_frontier_ships_every_technique_and_marks_the_pareto_front(rng, tmp_path):
     pytest.importorskip("av")
     config = _config("frontier_lenet5_mnist", tier="quick", epochs=1)

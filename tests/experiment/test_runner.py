@@ -68,7 +68,8 @@ def test_plan_follows_the_protocol_order():
     assert only[0].options == {"block": "spatial", "variant": "dct_spatial", "switch_off": 0.999, "switch_off_policy": "random"}
 
 
-@pytest.mark.parametrize("name", PROBLEMS)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.slow) if name in ("problem1_resnet50", "problem2_vgg16")
+                                  else name for name in PROBLEMS])
 def test_one_training_step_per_problem(name, rng, tmp_path):
     config = _config(name, epochs=1, runs=1)
     data = prepare_data(config, _tiny_dataset(rng, n_train=4, n_test=4))
@@ -87,6 +88,7 @@ def _weights(model):
     return [ops.convert_to_numpy(w) for w in model.weights]
 
 
+@pytest.mark.slow
 def test_interrupt_and_resume_equals_uninterrupted(rng, tmp_path):
     config = _config("problem4_autoencoder2", epochs=3, runs=1)
     data = prepare_data(config, _tiny_dataset(rng))
@@ -183,6 +185,7 @@ def _run_with_crash(config, data, out, plan, crash_at, monkeypatch):
     return seen[0]
 
 
+@pytest.mark.slow
 def test_killed_at_any_io_step_resumes_to_the_uninterrupted_results(rng, tmp_path, monkeypatch):
     import warnings
 

@@ -10,6 +10,9 @@ import sys
 import time
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # three processes, keras-tuner's gRPC oracle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 P_VALUES = ["0.3", "0.6", "0.9"]
@@ -42,8 +45,11 @@ def test_chief_and_two_workers_complete_every_trial_exactly_once(tmp_path):
             log = open(tmp_path / f"{tuner_id}.log", "w")
             processes[tuner_id] = (subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log)
         deadline = time.monotonic() + 420
-        while any(p.poll() is None for p, _ in processes.values()) and time.monotonic() < deadline:
-            time.sleep(1)
+        for process, _ in processes.values():  # wait for each to exit (no polling)
+            try:
+                process.wait(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                break
         logs = {name: (tmp_path / f"{name}.log").read_text() for name in processes}
         codes = {name: p.poll() for name, (p, _) in processes.items()}
         assert codes == {"chief": 0, "tuner0": 0, "tuner1": 0}, logs

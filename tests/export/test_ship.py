@@ -232,6 +232,7 @@ def test_quantize_matches_a_numpy_reference_and_survives_keras_files_and_fold(tm
     np.testing.assert_allclose(folded.predict(x, verbose=0), quantized.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_the_command_line_ships_checks_and_refuses_a_damaged_file(tmp_path):
     model = _reorder_model()
     model.save(tmp_path / "m.keras")

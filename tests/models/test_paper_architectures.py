@@ -104,7 +104,8 @@ def test_autoencoder2_table_iv():
     assert report.trainable == 390_955
 
 
-@pytest.mark.parametrize("builder", [resnet50_cifar, vgg16_cifar, autoencoder1, autoencoder2])
+@pytest.mark.parametrize("builder", [pytest.param(resnet50_cifar, marks=pytest.mark.slow),
+                                     pytest.param(vgg16_cifar, marks=pytest.mark.slow), autoencoder1, autoencoder2])
 @pytest.mark.parametrize("variant", ["dct", "dct_spatial"])
 def test_variants_keep_counts_and_switch_off(builder, variant):
     plain = count_params(builder("plain"))
