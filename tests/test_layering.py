@@ -1,5 +1,5 @@
 """No import runs up the layers of the package:
-spectral / decode -> layers -> surgery -> accounting / models -> callbacks / regularizers /
+files / entropy / architectures / spectral / decode -> layers -> surgery -> accounting / models -> callbacks / regularizers /
 compression / export -> experiment (-> the command line, `__main__`)."""
 
 import ast
@@ -7,7 +7,7 @@ import os
 
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dct_keras")
 RANKS = {
-    "files": 0, "spectral": 0, "decode": 0, "framework": 0,
+    "files": 0, "spectral": 0, "decode": 0, "framework": 0, "entropy": 0, "architectures": 0,
     "layers": 1,
     "surgery": 2,
     "accounting": 3, "models": 3,

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 
+from dct_keras.architectures import ARCHITECTURES
 from dct_keras.experiment.errors import ConfigError
 
 NUMBER = (int, float)
@@ -143,9 +144,7 @@ def _method_names():
     return METHODS
 
 
-# The architectures of `dct_keras.models.BUILDERS` (named here so a config is
-# checked before Keras loads; a test keeps the two equal).
-MODELS = ("resnet50", "vgg16", "autoencoder1", "autoencoder2", "resnet18", "resnet20", "lenet300", "lenet5")
+MODELS = ARCHITECTURES  # `dct_keras.models.BUILDERS`'s names, declared in one place
 
 
 def _check_common(config, source):

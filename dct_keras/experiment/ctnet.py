@@ -68,23 +68,20 @@ class CTNet(Method):
         return [RunSpec(name, seed, {"rate_proxy": self.config["settings"][name]["rate_proxy"]})
                 for name in names for seed in range(self.config["runs"])]
 
-    def input_requirements(self):
-        from dct_keras.models import INPUT_REQUIREMENTS
-
-        return [("resnet18", INPUT_REQUIREMENTS["resnet18"])]
-
     def build(self, spec, data):
-        """The setting's DCT ResNet-18, compiled with the config's AdamW."""
+        """The setting's DCT network (the config's ``model``: ResNet-18 in the
+        paper), compiled with the config's AdamW."""
         import keras
 
         from dct_keras.experiment.runner import compile_model
-        from dct_keras.models.resnet18_cifar import resnet18_cifar
+        from dct_keras.models import BUILDERS
         from dct_keras.regularizers import H265RateProxy
         from dct_keras.surgery import convert
 
         proxy = self.config["rate_proxy"]
         keras.utils.set_random_seed(spec.seed)
-        plain = resnet18_cifar("plain", num_classes=data.num_classes, input_shape=data.x_train.shape[1:], seed=spec.seed)
+        plain = BUILDERS[self.config["model"]]("plain", num_classes=data.num_classes, input_shape=data.x_train.shape[1:],
+                                               seed=spec.seed)
         options = dict(pointwise="channel_block_dct2d", pointwise_block=proxy["block"])
         if spec.options["rate_proxy"]:
             options["kernel_regularizer"] = H265RateProxy(proxy["strength"], proxy["q"], proxy["sharpness"], proxy["block"],

@@ -1,4 +1,8 @@
-"""The papers' architectures, each buildable in the variants of `LayerFactory`."""
+"""The papers' architectures, each buildable in the variants of `LayerFactory`
+(their names and input requirements: `dct_keras.architectures`)."""
+
+from dct_keras.architectures import ARCHITECTURES, OWN_BUILDERS
+from dct_keras.architectures import INPUT_REQUIREMENTS as DECLARED_REQUIREMENTS
 
 from dct_keras.models.autoencoders import autoencoder1, autoencoder2
 from dct_keras.models.lenet import lenet5, lenet300
@@ -8,7 +12,7 @@ from dct_keras.models.resnet50_cifar import resnet50_cifar
 from dct_keras.models.variants import PLAIN, VARIANTS, LayerFactory, check_variant
 from dct_keras.models.vgg16_cifar import vgg16_cifar
 
-BUILDERS = {
+_BUILDER_OF = {
     "resnet50": resnet50_cifar,
     "vgg16": vgg16_cifar,
     "autoencoder1": autoencoder1,
@@ -18,21 +22,8 @@ BUILDERS = {
     "lenet300": lenet300,
     "lenet5": lenet5,
 }
-
-# What each builder needs of its input images: (minimum side, divisor of the
-# side), from its downsampling (max-pool / stride-2 stages; the autoencoders
-# must give back the input's size, LeNet-5's valid 5x5 convolutions need room).
-INPUT_REQUIREMENTS = {
-    "resnet50": (16, 16),
-    "vgg16": (32, 32),
-    "autoencoder1": (2, 2),
-    "autoencoder2": (4, 4),
-    "resnet18": (8, 8),
-    "resnet20": (4, 4),
-    "lenet300": (1, 1),
-    "lenet5": (16, 1),
-    "wide_resnet": (8, 4),
-}
+BUILDERS = {name: _BUILDER_OF[name] for name in ARCHITECTURES}  # every declared architecture has its builder
+INPUT_REQUIREMENTS = {**DECLARED_REQUIREMENTS, **OWN_BUILDERS}
 
 __all__ = [
     "BUILDERS", "INPUT_REQUIREMENTS", "PLAIN", "check_variant", "VARIANTS", "LayerFactory", "autoencoder1", "autoencoder2", "lenet300", "lenet5",

@@ -172,7 +172,7 @@ class _Constants:
     (for a FreqReg ResNet-18, whose 512 x 512 bases are 1 MB each, that cost
     about 200 MiB of process peak memory). JAX turns a converted array into a
     trace constant by itself and PyTorch has no trace: there the tensor is
-    made at each call, as before.
+    made at each call.
     """
 
     def __init__(self):

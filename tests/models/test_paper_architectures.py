@@ -119,8 +119,29 @@ def test_variants_keep_counts_and_switch_off(builder, variant):
         is_dct = isinstance(layer, DCT_TYPES)
         assert is_dct == (variant == "dct" or max(kernel_size) > 1), layer.name
     switched_off = report.trainable - report.active
-    coefficients = sum(int(np.prod(l.coefficients.shape)) for l in model.layers if isinstance(l, DCT_TYPES))
+    dct_layers = [l for l in model.layers if isinstance(l, DCT_TYPES)]
+    if variant == "dct_spatial":  # the first convolution keeps every coefficient (Table V's p = 1 row)
+        assert dct_layers[0].switch_off == 0.0 and dct_layers[0].spectral_kernel.active_count() == dct_layers[0].spectral_kernel.size
+        dct_layers = dct_layers[1:]
+    coefficients = sum(int(np.prod(l.coefficients.shape)) for l in dct_layers)
     assert abs(switched_off - coefficients / 2) <= len(model.layers)  # round(p n) per layer
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("p", [0.99, 0.999, 0.9999, 1.0])
+def test_only_3x3_switches_off_the_papers_counts_and_still_sees_at_p_1(p):
+    model = resnet50_cifar("dct_spatial", num_classes=100, switch_off=p, seed=0)
+    dct_layers = [l for l in model.layers if isinstance(l, DCT_TYPES)]
+    assert [l.name for l in dct_layers][0] == "stem_conv" and all(max(l.kernel_size) == 3 for l in dct_layers)
+    for layer in dct_layers:
+        size = layer.spectral_kernel.size
+        off = size - layer.spectral_kernel.active_count()
+        expected = 0 if layer.name == "stem_conv" else int(np.floor(p * size + 0.5))  # NumPy: round half up
+        assert off == expected, layer.name
+    if p == 1.0:  # four different images, four different outputs: the first layer and the shortcuts still see
+        images = np.random.default_rng(0).standard_normal((4, 32, 32, 3)).astype("float32")
+        outputs = model.predict(images, verbose=0)
+        assert np.min(np.abs(outputs[:, None] - outputs[None]).sum(-1)[~np.eye(4, dtype=bool)]) > 1e-6
 
 
 def test_cnn_variant_rejects_switch_off():
