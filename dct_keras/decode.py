@@ -12,7 +12,10 @@ The file::
   architecture (Keras JSON), one entry per weight, the payload's length and
   16-byte SHA-256, and a probe (a seeded input and the outputs the decoded
   weights must give);
-* payload: lzma (raw LZMA2) of every weight's stored bytes, in entry order.
+* payload (format 2): u32 length | lzma (raw LZMA2) of every weight's stored
+  bytes, in entry order | the rANS streams of the entries coded with
+  ``"coder": "rans"``, in entry order (format 1, still read: the lzma part
+  alone).
 
 Every weight entry has a ``storage``:
 
@@ -33,6 +36,14 @@ frequency bands of a tensor transformed over every axis; the first axis for
 reorder-DCT's rows), ``scale = max|v| / (2^(b-1) - 1)`` as float32, codes
 ``round(v / scale)`` as int8 (b <= 8) or int16. A value decodes within half a
 step: ``|v - code * scale| <= scale / 2``.
+
+Coders: an entry's stored bytes are LZMA-compressed with the rest, unless it
+says ``"coder": "rans"``: its integer codes are then not among its stored
+bytes (which keep the mask and the scales) but a stream of
+``stream_bytes`` in the rANS part, coded with the entry's ``table``
+(``low``: the smallest code, ``precision``, ``frequencies`` of the codes
+``low, low + 1, ...``) by `dct_keras.entropy`: a coder matched to the
+tensor's own histogram, chosen per tensor where it is smaller than LZMA.
 """
 
 import hashlib
@@ -42,10 +53,13 @@ import struct
 
 import numpy as np
 
+from dct_keras.entropy import EntropyCodingError
+from dct_keras.entropy import decode as entropy_decode
 from dct_keras.spectral.orders import index_level, zigzag_order
 
 MAGIC = b"DCTKSHIP"
-FORMAT = "dct_keras.shipped/1"
+FORMAT = "dct_keras.shipped/2"
+READABLE = ("dct_keras.shipped/1", FORMAT)
 DIGEST_BYTES = 16
 LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
 
@@ -102,9 +116,9 @@ def read_shipped(path):
         manifest = json.loads(decompress(header_bytes).decode("utf-8"))
     except (lzma.LZMAError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ShippedFormatError(f"{path}: the header does not decode ({error}).") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") not in READABLE:
         found = manifest.get("format") if isinstance(manifest, dict) else None
-        raise ShippedFormatError(f"{path}: unknown format {found!r}; this version reads {FORMAT!r}.")
+        raise ShippedFormatError(f"{path}: unknown format {found!r}; this version reads {' and '.join(READABLE)}.")
     payload = data[prefix + header_length:-DIGEST_BYTES]
     try:
         expected_length, expected_digest = manifest["payload"]["length"], bytes.fromhex(manifest["payload"]["sha256"])
@@ -114,41 +128,59 @@ def read_shipped(path):
         raise ShippedFormatError(f"{path}: the weights do not match the manifest's checksum: the file is truncated, "
                                  "corrupted, or its manifest comes from another file.")
     try:
-        raw = decompress(payload)
-        return Shipped(manifest, *_decode_weights(manifest["weights"], raw))
-    except (lzma.LZMAError, KeyError, TypeError, ValueError) as error:
+        raw, streams = split_payload(payload, manifest["format"])
+        return Shipped(manifest, *_decode_weights(manifest["weights"], raw, streams))
+    except (lzma.LZMAError, KeyError, TypeError, ValueError, struct.error) as error:
         raise ShippedFormatError(f"{path}: a weight does not decode ({type(error).__name__}: {error}).") from None
 
 
-def _decode_weights(entries, raw):
-    weights, masks, offset = {}, {}, 0
+def split_payload(payload, format_name=FORMAT):
+    """``(stored bytes of every entry, the rANS part)`` of a payload."""
+    if format_name == "dct_keras.shipped/1":
+        return decompress(payload), b""
+    (length,) = struct.unpack("<I", payload[:4])
+    if 4 + length > len(payload):
+        raise ValueError(f"the lzma part claims {length} bytes of {len(payload) - 4}")
+    return decompress(payload[4:4 + length]), payload[4 + length:]
+
+
+def _decode_weights(entries, raw, streams=b""):
+    weights, masks, offset, position = {}, {}, 0, 0
     for entry in entries:
         chunk = raw[offset:offset + entry["bytes"]]
         if len(chunk) != entry["bytes"]:
             raise ValueError(f"{entry['path']}: {len(chunk)} of its {entry['bytes']} bytes")
         offset += entry["bytes"]
-        weights[entry["path"]], mask = decode_entry(entry, chunk)
+        stream = None
+        if entry.get("coder") == "rans":
+            stream = streams[position:position + entry["stream_bytes"]]
+            if len(stream) != entry["stream_bytes"]:
+                raise ValueError(f"{entry['path']}: {len(stream)} of its {entry['stream_bytes']} stream bytes")
+            position += entry["stream_bytes"]
+        weights[entry["path"]], mask = decode_entry(entry, chunk, stream)
         if mask is not None:
             masks[entry["path"]] = mask
-    if offset != len(raw):
-        raise ValueError(f"{len(raw) - offset} bytes after the last weight")
+    if offset != len(raw) or position != len(streams):
+        raise ValueError(f"{len(raw) - offset} stored bytes and {len(streams) - position} stream bytes after the last weight")
     return weights, masks
 
 
-def decode_entry(entry, chunk):
+def decode_entry(entry, chunk, stream=None):
     """One weight (a NumPy array of its shape) and its mask (None unless
-    spectral) from its entry and stored bytes."""
+    spectral) from its entry, stored bytes and (``"coder": "rans"``) its
+    stream."""
     shape = tuple(entry["shape"])
     if entry["storage"] == "integer":
         return np.frombuffer(chunk, dtype=entry["dtype"]).astype(entry["target_dtype"]).reshape(shape), None
     axis = entry.get("group_axis", -1) % len(shape) if shape else 0
     if entry["storage"] == "dense":
         groups = group_index(shape, axis) if entry["codec"].startswith("int") else None
-        return decode_values(entry["codec"], chunk, shape, entry.get("groups"), groups), None
+        return decode_values(entry["codec"], chunk, shape, entry.get("groups"), groups, _codes(entry, stream, shape)), None
     mask = decode_mask(entry, chunk[:entry["mask_bytes"]])
     kept_shape = (int(mask.sum()),)
     groups = group_index(shape, axis)[mask] if entry["codec"].startswith("int") else None
-    values = decode_values(entry["codec"], chunk[entry["mask_bytes"]:], kept_shape, entry.get("groups"), groups)
+    values = decode_values(entry["codec"], chunk[entry["mask_bytes"]:], kept_shape, entry.get("groups"), groups,
+                           _codes(entry, stream, kept_shape))
     tensor = np.zeros(shape, dtype="float32")
     tensor[mask] = values
     return tensor, mask
@@ -176,13 +208,28 @@ def decode_mask(entry, chunk):
     return np.unpackbits(np.frombuffer(chunk, dtype=np.uint8), count=size, bitorder="little").astype(bool).reshape(shape)
 
 
-def decode_values(codec, chunk, shape, group_count=None, groups=None):
-    """Float32 values of ``shape`` from their coded bytes."""
+def decode_values(codec, chunk, shape, group_count=None, groups=None, codes=None):
+    """Float32 values of ``shape`` from their coded bytes (``codes``: the
+    integer codes when they come from an entropy-coded stream instead)."""
     count = int(np.prod(shape, dtype=np.int64))
     if codec in ("float32", "float16"):
         return np.frombuffer(chunk, dtype=codec, count=count).astype("float32").reshape(shape)
     bits = int(codec[3:])
     code_type = np.int8 if bits <= 8 else np.int16
     scales = np.frombuffer(chunk, dtype="<f4", count=group_count)
-    codes = np.frombuffer(chunk, dtype=code_type, count=count, offset=4 * group_count).astype("float32")
-    return (codes * scales[np.asarray(groups).ravel()]).astype("float32").reshape(shape)
+    if codes is None:
+        codes = np.frombuffer(chunk, dtype=code_type, count=count, offset=4 * group_count)
+    return (codes.astype("float32") * scales[np.asarray(groups).ravel()]).astype("float32").reshape(shape)
+
+
+def _codes(entry, stream, shape):
+    """The integer codes of an entropy-coded entry (None for an LZMA one)."""
+    if entry.get("coder") != "rans":
+        return None
+    table = entry["table"]
+    count = int(np.prod(shape, dtype=np.int64))
+    try:
+        symbols = entropy_decode(stream, count, np.asarray(table["frequencies"], np.int64), int(table["precision"]))
+    except EntropyCodingError as error:
+        raise ValueError(f"{entry['path']}: {error}") from None
+    return symbols + int(table["low"])

@@ -19,7 +19,10 @@ codecs: `dct_keras.decode`, which reads it with NumPy only):
   last axis, of the first for reorder-DCT's rows); tensors of one axis (biases, normalization statistics) are
   float16 below 32 bits, float32 at 32;
 * the manifest and the weights are each compressed by LZMA (the general-purpose
-  coder; CTNet's H.265 codec is `dct_keras.export.h265`).
+  coder), except the integer codes of a tensor for which a rANS stream with a
+  table of the tensor's own histogram (`dct_keras.entropy`) is smaller than
+  LZMA would make them: chosen per tensor and recorded in its entry
+  (``"coder": "rans"``); CTNet's H.265 codec is `dct_keras.export.h265`.
 
 The probe stored in the manifest is the output of the model *decoded from the
 file's own bytes*, so every lossy setting loads, and `load_shipped` refuses a
@@ -36,6 +39,7 @@ import keras
 import numpy as np
 
 from dct_keras.accounting import count_params
+from dct_keras import entropy
 from dct_keras.decode import FORMAT, MAGIC, ShippedFormatError, compress, digest, group_index, read_shipped
 from dct_keras.files import write_atomically
 from dct_keras.layers.base import FAMILIES
@@ -55,22 +59,57 @@ def codec_of(bits, ndim):
     return f"int{bits}"
 
 
-def encode_values(values, codec, groups=None, group_count=None):
-    """Coded bytes of float values (see `dct_keras.decode`): raw floats, or
-    float32 scales (one per group; ``groups``: each value's group index)
-    then int8 / int16 codes."""
-    values = np.asarray(values, dtype="float32")
-    if codec in ("float32", "float16"):
-        return values.astype(codec).tobytes(), None
+def integer_codes(values, codec, groups, group_count):
+    """``(scales, codes)`` of float values under an ``int<b>`` codec: one
+    float32 scale per group (``groups``: each value's group index),
+    ``max|v| / (2^(b-1) - 1)``, and the codes ``round(v / scale)``."""
     bits = int(codec[3:])
     top = 2 ** (bits - 1) - 1
     groups = np.asarray(groups).ravel()
-    flat = values.ravel()
+    flat = np.asarray(values, dtype="float32").ravel()
     magnitude = np.zeros(group_count, dtype="float32")
     np.maximum.at(magnitude, groups, np.abs(flat))
     scales = (magnitude / top).astype("float32")
     codes = np.round(flat / np.where(scales > 0, scales, 1.0)[groups]).astype(np.int8 if bits <= 8 else np.int16)
-    return scales.astype("<f4").tobytes() + codes.tobytes(), group_count
+    return scales, codes
+
+
+def encode_values(values, codec, groups=None, group_count=None):
+    """``(stored bytes, group count, coder fields, stream)`` of float values
+    (see `dct_keras.decode`): raw floats; or float32 scales then the integer
+    codes, which go either with the stored bytes (to LZMA) or, where that is
+    smaller for this tensor, to a rANS stream matched to their histogram
+    (``coder fields``: ``{"coder": "rans", "table": ..., "stream_bytes":
+    ...}``)."""
+    if codec in ("float32", "float16"):
+        return np.asarray(values, dtype="float32").astype(codec).tobytes(), None, {}, b""
+    scales, codes = integer_codes(values, codec, groups, group_count)
+    fields, stream = entropy_coded(codes)
+    if stream is not None and len(stream) + TABLE_BYTES_PER_SYMBOL * len(fields["table"]["frequencies"]) < len(
+            compress(codes.tobytes())):
+        return scales.astype("<f4").tobytes(), group_count, {**fields, "stream_bytes": len(stream)}, stream
+    return scales.astype("<f4").tobytes() + codes.tobytes(), group_count, {}, b""
+
+
+ENTROPY_PRECISION = 14
+# What one frequency of a table costs in the manifest (JSON, compressed with the rest), for the choice of
+# coder: measured on the LeNet-5 frontier's files, 2 bytes chose better than the table's JSON compressed alone.
+TABLE_BYTES_PER_SYMBOL = 2
+
+
+def entropy_coded(codes):
+    """``({"coder": "rans", "table": {...}}, stream)`` of integer codes with
+    a table of their own histogram (`dct_keras.entropy`), or ``({}, None)``
+    when there is nothing to gain (no codes, one value, too many values)."""
+    codes = np.asarray(codes).ravel().astype(np.int64)
+    if not codes.size:
+        return {}, None
+    low, high = int(codes.min()), int(codes.max())
+    if low == high or high - low + 1 > 1 << ENTROPY_PRECISION:
+        return {}, None
+    frequencies = entropy.frequency_table(np.bincount(codes - low), ENTROPY_PRECISION)
+    table = {"low": low, "precision": ENTROPY_PRECISION, "frequencies": frequencies.tolist()}
+    return {"coder": "rans", "table": table}, entropy.encode(codes - low, frequencies, ENTROPY_PRECISION)
 
 
 def _spectral_by_variable(model):
@@ -106,7 +145,8 @@ def _entry_and_bytes(variable, spectral, bits, axis=-1):
             entry["mask"], mask_bytes = "bits", np.packbits(mask.ravel(), bitorder="little").tobytes()
         entry["codec"] = codec_of(bits, value.ndim)
         groups = group_index(value.shape, axis)[mask] if entry["codec"].startswith("int") else None
-        coded, entry["groups"] = encode_values(value[mask], entry["codec"], groups, shape[axis])
+        coded, entry["groups"], coder, stream = encode_values(value[mask], entry["codec"], groups, shape[axis])
+        entry.update(coder)
         entry["mask_bytes"] = len(mask_bytes)
         data = mask_bytes + coded
     elif np.issubdtype(value.dtype, np.integer):
@@ -115,22 +155,24 @@ def _entry_and_bytes(variable, spectral, bits, axis=-1):
             raise ValueError(f"{path}: negative integers are not a shippable weight.")
         dtype = next(t for t in ("uint8", "uint16", "uint32", "uint64") if high <= np.iinfo(t).max)
         entry = {**named, "storage": "integer", "shape": shape, "dtype": dtype, "target_dtype": str(value.dtype)}
-        data = value.astype(dtype).tobytes()
+        data, stream = value.astype(dtype).tobytes(), b""
     elif value.ndim >= 2 and np.mean(value == 0) > 0.5:  # a pruned plain kernel: its non-zeros under a bit mask
         mask = value != 0
         entry = {**named, "storage": "sparse", "shape": shape, "kept": int(mask.sum()), "mask": "bits",
                  "codec": codec_of(bits, value.ndim)}
         mask_bytes = np.packbits(mask.ravel(), bitorder="little").tobytes()
         groups = group_index(value.shape, axis)[mask] if entry["codec"].startswith("int") else None
-        coded, entry["groups"] = encode_values(value[mask], entry["codec"], groups, shape[axis])
+        coded, entry["groups"], coder, stream = encode_values(value[mask], entry["codec"], groups, shape[axis])
+        entry.update(coder)
         entry["mask_bytes"] = len(mask_bytes)
         data = mask_bytes + coded
     else:
         entry = {**named, "storage": "dense", "shape": shape, "codec": codec_of(bits, value.ndim)}
         groups = group_index(value.shape, axis) if entry["codec"].startswith("int") else None
-        data, entry["groups"] = encode_values(value, entry["codec"], groups, shape[axis] if shape else 1)
+        data, entry["groups"], coder, stream = encode_values(value, entry["codec"], groups, shape[axis] if shape else 1)
+        entry.update(coder)
     entry["bytes"] = len(data)
-    return entry, data
+    return entry, data, stream
 
 
 def probe_input(model, seed=PROBE_SEED):
@@ -160,18 +202,20 @@ def save_shipped(model, path, bits=8):
         raise ValueError(f"Invalid value for argument `bits`: expected 32, 16 or an integer in [2, 16], received {bits!r}.")
     spectral, bookkeeping = _spectral_by_variable(model)
     owner = {id(v): layer for layer in walk_layers(model) for v in layer.weights}
-    entries, chunks, layers = [], [], {}
+    entries, chunks, streams, layers = [], [], [], {}
     for variable in model.weights:
         if id(variable) in bookkeeping:
             continue
         layer = owner.get(id(variable))
         axis = _group_axis(layer, variable) if layer is not None else -1
-        entry, data = _entry_and_bytes(variable, spectral.get(id(variable)), bits, axis)
+        entry, data, stream = _entry_and_bytes(variable, spectral.get(id(variable)), bits, axis)
         entries.append(entry)
         chunks.append(data)
+        streams.append(stream)
         name = layer.name if layer is not None else variable.path
-        layers[name] = layers.get(name, 0) + len(data)
-    payload = compress(b"".join(chunks))
+        layers[name] = layers.get(name, 0) + len(data) + len(stream)
+    stored = compress(b"".join(chunks))
+    payload = struct.pack("<I", len(stored)) + stored + b"".join(streams)
     manifest = {"format": FORMAT, "bits": bits, "architecture": json.loads(model.to_json()), "weights": entries,
                 "payload": {"length": len(payload), "sha256": digest(payload).hex()}}
     _write(path, manifest, payload)
@@ -181,8 +225,10 @@ def save_shipped(model, path, bits=8):
     header = os.path.getsize(path) - len(payload) - len(MAGIC) - 4 - 16
     float32 = 4 * count_params(model).total
     total = os.path.getsize(path)
+    coders = {"rans": sum(e.get("coder") == "rans" for e in entries)}
+    coders["lzma"] = len(entries) - coders["rans"]
     return {"bytes": {"framing": len(MAGIC) + 4 + 16, "header": header, "payload": len(payload), "total": total},
-            "layers": layers, "float32": float32, "ratio": float32 / total, "bits": bits}
+            "layers": layers, "float32": float32, "ratio": float32 / total, "bits": bits, "coders": coders}
 
 
 def _write(path, manifest, payload):

@@ -2,6 +2,7 @@
 the documented error bound (bit-exact at 32 bits), the weights decode with
 NumPy alone, and a damaged, truncated or mismatched file is refused."""
 
+import json
 import os
 import subprocess
 import sys
@@ -181,10 +182,65 @@ def test_a_model_that_misses_its_probe_is_refused(tmp_path):
         load_shipped(path)
 
 
+def _skewed_kernel_model():
+    """A Dense kernel whose 4-bit codes are mostly small (Laplace values): the matched coder beats LZMA there."""
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(256), keras.layers.Dense(3)])
+    kernel = np.random.default_rng(0).laplace(0, 0.05, (64, 256)).astype("float32")
+    model.layers[0].kernel.assign(kernel)
+    return model
+
+
+def test_the_matched_coder_is_chosen_per_tensor_where_it_is_smaller_and_decodes_exactly(tmp_path):
+    from dct_keras.export.ship import integer_codes
+
+    model = _skewed_kernel_model()
+    report = save_shipped(model, tmp_path / "m.dctk", bits=4)
+    shipped = read_shipped(tmp_path / "m.dctk")
+    entries = {e["path"]: e for e in shipped.manifest["weights"]}
+    kernel = entries[model.layers[0].kernel.path]
+    assert kernel["coder"] == "rans" and report["coders"]["rans"] >= 1 and shipped.manifest["format"].endswith("/2")
+    # The decoded kernel is exactly the codes times their scales (NumPy reference of the int4 codec).
+    value = keras.ops.convert_to_numpy(model.layers[0].kernel)
+    scales, codes = integer_codes(value, "int4", np.broadcast_to(np.arange(256), value.shape), 256)
+    np.testing.assert_array_equal(shipped.weights[kernel["path"]], (codes.reshape(value.shape) * scales).astype("float32"))
+    # The stream is the histogram's information content plus the states' bytes, within 1 %.
+    counts = np.bincount(codes.astype(int) - kernel["table"]["low"])
+    frequencies = np.asarray(kernel["table"]["frequencies"])
+    bits = -np.sum(counts[counts > 0] * np.log2(frequencies[counts > 0] / 2 ** kernel["table"]["precision"]))
+    assert bits / 8 <= kernel["stream_bytes"] <= bits / 8 * 1.01 + 8
+    # A flipped byte in the stream part is refused (the payload checksum first).
+    data = bytearray((tmp_path / "m.dctk").read_bytes())
+    data[-20] ^= 0xFF
+    (tmp_path / "bad.dctk").write_bytes(bytes(data))
+    with pytest.raises(ShippedFormatError):
+        read_shipped(tmp_path / "bad.dctk")
+
+
+def test_files_of_the_first_format_still_load(tmp_path):
+    from dct_keras.decode import compress, digest, split_payload
+
+    model = _skewed_kernel_model()
+    save_shipped(model, tmp_path / "m.dctk", bits=8)
+    shipped = read_shipped(tmp_path / "m.dctk")
+    assert all("coder" not in e for e in shipped.manifest["weights"])  # 8-bit codes of this kernel: LZMA
+    # The same weights written as format 1: the payload is the LZMA part alone.
+    data = (tmp_path / "m.dctk").read_bytes()
+    raw = split_payload(data[12 + int.from_bytes(data[8:12], "little"):-16])[0]
+    payload = compress(raw)
+    manifest = {**shipped.manifest, "format": "dct_keras.shipped/1",
+                "payload": {"length": len(payload), "sha256": digest(payload).hex()}}
+    header = compress(json.dumps(manifest).encode())
+    (tmp_path / "old.dctk").write_bytes(b"DCTKSHIP" + len(header).to_bytes(4, "little") + header + payload + digest(header))
+    old = load_shipped(tmp_path / "old.dctk")
+    for a, b in zip(old.get_weights(), load_shipped(tmp_path / "m.dctk").get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_the_weights_decode_with_numpy_alone(tmp_path):
     model = _every_family()
     path = tmp_path / "m.dctk"
     save_shipped(model, path, bits=6)
+    save_shipped(_skewed_kernel_model(), tmp_path / "coded.dctk", bits=4)  # with an entropy-coded tensor
     expected = read_shipped(path).weights
     np.savez(tmp_path / "expected.npz", **{k.replace("/", "|"): v for k, v in expected.items()})
     code = (
@@ -198,6 +254,8 @@ def test_the_weights_decode_with_numpy_alone(tmp_path):
         "assert sorted(k.replace('/', '|') for k in shipped.weights) == sorted(expected.files)\n"
         "for k, v in shipped.weights.items(): np.testing.assert_array_equal(v, expected[k.replace('/', '|')])\n"
         "assert not any(m in sys.modules and sys.modules[m] is not None for m in ('keras', 'tensorflow'))\n"
+        f"coded = read_shipped({str(tmp_path / 'coded.dctk')!r})\n"
+        "assert any(e.get('coder') == 'rans' for e in coded.manifest['weights'])\n"
         "print('decoded', len(shipped.weights))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
