@@ -314,6 +314,7 @@ a shared --out and KERASTUNER_ORACLE_IP / KERASTUNER_ORACLE_PORT / KERASTUNER_TU
     from dct_keras.experiment.data import prepare_data
     from dct_keras.experiment.dct_conv import DCTConv
     from dct_keras.experiment.sweep import SwitchOffHyperModel, make_tuner, summarize
+    from dct_keras.experiment.tables import plural
 
     dataset = _dataset(config, args)
     data = prepare_data(config, dataset, DCTConv(config).input_requirements())
@@ -341,7 +342,7 @@ a shared --out and KERASTUNER_ORACLE_IP / KERASTUNER_ORACLE_PORT / KERASTUNER_TU
     split = (f"objective on a {len(validation[0])}-image validation split of the training data (test reported only)"
              if selects else "objective on the test split (a grid selects nothing)")
     print(f"{config['title']}: {args.tuner} sweep of p over {hypermodel.p_range or hypermodel.p_values}, policies "
-          f"{list(hypermodel.policies)}, variant {variant}, {config['runs']} run(s) per trial, {config['epochs']} epochs, "
+          f"{list(hypermodel.policies)}, variant {variant}, {plural(config['runs'], 'run')} per trial, {plural(config['epochs'], 'epoch')}, "
           f"{len(x_train)} train examples of {dataset.source}; {split}; {role}; results in {args.out}")
     tuner = make_tuner(args.tuner, hypermodel, args.out, max_trials=args.max_trials,
                        executions_per_trial=config["runs"], overwrite=args.overwrite, distribution_strategy=strategy)

@@ -35,6 +35,7 @@ from dct_keras.experiment.config import config_hash
 from dct_keras.files import replaced_atomically, write_atomically
 from dct_keras.experiment.results import RESULTS_FILE, append_row, read_rows
 from dct_keras.experiment.schedules import learning_rate_fn
+from dct_keras.experiment.tables import plural
 
 
 def make_optimizer(config):
@@ -221,7 +222,7 @@ class Runner:
         append_row(self.results_path, row)
         self.final_model = model
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
-        self.log(f"    {row['metric_name']} = {row['metric']:.5f} ({row['epochs_done']} epochs, {row['wall_time_s']:.1f} s)")
+        self.log(f"    {row['metric_name']} = {row['metric']:.5f} ({plural(row['epochs_done'], 'epoch')}, {row['wall_time_s']:.1f} s)")
         return row
 
     def _examples(self, spec):
@@ -291,7 +292,7 @@ def train_cached(method, spec, data, out_dir, log=print, verbose="auto"):
         return keras.models.load_model(cache), row
     if row is not None:  # finished in an interrupted invocation before its cache was written: train again
         os.remove(trainer.results_path)
-    log(f"training {spec.key} of {method.config['experiment']} for {method.config['epochs']} epochs (resumable)")
+    log(f"training {spec.key} of {method.config['experiment']} for {plural(method.config['epochs'], 'epoch')} (resumable)")
     row = trainer.run(spec)
     with replaced_atomically(cache) as temporary:
         trainer.final_model.save(temporary)

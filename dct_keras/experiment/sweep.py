@@ -41,6 +41,7 @@ import keras_tuner
 from dct_keras.experiment.data import PreparedData
 from dct_keras.experiment.dct_conv import DCTConv, run_spec
 from dct_keras.experiment.runner import Runner
+from dct_keras.experiment.tables import plural
 from dct_keras.framework import SeededExecutions, rebuild_grid_order
 from dct_keras.spectral.masks import SWITCH_OFF_POLICIES
 
@@ -180,7 +181,7 @@ class SwitchOffHyperModel(keras_tuner.HyperModel):
                         row_extra=self._test_fields)
         row = runner.finished_rows().get(spec.key)
         if row is None:
-            self.log(f"    {spec.key}: training {config['epochs']} epochs")
+            self.log(f"    {spec.key}: training {plural(config['epochs'], 'epoch')}")
             row = runner.run(spec, model=model, callbacks=callbacks or [], start_epoch=initial_epoch)
         else:
             self.log(f"    {spec.key}: finished earlier, reused")
