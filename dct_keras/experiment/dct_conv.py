@@ -128,14 +128,6 @@ class DCTConv(Method):
         keras.utils.set_random_seed(spec.seed)
         return compile_model(BUILDERS[self.config["model"]](options["variant"], **kwargs), self.config)
 
-    def callbacks(self, spec, data):
-        """The sweep's "freqreg" variant: `TailDropout` towards 1 - p."""
-        if spec.options["variant"] != "freqreg":
-            return []
-        from dct_keras.experiment.techniques.freqreg import tail_dropout
-
-        return [tail_dropout(spec.options["tail_dropout"], 1.0 - spec.options["switch_off"], spec.seed)]
-
     def render(self, rows, out_dir):
         tables = summarize(rows, self.config)
         plot = os.path.join(out_dir, "table_v.png")

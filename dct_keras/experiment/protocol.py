@@ -133,8 +133,9 @@ class Method:
     def callbacks(self, spec, data):
         return []
 
-    def start_fields(self, spec, model, data):
-        """Fields measured on the built model before any training."""
+    def start_fields(self, spec, model, data, build_s=None):
+        """Fields measured on the built model before any training
+        (``build_s``: the seconds `build` took; None when the model was given)."""
         return {}
 
     def fields(self, spec, model, data, out_dir, run_id):

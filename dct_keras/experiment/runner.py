@@ -188,10 +188,13 @@ class Runner:
             model = self._in_scope(lambda: keras.models.load_model(os.path.join(checkpoint_dir, state["model_file"])))
             self.log(f"    resuming from epoch {state['epochs_done']}")
         else:
+            build_s = None
             if model is None:
+                start = time.perf_counter()
                 model = self._in_scope(lambda: self.method.build(spec, self.data))
+                build_s = round(time.perf_counter() - start, 2)
             state = {"epochs_done": start_epoch, "wall_time_s": 0.0, "history": [],
-                     "start_fields": self.method.start_fields(spec, model, self.data)}
+                     "start_fields": self.method.start_fields(spec, model, self.data, build_s=build_s)}
         epochs = self.config["epochs"] if spec.epochs is None else spec.epochs
         learning_rate = learning_rate_fn(self.config["learning_rate"], epochs)
         callbacks = self.method.callbacks(spec, self.data) + list(callbacks) + self._logging_callbacks(spec)

@@ -42,6 +42,7 @@ from dct_keras.experiment.data import PreparedData
 from dct_keras.experiment.dct_conv import DCTConv, run_spec
 from dct_keras.experiment.runner import Runner
 from dct_keras.experiment.tables import plural
+from dct_keras.experiment.techniques.freqreg import tail_dropout
 from dct_keras.framework import SeededExecutions, rebuild_grid_order
 from dct_keras.spectral.masks import SWITCH_OFF_POLICIES
 
@@ -182,10 +183,18 @@ class SwitchOffHyperModel(keras_tuner.HyperModel):
         row = runner.finished_rows().get(spec.key)
         if row is None:
             self.log(f"    {spec.key}: training {plural(config['epochs'], 'epoch')}")
-            row = runner.run(spec, model=model, callbacks=callbacks or [], start_epoch=initial_epoch)
+            row = runner.run(spec, model=model, callbacks=self._callbacks(spec) + list(callbacks or []),
+                             start_epoch=initial_epoch)
         else:
             self.log(f"    {spec.key}: finished earlier, reused")
         return {"val_" + row["metric_name"]: row["metric"], "val_loss": row["test_loss"]}
+
+    @staticmethod
+    def _callbacks(spec):
+        """The "freqreg" variant's `TailDropout` towards 1 - p (the FreqReg technique's own builder)."""
+        if spec.options["variant"] != "freqreg":
+            return []
+        return [tail_dropout(spec.options["tail_dropout"], 1.0 - spec.options["switch_off"], spec.seed)]
 
     def _test_fields(self, model):
         """The held-out test metric, when the objective is on a validation split."""
