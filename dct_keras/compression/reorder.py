@@ -166,7 +166,7 @@ def compress(model, rows=4, compression_rate=8, r0=None, strategy="uniform", dis
         ordering, transform = new.set_compressed(keras.ops.convert_to_numpy(old.kernel), distance=distance,
                                                  reorder=reorder)
         if new.use_bias:
-            new.bias.assign(old.bias)
+            new.bias.assign(keras.ops.convert_to_numpy(old.bias))  # a copy: JAX may donate the source buffer
         done[0] += 1
         spent["ordering"] += ordering
         spent["DCT"] += transform

@@ -273,7 +273,7 @@ class HarmonicConv(FamilyLayer, layers.Layer):
     def set_from_plain(self, layer):
         self.set_from_kernel(ops.convert_to_numpy(layer.kernel))
         if layer.use_bias and self.use_bias:
-            self.bias.assign(layer.bias)
+            self.bias.assign(ops.convert_to_numpy(layer.bias))  # a copy: JAX may donate the source buffer
 
     @classmethod
     def from_conv2d(cls, conv, **kwargs):
