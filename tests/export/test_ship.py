@@ -93,7 +93,8 @@ def test_every_weight_round_trips_within_its_codecs_bound(make, bits, tmp_path):
         np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     folded = load_shipped(path, fold=True)
     assert not dct_keras.spectral_layers(folded)
-    np.testing.assert_allclose(folded.predict(x, verbose=0), loaded.predict(x, verbose=0), rtol=1e-4, atol=1e-4)
+    reference = loaded.predict(x, verbose=0)  # outputs reach 1e4 here: float32 summation order matters at 1e-5 of that
+    np.testing.assert_allclose(folded.predict(x, verbose=0), reference, rtol=1e-4, atol=1e-5 * np.abs(reference).max())
 
 
 def test_masks_are_stored_as_counts_bits_or_nothing(tmp_path):
