@@ -1,6 +1,9 @@
 """Building blocks shared by the model builders."""
 
+import keras
 from keras import layers
+
+from dct_keras.models.variants import LayerFactory
 
 
 def basic_block(factory, x, width, strides, name):
@@ -16,3 +19,21 @@ def basic_block(factory, x, width, strides, name):
         x = factory.conv(width, 1, strides=strides, use_bias=False, name=f"{name}_shortcut")(x)
         x = layers.BatchNormalization(name=f"{name}_shortcut_bn")(x)
     return layers.Activation("relu")(layers.Add()([y, x]))
+
+
+def basic_resnet(name, widths, blocks, variant, num_classes, input_shape, seed, kernel_initializer):
+    """A CIFAR ResNet of basic blocks: 3x3 conv of ``widths[0]`` -> BN ->
+    ReLU, then per stage ``blocks`` basic blocks of its width (stride 2 at the
+    first block of every stage but the first), global average pooling, Dense
+    softmax (``classifier``); layers named ``stem_conv``, ``s<stage>b<block>_*``."""
+    factory = LayerFactory(variant, seed=seed, kernel_initializer=kernel_initializer)
+    inputs = keras.Input(input_shape)
+    x = factory.conv(widths[0], 3, padding="same", use_bias=False, name="stem_conv")(inputs)
+    x = layers.Activation("relu")(layers.BatchNormalization(name="stem_bn")(x))
+    for stage, width in enumerate(widths, start=1):
+        for block in range(blocks):
+            strides = 2 if stage > 1 and block == 0 else 1
+            x = basic_block(factory, x, width, strides, f"s{stage}b{block}")
+    x = layers.GlobalAveragePooling2D()(x)
+    outputs = factory.dense(num_classes, activation="softmax", name="classifier")(x)
+    return keras.Model(inputs, outputs, name=f"{name}_{variant}")

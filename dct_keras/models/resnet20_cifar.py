@@ -1,10 +1,6 @@
 """ResNet-20 for CIFAR (He et al., "Deep Residual Learning for Image Recognition", CVPR 2016, §4.2)."""
 
-import keras
-from keras import layers
-
-from dct_keras.models.blocks import basic_block
-from dct_keras.models.variants import LayerFactory
+from dct_keras.models.blocks import basic_resnet
 
 
 def resnet20_cifar(variant="plain", num_classes=10, input_shape=(32, 32, 3), seed=None, kernel_initializer="he_normal"):
@@ -19,15 +15,4 @@ def resnet20_cifar(variant="plain", num_classes=10, input_shape=(32, 32, 3), see
     at 2,560 more weights. Convolutions have no bias (BN follows).
     274,042 parameters for 10 classes (272,474 trainable).
     """
-    factory = LayerFactory(variant, seed=seed, kernel_initializer=kernel_initializer)
-    inputs = keras.Input(input_shape)
-    x = factory.conv(16, 3, padding="same", use_bias=False, name="stem_conv")(inputs)
-    x = layers.Activation("relu")(layers.BatchNormalization(name="stem_bn")(x))
-    for stage, width in enumerate((16, 32, 64), start=1):
-        for block in range(3):
-            strides = 2 if stage > 1 and block == 0 else 1
-            x = basic_block(factory, x, width, strides, f"s{stage}b{block}")
-    x = layers.GlobalAveragePooling2D()(x)
-    outputs = factory.dense(num_classes, activation="softmax", name="classifier")(x)
-    return keras.Model(inputs, outputs, name=f"resnet20_cifar_{variant}")
-
+    return basic_resnet("resnet20_cifar", (16, 32, 64), 3, variant, num_classes, input_shape, seed, kernel_initializer)
