@@ -365,8 +365,10 @@ def _load_tfds(name, data_dir):
                 f"tensorflow_datasets has no local copy of {name} and {host} is unreachable (offline?).\n" + _options(name)
             )
         builder.download_and_prepare()
-    splits = tfds.as_numpy(builder.as_dataset(batch_size=-1, as_supervised=True))
-    (x_train, y_train), (x_test, y_test) = splits["train"], splits["test"]
+    # Each split as one batch of every example (tfds's batch_size=-1 needs the split sizes of the metadata).
+    train, test = (next(iter(tfds.as_numpy(split.batch(1 << 30)))) for split in
+                   builder.as_dataset(split=["train", "test"], as_supervised=True))
+    (x_train, y_train), (x_test, y_test) = train, test
     return ImageDataset(x_train, y_train.astype("int64"), x_test, y_test.astype("int64"), f"tfds:{name}")
 
 

@@ -272,3 +272,32 @@ def test_the_full_cifar10_jpeg_copy_decodes_to_the_subsets_pixels():
         np.testing.assert_array_equal(full.x_train[:10_000], subset["x_train"])
         np.testing.assert_array_equal(full.y_test[:2_000], subset["y_test"])
     assert full.x_train.shape == (50_000, 32, 32, 3) and full.x_test.shape == (10_000, 32, 32, 3)
+
+
+@pytest.mark.parametrize("name,shape,classes", [("cifar100", (32, 32, 3), 100), ("cifar10", (32, 32, 3), 10),
+                                                ("mnist", (28, 28, 1), 10)])
+def test_the_tensorflow_datasets_branch_reads_tfds_mock_data(name, shape, classes, monkeypatch):
+    # No --data: the real tensorflow_datasets code path, on tfds's own mock data (only the network probe is stubbed).
+    tfds = pytest.importorskip("tensorflow_datasets")
+    from dct_keras.experiment import data
+
+    monkeypatch.setattr(data, "_reachable", lambda *args, **kwargs: True)
+    with tfds.testing.mock_data(num_examples=20, policy=tfds.testing.MockPolicy.USE_CODE):
+        dataset = load_image_dataset(name)
+    assert dataset.x_train.shape == (20, *shape) and dataset.x_test.shape == (20, *shape)
+    assert dataset.x_train.dtype == np.uint8 and dataset.y_train.dtype == np.int64 and dataset.source == f"tfds:{name}"
+    assert 0 <= dataset.y_train.min() and dataset.y_train.max() < classes
+
+
+@pytest.mark.slow
+def test_the_main_job_runs_its_quick_tier_through_tensorflow_datasets(monkeypatch, tmp_path, capsys):
+    # `python reproductions/problem1_resnet50.py --quick` as on a GPU machine with internet, on tfds's mock CIFAR-100.
+    tfds = pytest.importorskip("tensorflow_datasets")
+    from dct_keras.experiment import data
+    from dct_keras.experiment.commands import main
+
+    monkeypatch.setattr(data, "_reachable", lambda *args, **kwargs: True)
+    with tfds.testing.mock_data(num_examples=64, policy=tfds.testing.MockPolicy.USE_CODE):
+        main(["run", "problem1_resnet50", "--quick", "--switch-off", "plain", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "images of tfds:cifar100" in out and (tmp_path / "table.md").exists()
