@@ -53,6 +53,10 @@ class LayerPlan:
         return self.size // self.rows
 
 
+
+class NothingToCompress(ValueError):
+    """The model has no layer reorder-DCT compresses (a property of the model, not of the arguments)."""
+
 def _check(value, name, low, integer=False):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral if integer else numbers.Real) or not value >= low \
             or not math.isfinite(value):
@@ -90,7 +94,7 @@ def plan_compression(model, rows=4, compression_rate=8, r0=None, strategy="unifo
     layers = compressible_layers(model, skip)
     if not layers:
         spectral = any(is_spectral(layer) for layer in walk_layers(model))
-        raise ValueError("The model has nothing to compress: no Conv2D or Dense layer outside `skip`."
+        raise NothingToCompress("The model has nothing to compress: no Conv2D or Dense layer outside `skip`."
                          + (" Its layers are spectral: fold it to plain Keras first (`dct_keras.fold(model)`, or "
                             "`dct-keras export MODEL --format dctk` to ship it as it is)." if spectral else ""))
     sizes = {layer.name: int(np.prod(layer.kernel.shape)) for layer in layers}

@@ -244,7 +244,7 @@ def compress_file(args):
 
     import keras
 
-    from dct_keras.compression import compress, compression_table
+    from dct_keras.compression import NothingToCompress, compress, compression_table
     from dct_keras.experiment.errors import RunError, UsageError
     from dct_keras.experiment.loading import load_keras_model
     from dct_keras.experiment.data import load_image_dataset, normalize_like
@@ -266,10 +266,9 @@ def compress_file(args):
     try:
         compressed = compress(model, rows=args.rows, compression_rate=args.compression_rate, r0=args.r0,
                               strategy=args.strategy, distance=args.distance, skip=args.skip, reorder=not args.no_reorder)
-    except ValueError as error:
-        # The model cannot be compressed as asked: about the file (1), unless an argument was out of range (2).
-        if "nothing to compress" in str(error):
-            raise RunError(f"MODEL {args.model}: {error}") from None
+    except NothingToCompress as error:  # about the file (exit 1)
+        raise RunError(f"MODEL {args.model}: {error}") from None
+    except ValueError as error:  # an argument out of range for this model (exit 2)
         raise UsageError(str(error)) from None
     os.makedirs(args.out, exist_ok=True)
     paths = {name: os.path.join(args.out, name) for name in ("compressed.keras", "finetuned.keras", "report.json", "report.md")}
