@@ -1,6 +1,7 @@
 """Schedules applied by Keras callbacks: dynamic tail-dropout (FreqReg), the
-H.265 rate proxy's warm-up (CTNet), and global magnitude pruning (the
-baseline of the accuracy-vs-bytes frontier)."""
+warm-up of a rate term (CTNet's H.265 rate proxy, rate–distortion layers),
+and global magnitude pruning (the baseline of the accuracy-vs-bytes
+frontier)."""
 
 import numbers
 
@@ -168,17 +169,22 @@ class TailDropout(keras.callbacks.Callback):
 
 
 class RateWarmup(keras.callbacks.Callback):
-    """Warm-up and logging of the H.265 rate proxies of a model (ctnet_h265.txt).
+    """Warm-up and logging of the rate terms of a model: the H.265 rate
+    proxies of CTNet (ctnet_h265.txt) and the code lengths of rate–distortion
+    layers (`dct_keras.layers.RDConv2D` and its family).
 
-    At the start of epoch ``e`` (0-based) every `H265RateProxy` used as a
-    spectral layer's ``kernel_regularizer`` gets the factor
-    ``min(1, (e + 1) / warmup_epochs)`` (a 5-epoch ramp by default). The factor
+    At the start of epoch ``e`` (0-based) every rate term gets the factor
+    ``min(1, (e + 1) / warmup_epochs)`` (a 5-epoch ramp by default): the
+    ``warmup`` of every `H265RateProxy` used as a spectral layer's
+    ``kernel_regularizer`` and of every rate–distortion layer. The factor
     follows from the epoch index alone, so a run resumed at epoch ``e``
     (``fit(initial_epoch=e)``) continues the ramp exactly. At each epoch end
-    it logs, per layer and in total, ``rate/<layer>`` (the proxy's bits,
-    before lambda) and ``quantized_nonzero/<layer>`` (coefficients with
-    ``|w| >= q / 2``, non-zero after rounding to the step ``q``), which the
-    History and a `keras.callbacks.TensorBoard` placed after it record.
+    it logs, per layer and in total, ``rate/<layer>``: the rate in bits,
+    before lambda (the proxy's estimate; a rate–distortion layer's code
+    length of its rounded codes, what its shipped stream costs), and for the
+    proxies ``quantized_nonzero/<layer>`` (coefficients with ``|w| >= q / 2``,
+    non-zero after rounding to the step ``q``), which the History and a
+    `keras.callbacks.TensorBoard` placed after it record.
 
     Args:
         warmup_epochs: int >= 1, the length E of the ramp.
@@ -191,23 +197,30 @@ class RateWarmup(keras.callbacks.Callback):
         self.warmup_epochs = int(warmup_epochs)
 
     def proxies(self):
-        """(layer, proxy, spectral weight) of every rate-regularized layer."""
+        """(layer, proxy, spectral weight) of every proxy-regularized layer."""
         from dct_keras.regularizers import H265RateProxy
 
-        found = [(layer, layer.kernel_regularizer, layer.spectral_kernel) for layer in spectral_layers(self.model)
-                 if isinstance(getattr(layer, "kernel_regularizer", None), H265RateProxy)]
-        if not found:
-            raise ValueError("RateWarmup found no spectral layer with an H265RateProxy kernel_regularizer in this model.")
-        return found
+        return [(layer, layer.kernel_regularizer, layer.spectral_kernel) for layer in spectral_layers(self.model)
+                if isinstance(getattr(layer, "kernel_regularizer", None), H265RateProxy)]
+
+    def coded_layers(self):
+        """The rate–distortion layers of the model."""
+        return [layer for layer in spectral_layers(self.model) if layer.family == "rd"]
 
     def on_epoch_begin(self, epoch, logs=None):
+        proxies, coded = self.proxies(), self.coded_layers()
+        if not proxies and not coded:
+            raise ValueError("RateWarmup found no rate term in this model: no spectral layer with an H265RateProxy "
+                             "kernel_regularizer and no rate-distortion layer.")
         factor = min(1.0, (epoch + 1) / self.warmup_epochs)
         changed = False
-        for _, proxy, _ in self.proxies():
+        for _, proxy, _ in proxies:
             changed |= float(keras.ops.convert_to_numpy(proxy.warmup)) != factor
             proxy.warmup.assign(factor)
-        # The factor is not a model variable: a jit-compiled JAX train step
-        # holds the value it was traced with, so it is traced again.
+        for layer in coded:  # a layer variable: a traced train step reads it
+            layer.coding.warmup.assign(factor)
+        # A proxy's factor is not a model variable: a jit-compiled JAX train
+        # step holds the value it was traced with, so it is traced again.
         if changed and keras.backend.backend() == "jax":
             self.model.make_train_function(force=True)
 
@@ -217,14 +230,21 @@ class RateWarmup(keras.callbacks.Callback):
 
     def rate_logs(self):
         logs, total_rate, total_nonzero = {}, 0.0, 0
-        for layer, proxy, weight in self.proxies():
+        proxies = self.proxies()
+        for layer, proxy, weight in proxies:
             coefficients = keras.ops.convert_to_numpy(weight.coefficients) * weight.mask_numpy()
             rate = float(keras.ops.convert_to_numpy(proxy.rate(coefficients)))
             nonzero = int((np.abs(coefficients) >= proxy.q / 2).sum())
             logs[f"rate/{layer.name}"], logs[f"quantized_nonzero/{layer.name}"] = rate, nonzero
             total_rate += rate
             total_nonzero += nonzero
-        logs["rate"], logs["quantized_nonzero"] = total_rate, total_nonzero
+        for layer in self.coded_layers():
+            rate = sum(float(keras.ops.convert_to_numpy(weight.rate_bits())) for weight in layer.coded_weights)
+            logs[f"rate/{layer.name}"] = rate
+            total_rate += rate
+        logs["rate"] = total_rate
+        if proxies:
+            logs["quantized_nonzero"] = total_nonzero
         return logs
 
 

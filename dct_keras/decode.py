@@ -55,6 +55,7 @@ import numpy as np
 
 from dct_keras.entropy import EntropyCodingError
 from dct_keras.entropy import decode as entropy_decode
+from dct_keras.entropy import logistic_tables, unescape
 from dct_keras.spectral.orders import index_level, zigzag_order
 
 MAGIC = b"DCTKSHIP"
@@ -83,11 +84,12 @@ def decompress(data):
 
 class Shipped:
     """A decoded shipped file: its ``manifest``, every weight by variable path
-    (``weights``: float32 or integer arrays) and the mask of every spectral
-    weight (``masks``)."""
+    (``weights``: float32 or integer arrays), the mask of every spectral
+    weight (``masks``) and ``(codes, steps, scales)`` of every coded weight
+    (``coded``)."""
 
-    def __init__(self, manifest, weights, masks):
-        self.manifest, self.weights, self.masks = manifest, weights, masks
+    def __init__(self, manifest, weights, masks, coded):
+        self.manifest, self.weights, self.masks, self.coded = manifest, weights, masks, coded
 
 
 def read_shipped(path):
@@ -145,7 +147,7 @@ def split_payload(payload, format_name=FORMAT):
 
 
 def _decode_weights(entries, raw, streams=b""):
-    weights, masks, offset, position = {}, {}, 0, 0
+    weights, masks, coded, offset, position = {}, {}, {}, 0, 0
     for entry in entries:
         chunk = raw[offset:offset + entry["bytes"]]
         if len(chunk) != entry["bytes"]:
@@ -157,12 +159,15 @@ def _decode_weights(entries, raw, streams=b""):
             if len(stream) != entry["stream_bytes"]:
                 raise ValueError(f"{entry['path']}: {len(stream)} of its {entry['stream_bytes']} stream bytes")
             position += entry["stream_bytes"]
+        if entry["storage"] == "coded":
+            weights[entry["path"]], coded[entry["path"]] = decode_coded(entry, chunk, stream)
+            continue
         weights[entry["path"]], mask = decode_entry(entry, chunk, stream)
         if mask is not None:
             masks[entry["path"]] = mask
     if offset != len(raw) or position != len(streams):
         raise ValueError(f"{len(raw) - offset} stored bytes and {len(streams) - position} stream bytes after the last weight")
-    return weights, masks
+    return weights, masks, coded
 
 
 def decode_entry(entry, chunk, stream=None):
@@ -184,6 +189,36 @@ def decode_entry(entry, chunk, stream=None):
     tensor = np.zeros(shape, dtype="float32")
     tensor[mask] = values
     return tensor, mask
+
+
+def decode_coded(entry, chunk, stream):
+    """The coefficients of a ``"coded"`` entry and ``(codes, steps,
+    scales)``: codes int64 of the entry's shape, steps and scales float32 of
+    its ``group_shape``."""
+    shape, group_shape = tuple(entry["shape"]), tuple(entry["group_shape"])
+    groups = int(np.prod(group_shape, dtype=np.int64))
+    steps = np.frombuffer(chunk, "<f2", count=groups).astype("float32")
+    scales = np.frombuffer(chunk, "<f2", count=groups, offset=2 * groups).astype("float32")
+    escaped = np.frombuffer(chunk, "<i4", count=entry["escapes"], offset=4 * groups).astype(np.int64)
+    if len(chunk) != 4 * groups + 4 * entry["escapes"]:
+        raise ValueError(f"{entry['path']}: {len(chunk)} stored bytes for {groups} groups and {entry['escapes']} escapes")
+    numbers = group_numbers(shape, group_shape).ravel()
+    radii, frequencies = logistic_tables(scales, entry["precision"])
+    count = int(np.prod(shape, dtype=np.int64))
+    try:
+        symbols = entropy_decode(stream, count, frequencies, entry["precision"], tables=numbers)
+        codes = unescape(symbols, radii[numbers], escaped).reshape(shape)
+    except EntropyCodingError as error:
+        raise ValueError(f"{entry['path']}: {error}") from None
+    coefficients = (codes * steps.reshape(group_shape)).astype("float32")
+    return coefficients, (codes, steps.reshape(group_shape), scales.reshape(group_shape))
+
+
+def group_numbers(shape, group_shape):
+    """Per entry of a tensor of ``shape``, its group's number (row-major over
+    ``group_shape``, whose axes are either the tensor's or 1), int64."""
+    numbers = np.arange(int(np.prod(group_shape, dtype=np.int64)), dtype=np.int64).reshape(group_shape)
+    return np.broadcast_to(numbers, shape)
 
 
 def group_index(shape, axis):

@@ -7,9 +7,11 @@ decoder are NumPy only (no framework, no compiled extension), so a deployment
 decodes a shipped model with NumPy alone.
 
 The model is a table of integer frequencies summing to ``2 ** precision``
-(`frequency_table` turns probabilities into one by a deterministic rule);
-every symbol to code must have a non-zero frequency (values outside a table
-are escaped by the caller).
+(`frequency_table` turns probabilities into one by a deterministic rule;
+`logistic_table` makes the table of a discretized logistic prior, the
+probability model of rate–distortion training), or several such tables
+with each symbol's table named (``tables``); every symbol to code must have
+a non-zero frequency (values outside a table are escaped by the caller).
 
 The coder (Duda's range asymmetric numeral systems, interleaved as in
 Giesen's "Interleaved entropy coders", 2014): ``lanes`` independent 32-bit
@@ -24,6 +26,8 @@ stored. The stream::
 Decoding ends with every state back at its initial value: a damaged stream
 is detected (`EntropyCodingError`) unless the damage is undone by chance.
 """
+
+import math
 
 import numpy as np
 
@@ -75,6 +79,71 @@ def frequency_table(probabilities, precision=12):
     return frequencies
 
 
+def logistic_probabilities(scale, radius):
+    """The probabilities of the integers ``-radius..radius`` under a
+    zero-centred logistic of ``scale`` discretized to unit bins (the mass of
+    ``[k - 1/2, k + 1/2]``), then the mass of both tails beyond them."""
+    k = np.arange(-radius, radius + 1, dtype=np.float64)
+    scale = float(scale)
+    inside = _sigmoid((k + 0.5) / scale) - _sigmoid((k - 0.5) / scale)
+    return np.concatenate([inside, [2.0 * _sigmoid(-(radius + 0.5) / scale)]])
+
+
+def logistic_radius(scale, precision):
+    """The half-width of `logistic_table`'s table: the smallest ``r`` whose
+    two tails beyond ``r + 1/2`` hold at most ``2 ** -precision`` of the mass
+    (at most ``2 ** (precision - 2)``)."""
+    reach = float(scale) * math.log(2.0 ** (precision + 1) - 1.0) - 0.5
+    return int(min(max(0, math.ceil(reach)), 1 << (precision - 2)))
+
+
+def logistic_table(scale, precision):
+    """``(radius, frequencies)`` of a discretized logistic prior of ``scale``
+    (in units of the quantization step): the table codes the integers
+    ``-radius..radius`` as symbols ``0..2 radius`` and an escape symbol
+    ``2 radius + 1`` standing for any integer beyond them (whose value the
+    caller stores apart). The rule is deterministic: `logistic_radius`, the
+    probabilities of `logistic_probabilities` in float64, `frequency_table`."""
+    if not (isinstance(scale, (int, float, np.floating)) and math.isfinite(scale) and scale > 0):
+        raise ValueError(f"Invalid value for argument `scale`: expected a finite number > 0, received {scale!r}.")
+    radius = logistic_radius(scale, precision)
+    return radius, frequency_table(logistic_probabilities(scale, radius), precision)
+
+
+def logistic_tables(scales, precision):
+    """``(radii, frequencies)`` of the `logistic_table` of every scale:
+    radii (int64) and the tables as rows of one 2-D array (zero-padded)."""
+    tables = [logistic_table(float(scale), precision) for scale in np.asarray(scales, np.float64).ravel()]
+    frequencies = np.zeros((len(tables), max(len(f) for _, f in tables)), np.int64)
+    for row, (_, table) in enumerate(tables):
+        frequencies[row, :len(table)] = table
+    return np.array([radius for radius, _ in tables], np.int64), frequencies
+
+
+def escape(values, radii):
+    """``(symbols, escaped values)`` of integers under `logistic_table`s of
+    the given per-value ``radii``: ``value + radius``, or the escape symbol
+    ``2 radius + 1`` for a value beyond its table (kept, in order, apart)."""
+    values, radii = np.asarray(values, np.int64), np.asarray(radii, np.int64)
+    beyond = np.abs(values) > radii
+    return np.where(beyond, 2 * radii + 1, values + radii), values[beyond]
+
+
+def unescape(symbols, radii, escaped):
+    """The integers of `escape`'s symbols and escaped values."""
+    symbols, radii = np.asarray(symbols, np.int64), np.asarray(radii, np.int64)
+    values = symbols - radii
+    beyond = symbols == 2 * radii + 1
+    if int(beyond.sum()) != len(escaped):
+        raise EntropyCodingError(f"{int(beyond.sum())} escape symbols for {len(escaped)} escaped values.")
+    values[beyond] = escaped
+    return values
+
+
+def _sigmoid(x):
+    return np.where(x >= 0, 1.0 / (1.0 + np.exp(-np.abs(x))), np.exp(-np.abs(x)) / (1.0 + np.exp(-np.abs(x))))
+
+
 def information_bits(symbols, frequencies, precision):
     """``sum(-log2(frequency / 2^precision))`` over ``symbols``: the size the
     model predicts, in bits (what the coder approaches)."""
@@ -83,14 +152,15 @@ def information_bits(symbols, frequencies, precision):
     return float(np.sum(counts[used] * (precision - np.log2(np.asarray(frequencies, np.float64)[used]))))
 
 
-def encode(symbols, frequencies, precision):
+def encode(symbols, frequencies, precision, tables=None):
     """The rANS stream (bytes) of ``symbols`` (integers in
-    ``[0, len(frequencies))``, each with a non-zero frequency)."""
+    ``[0, len(frequencies))``, each with a non-zero frequency).
+
+    ``frequencies`` is one table, or with ``tables`` (each symbol's row) a 2-D
+    array of tables, one per row (rows padded with zeros to one length)."""
     symbols = np.asarray(symbols, np.int64).ravel()
-    frequencies, cumulative = _table(frequencies, precision)
+    frequencies, cumulative, symbols = _flat_tables(frequencies, precision, symbols, tables)
     count = len(symbols)
-    if count and (symbols.min() < 0 or symbols.max() >= len(frequencies) or np.any(frequencies[symbols] == 0)):
-        raise ValueError("A symbol is outside the table or has frequency 0: escape it before coding.")
     lanes = lanes_for(count)
     states = np.full(lanes, STATE_LOW, np.uint64)
     limit_shift = np.uint64(32 - precision)
@@ -110,17 +180,24 @@ def encode(symbols, frequencies, precision):
     return states.astype("<u4").tobytes() + words.astype("<u2").tobytes()
 
 
-def decode(stream, count, frequencies, precision):
+def decode(stream, count, frequencies, precision, tables=None):
     """The ``count`` symbols (int64) of a stream of `encode` with the same
-    table; raises `EntropyCodingError` when the stream does not check out."""
-    frequencies, cumulative = _table(frequencies, precision)
+    table(s); raises `EntropyCodingError` when the stream does not check out."""
+    frequencies = np.asarray(frequencies, np.int64)
+    width = frequencies.shape[-1] if frequencies.ndim else 0
+    rows = np.zeros(count, np.int64) if tables is None else np.asarray(tables, np.int64).ravel()
+    frequencies, cumulative, _ = _flat_tables(frequencies, precision, np.zeros(0, np.int64), None if tables is None else [])
+    if len(rows) != count or (count and (rows.min() < 0 or rows.max() * width >= len(frequencies))):
+        raise ValueError(f"`tables` must name a table row for each of the {count} symbols.")
     lanes = lanes_for(count)
     if len(stream) < 4 * lanes or (len(stream) - 4 * lanes) % 2:
         raise EntropyCodingError(f"a stream of {count} symbols needs {4 * lanes} bytes of states and whole words; "
                                  f"got {len(stream)} bytes.")
     states = np.frombuffer(stream, "<u4", count=lanes).astype(np.uint64)
     words = np.frombuffer(stream, "<u2", offset=4 * lanes).astype(np.uint64)
+    # Slot -> symbol of every table: row t's slots start at t * 2^precision.
     slot_symbol = np.repeat(np.arange(len(frequencies)), frequencies.astype(np.int64))
+    row_start = rows * (1 << precision)
     shift, word_shift, slot_mask = np.uint64(precision), np.uint64(WORD_BITS), np.uint64((1 << precision) - 1)
     out = np.empty(count, np.int64)
     position = 0
@@ -130,8 +207,8 @@ def decode(stream, count, frequencies, precision):
         if x.min() < STATE_LOW:
             raise EntropyCodingError("a state fell out of range: the stream is damaged or was coded with another model.")
         slot = x & slot_mask
-        coded = slot_symbol[slot]
-        out[start:start + active] = coded
+        coded = slot_symbol[row_start[start:start + active] + slot.astype(np.int64)]
+        out[start:start + active] = coded - rows[start:start + active] * width
         x = frequencies[coded] * (x >> shift) + slot - cumulative[coded]
         need = np.flatnonzero(x < STATE_LOW)[::-1]
         if len(need):
@@ -146,10 +223,23 @@ def decode(stream, count, frequencies, precision):
     return out
 
 
-def _table(frequencies, precision):
+def _flat_tables(frequencies, precision, symbols, tables):
+    """``(frequencies, cumulative frequencies, symbols)`` flattened over the
+    rows of the tables, each symbol made an index into them."""
     frequencies = np.asarray(frequencies, np.int64)
-    if frequencies.ndim != 1 or np.any(frequencies < 0) or int(frequencies.sum()) != 1 << precision:
+    if frequencies.ndim == 1:
+        frequencies = frequencies[None]
+    if tables is None and len(frequencies) != 1 and len(symbols):
+        raise ValueError("Several tables need `tables`: each symbol's row.")
+    if frequencies.ndim != 2 or np.any(frequencies < 0) or np.any(frequencies.sum(axis=1) != 1 << precision):
         raise ValueError(f"Invalid value for argument `frequencies`: expected non-negative integers summing to "
-                         f"2 ** {precision}.")
-    cumulative = np.concatenate([[0], np.cumsum(frequencies)[:-1]])
-    return frequencies.astype(np.uint64), cumulative.astype(np.uint64)
+                         f"2 ** {precision} (per table).")
+    width = frequencies.shape[1]
+    rows = np.zeros(len(symbols), np.int64) if tables is None else np.asarray(tables, np.int64).ravel()
+    if len(symbols) and (len(rows) != len(symbols) or rows.min() < 0 or rows.max() >= len(frequencies)
+                         or symbols.min() < 0 or symbols.max() >= width
+                         or np.any(frequencies[rows, symbols] == 0)):
+        raise ValueError("A symbol is outside its table or has frequency 0: escape it before coding.")
+    cumulative = np.cumsum(frequencies, axis=1) - frequencies
+    flat = rows * width + symbols
+    return frequencies.ravel().astype(np.uint64), cumulative.ravel().astype(np.uint64), flat

@@ -36,7 +36,9 @@ def convert(model, to="dct", only_spatial=False, keep_weights=True, seed=None, d
     Args:
         model: a Functional or Sequential Keras model.
         to: the family: "dct" (dct_conv.txt), "freqreg"
-            (frequency_regularization.txt) or "harmonic" (harmonic_networks.txt).
+            (frequency_regularization.txt), "harmonic" (harmonic_networks.txt),
+            "reorder_dct" (reorder_dct_compression.txt) or "rd"
+            (rate–distortion training, `dct_keras.layers.RDConv2D`).
         only_spatial: if True, leave 1x1 kernels plain (the "only 3x3 filters"
             variant of dct_conv.txt, Problem 1) and dense layers too.
         keep_weights: if True, the new layers express the old weights (the
@@ -44,13 +46,15 @@ def convert(model, to="dct", only_spatial=False, keep_weights=True, seed=None, d
             weights of each kernel), so with nothing switched off the outputs
             are unchanged. If False they are freshly initialized (dct_conv.txt
             §V-G step 2).
-        seed: int or None; seeds the per-layer DCT-Conv mask seeds.
+        seed: int or None; seeds the per-layer seeds (DCT-Conv's masks,
+            rate–distortion layers' training noise).
         dense: whether `Dense` layers are converted; None: the family's
             default (FreqReg yes; DCT no, dct_conv.txt codes filters only;
             CTNet's channel-form FC is ``to="dct", dense=True``).
         **options: the family's layer arguments, e.g. ``switch_off`` and
             ``switch_off_policy`` (dct), ``kept_fraction`` (freqreg),
-            ``levels`` / ``normalization`` / ``batch_norm`` (harmonic).
+            ``levels`` / ``normalization`` / ``batch_norm`` (harmonic),
+            ``rate_weight`` (rd).
 
     Returns:
         A new, built Keras model.

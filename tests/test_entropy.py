@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from dct_keras.entropy import (EntropyCodingError, decode, encode, frequency_table, information_bits, lanes_for)
+from dct_keras.entropy import (EntropyCodingError, decode, encode, escape, frequency_table, information_bits, lanes_for,
+                               logistic_table, logistic_tables, unescape)
 from tests.paths import ROOT
 
 
@@ -104,3 +105,36 @@ def test_the_coder_needs_no_framework():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                             env={"DCT_KERAS_DEFER_IMPORTS": "1", "PATH": ""})
     assert result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("scale", [2.0 ** -8, 0.05, 0.4, 1.0, 3.7, 25.0])
+@pytest.mark.parametrize("precision", [12, 16])
+def test_the_logistic_table_is_the_rule_on_scipys_discretized_logistic(scale, precision):
+    import scipy.stats
+
+    radius, frequencies = logistic_table(scale, precision)
+    cdf = scipy.stats.logistic(scale=scale).cdf
+    tails = 2 * cdf(-(radius + 0.5))
+    assert tails <= 2.0 ** -precision and (radius == 0 or 2 * cdf(-(radius - 0.5)) > 2.0 ** -precision)
+    k = np.arange(-radius, radius + 1)
+    expected = list(cdf(k + 0.5) - cdf(k - 0.5)) + [tails]
+    assert frequencies.tolist() == _table_by_hand(expected, precision)
+
+
+def test_several_tables_code_one_stream_and_escapes_round_trip():
+    rng = np.random.default_rng(4)
+    scales = [0.01, 0.3, 2.0, 9.0]
+    radii, tables = logistic_tables(scales, 14)
+    rows = rng.integers(0, len(scales), 30000)
+    values = np.round(rng.logistic(0, np.asarray(scales)[rows] * 1.5)).astype(np.int64)  # wider than the priors
+    symbols, escaped = escape(values, radii[rows])
+    assert len(escaped) > 0 and (np.abs(escaped) > radii[rows][np.abs(values) > radii[rows]]).all()
+    stream = encode(symbols, tables, 14, tables=rows)
+    decoded = decode(stream, len(symbols), tables, 14, tables=rows)
+    np.testing.assert_array_equal(unescape(decoded, radii[rows], escaped), values)
+    expected_bits = sum(information_bits(symbols[rows == r], tables[r], 14) for r in range(len(scales)))
+    assert 8 * len(stream) <= expected_bits * 1.01 + 64
+    with pytest.raises(EntropyCodingError):
+        decode(stream, len(symbols), tables, 14, tables=np.roll(rows, 1))  # another assignment of tables
+    with pytest.raises(ValueError, match="tables"):
+        encode(symbols, tables, 14)

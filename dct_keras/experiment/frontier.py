@@ -195,7 +195,10 @@ class Frontier(Method):
 
     def bits_of(self, name):
         """The bit widths a technique's model ships at: the config's ``bits``;
-        the baselines also always at float32 and float16."""
+        the baselines also always at float32 and float16; a technique that
+        codes its weights itself at the smallest only."""
+        if technique(name).codes_itself:
+            return [min(self.config["bits"])]
         extra = {32, 16} if technique(name).baseline else set()
         return sorted(set(self.config["bits"]) | extra, reverse=True)
 

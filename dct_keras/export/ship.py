@@ -11,6 +11,10 @@ codecs: `dct_keras.decode`, which reads it with NumPy only):
   is off;
 * reorder-DCT layers store their (rows, kept) coefficients and their order
   indices (the smallest unsigned integer type that holds them);
+* rate–distortion layers store their integer codes, coded with tables made
+  from their own trained probability models (`dct_keras.entropy.logistic_table`,
+  ``CODED_PRECISION``), and per group a float16 step and prior scale: their
+  bytes are what their rate predicted, whatever ``bits`` says;
 * every other weight (plain layers, batch normalization) is stored too; a
   plain kernel that is more than half zeros (magnitude pruning) as its
   non-zeros under a bit mask;
@@ -40,7 +44,7 @@ import numpy as np
 
 from dct_keras.accounting import count_params
 from dct_keras import entropy
-from dct_keras.decode import FORMAT, MAGIC, ShippedFormatError, compress, digest, group_index, read_shipped
+from dct_keras.decode import FORMAT, MAGIC, ShippedFormatError, compress, digest, group_index, group_numbers, read_shipped
 from dct_keras.files import write_atomically
 from dct_keras.layers.base import FAMILIES
 from dct_keras.surgery import fold as fold_model
@@ -112,10 +116,39 @@ def entropy_coded(codes):
     return {"coder": "rans", "table": table}, entropy.encode(codes - low, frequencies, ENTROPY_PRECISION)
 
 
+# The precision of a coded weight's tables: at 2^-16 the most likely code (zero, for most coefficients of a
+# compressed network) costs little more than its probability says (a table of 12 bits would add up to
+# 20 / 4096 of a bit per coefficient for a table of 20 codes).
+CODED_PRECISION = 16
+
+
 def _spectral_by_variable(model):
-    """Coefficient variable id -> SpectralWeight; ids of mask bookkeeping."""
-    weights = [w for layer in spectral_layers(model) if layer.built for w in layer.spectral_weights]
-    return {id(w.coefficients): w for w in weights}, {id(v) for w in weights for v in w.state_variables}
+    """Coefficient variable id -> SpectralWeight or CodedWeight; ids of the
+    variables stored within those entries or not at all (mask bookkeeping,
+    coded weights' steps and priors, rate warm-up factors)."""
+    layers = [layer for layer in spectral_layers(model) if layer.built]
+    weights = [w for layer in layers for w in layer.spectral_weights]
+    coded = [w for layer in layers for w in getattr(layer, "coded_weights", [])]
+    stored = {id(v) for w in weights for v in w.state_variables}
+    stored |= {id(v) for w in coded for v in (w.log_step, w.log_scale)}
+    stored |= {id(layer.coding.warmup) for layer in layers if layer.family == "rd"}
+    return {id(w.coefficients): w for w in weights + coded}, stored
+
+
+def _coded_entry_and_bytes(variable, weight):
+    """A coded weight's entry, stored bytes (float16 steps and scales, int32
+    escaped codes) and rANS stream of its codes."""
+    steps = weight.steps().astype("<f2")
+    scales = weight.scales().astype("<f2")
+    numbers = group_numbers(weight.shape, weight.group_shape).ravel()
+    radii, frequencies = entropy.logistic_tables(scales.astype(np.float64), CODED_PRECISION)
+    symbols, escaped = entropy.escape(weight.codes().ravel(), radii[numbers])
+    stream = entropy.encode(symbols, frequencies, CODED_PRECISION, tables=numbers)
+    data = steps.tobytes() + scales.tobytes() + escaped.astype("<i4").tobytes()
+    entry = {"path": variable.path, "name": variable.name, "storage": "coded", "shape": list(weight.shape),
+             "group_shape": list(weight.group_shape), "precision": CODED_PRECISION, "escapes": len(escaped),
+             "coder": "rans", "stream_bytes": len(stream), "bytes": len(data)}
+    return entry, data, stream
 
 
 def _group_axis(layer, variable):
@@ -208,7 +241,11 @@ def save_shipped(model, path, bits=8):
             continue
         layer = owner.get(id(variable))
         axis = _group_axis(layer, variable) if layer is not None else -1
-        entry, data, stream = _entry_and_bytes(variable, spectral.get(id(variable)), bits, axis)
+        weight = spectral.get(id(variable))
+        if hasattr(weight, "codes"):
+            entry, data, stream = _coded_entry_and_bytes(variable, weight)
+        else:
+            entry, data, stream = _entry_and_bytes(variable, weight, bits, axis)
         entries.append(entry)
         chunks.append(data)
         streams.append(stream)
@@ -255,8 +292,11 @@ def load_shipped(path, fold=False, check_probe=True):
         value = shipped.weights[entry["path"]]
         if tuple(value.shape) != tuple(variable.shape):
             raise ShippedFormatError(f"{path}: {entry['path']} has shape {value.shape}, the architecture {tuple(variable.shape)}.")
-        variable.assign(value)
         weight = spectral.get(id(variable))
+        if entry["storage"] == "coded":
+            weight.assign_codes(*shipped.coded[entry["path"]])
+            continue
+        variable.assign(value)
         if weight is not None:
             weight.set_mask(shipped.masks[entry["path"]], kept_fraction=entry["kept_fraction"])
     if check_probe:

@@ -28,7 +28,11 @@ from typing import Callable
 from keras import constraints, initializers, layers, ops
 
 from dct_keras.spectral.channels import ASSUMED_BATCH, activation_axes
+from dct_keras.spectral.coded import CodedWeight
 from dct_keras.spectral.weight import SpectralWeight
+
+# The weights a spectral layer computes on use (anything else it holds is a Keras variable).
+COMPUTED_WEIGHTS = (SpectralWeight, CodedWeight)
 
 # family name -> {plain Keras layer class: spectral layer class}; filled by
 # `register_family`, read by `dct_keras.convert` and the models' `LayerFactory`.
@@ -246,6 +250,9 @@ class SpectralLayer(FamilyLayer):
     # ------------------------------------------------------------------ call
     def call(self, inputs, training=None):
         perturbation = self.coding.perturbation(self) if training else None
+        loss = self.coding.training_loss(self) if training else None
+        if loss is not None:
+            self.add_loss(loss)
         weight, geometry = self.spectral_kernel, self.geometry
         moved = self._activation_axes(inputs)
         if not moved:
@@ -298,7 +305,7 @@ class SpectralLayer(FamilyLayer):
         it spectral), or None."""
         self._require_built("bias")
         weight = self.bias_weight
-        return weight.value() if isinstance(weight, SpectralWeight) else weight
+        return weight.value() if isinstance(weight, COMPUTED_WEIGHTS) else weight
 
     @property
     def spectral_weights(self):
@@ -306,6 +313,13 @@ class SpectralLayer(FamilyLayer):
         counting); none for reorder-DCT."""
         self._require_built("spectral_weights")
         return [w for w in (self.spectral_kernel, self.bias_weight) if isinstance(w, SpectralWeight)]
+
+    @property
+    def coded_weights(self):
+        """The layer's `CodedWeight`s (rate–distortion coding); none for the
+        other families."""
+        self._require_built("coded_weights")
+        return [w for w in (self.spectral_kernel, self.bias_weight) if isinstance(w, CodedWeight)]
 
     @property
     def coefficients(self):
@@ -327,7 +341,7 @@ class SpectralLayer(FamilyLayer):
     def set_bias(self, bias):
         """Sets the bias from its spatial values."""
         weight = self.bias_weight
-        weight.assign_spatial(bias) if isinstance(weight, SpectralWeight) else weight.assign(bias)
+        weight.assign_spatial(bias) if isinstance(weight, COMPUTED_WEIGHTS) else weight.assign(bias)
 
     # ---------------------------------------------------------- fold/convert
     def plain_config(self):
@@ -339,8 +353,9 @@ class SpectralLayer(FamilyLayer):
 
     @classmethod
     def config_from_plain(cls, layer, rng=None, **options):
-        seeds = {"mask_seed": int(rng.integers(0, 2**31 - 1))} if (
-            rng is not None and "mask_seed" in cls.coding.arguments and "mask_seed" not in options) else {}
+        seed = cls.coding.seed_argument
+        seeds = {seed: int(rng.integers(0, 2**31 - 1))} if (
+            rng is not None and seed is not None and seed not in options) else {}
         return {**layer.get_config(), **{name: None for name in cls.coding.dropped_from_plain}, **seeds, **options}
 
     def set_from_plain(self, layer):

@@ -11,7 +11,10 @@ layer reads ``{"switch_off": 0.5, ...}`` beside the Keras layer's keys).
 * `FreqRegCoding` – Frequency Regularization (frequency_regularization.txt):
   zigzag tail masks on kernel and bias;
 * `ReorderCoding` – reorder-DCT (reorder_dct_compression.txt): the kernel as
-  truncated DCT rows of a column-reordered matrix.
+  truncated DCT rows of a column-reordered matrix;
+* `RateDistortionCoding` – rate–distortion training: quantized DCT
+  coefficients with learned steps and probability models, whose code length
+  is a loss (`dct_keras.spectral.coded`).
 
 Harmonic blocks' fixed filter bank is `dct_keras.spectral.harmonic.HarmonicBank`.
 
@@ -32,6 +35,7 @@ import numpy as np
 
 from dct_keras.spectral.bases import SpectralTransform
 from dct_keras.spectral.channels import CHANNEL_TRANSFORMS
+from dct_keras.spectral.coded import CodedWeight, coded_transform
 from dct_keras.spectral.masks import SWITCH_OFF_POLICIES, check_probability, kept_count, switch_off_mask, tail_mask
 from dct_keras.spectral.perturb import perturb
 from dct_keras.spectral.weight import ReorderedWeight, SpectralWeight
@@ -52,6 +56,8 @@ class Coding:
     dropped_from_plain = ()
     # Attributes of the built kernel weight that the layer exposes as its own.
     kernel_attributes = ()
+    # The argument holding a per-layer random seed (drawn by `convert` when not given), if any.
+    seed_argument = None
 
     def get_config(self):
         return {name: getattr(self, name) for name in self.arguments}
@@ -67,6 +73,10 @@ class Coding:
     def perturbation(self, layer):
         """The function perturbing the kernel's coefficients in a training
         call (None: no perturbation)."""
+        return None
+
+    def training_loss(self, layer):
+        """A loss the layer adds in a training call (None: none)."""
         return None
 
 
@@ -89,6 +99,7 @@ class DCTCoding(Coding):
     """
 
     family = "dct"
+    seed_argument = "mask_seed"
     arguments = ("switch_off", "switch_off_policy", "mask_seed", "pointwise", "pointwise_block", "training_noise",
                  "coefficient_dropout", "training_bits", "channel_transform")
 
@@ -244,6 +255,61 @@ class ReorderCoding(Coding):
                              f"{layer.name}.")
         return ReorderedWeight(layer, "coefficients", kernel_shape, layout.paper_axes, self.rows, self.kept,
                                regularizer=layer.kernel_regularizer)
+
+
+class RateDistortionCoding(Coding):
+    """Rate–distortion coding: kernel and bias are `CodedWeight`s (quantized
+    DCT coefficients, learned steps and logistic priors per group; see
+    `dct_keras.spectral.coded`), and a training call adds the loss
+    ``rate_weight * warmup * rate``, the rate being the code length in bits
+    of the layer's weights under their priors (with training noise).
+    ``warmup`` is a non-trainable scalar of the layer (1 by default; the
+    `dct_keras.callbacks.RateWarmup` callback ramps it), ``seed`` seeds the
+    noise, ``log_speed`` speeds up the training of the steps and priors
+    (`CodedWeight`). Kernel and bias constraints are not honoured (a constraint would
+    move coefficients off their codes)."""
+
+    family = "rd"
+    seed_argument = "seed"
+    arguments = ("rate_weight", "log_speed", "seed")
+    unhonoured_arguments = ("kernel_constraint", "bias_constraint")
+    dropped_from_plain = ("kernel_constraint", "bias_constraint")
+
+    def __init__(self, rate_weight=0.0, log_speed=1.0, seed=None):
+        if isinstance(rate_weight, bool) or not isinstance(rate_weight, numbers.Real) or not rate_weight >= 0:
+            raise ValueError("Invalid value for argument `rate_weight`: expected a number >= 0 (the loss per bit), "
+                             f"received {rate_weight!r}.")
+        if isinstance(log_speed, bool) or not isinstance(log_speed, numbers.Real) or not log_speed > 0:
+            raise ValueError(f"Invalid value for argument `log_speed`: expected a number > 0, received {log_speed!r}.")
+        self.log_speed = float(log_speed)
+        if seed is not None:
+            check_int(seed, "seed", 0, "None or a non-negative integer")
+        self.rate_weight = float(rate_weight)
+        self.seed = int(np.random.randint(0, 2**31 - 1)) if seed is None else int(seed)
+        self.warmup = None
+
+    def build_kernel(self, layer, kernel_shape, layout):
+        self.warmup = layer.add_weight(name="rate_warmup", shape=(), initializer="ones", trainable=False,
+                                       dtype="float32", autocast=False)
+        transform, groups = coded_transform(kernel_shape, layout.rank)
+        return CodedWeight(layer, "coefficients", transform, groups, layer.kernel_initializer,
+                           regularizer=layer.kernel_regularizer, log_speed=self.log_speed)
+
+    def build_bias(self, layer, size):
+        if not layer.use_bias:
+            return None
+        transform, groups = coded_transform((size,), 0)
+        return CodedWeight(layer, "bias_coefficients", transform, groups, layer.bias_initializer,
+                           regularizer=layer.bias_regularizer, log_speed=self.log_speed)
+
+    def seed_generator(self):
+        return keras.random.SeedGenerator(self.seed)
+
+    def training_loss(self, layer):
+        if not self.rate_weight:
+            return None
+        bits = sum(weight.rate_bits(layer.perturbation_seed) for weight in layer.coded_weights)
+        return self.rate_weight * self.warmup * bits
 
 
 def plain_bias(layer, size):

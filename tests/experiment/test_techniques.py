@@ -10,7 +10,8 @@ from dct_keras.experiment.errors import ConfigError
 from dct_keras.experiment.techniques import Context, Technique, register, registered, technique, unregister
 
 CONFIG = {"tail_dropout": {"gamma": 0.5, "min_kept": 1, "schedule": "static"},
-          "rate_proxy": {"q": 0.1, "sharpness": 10, "block": 16, "warmup_epochs": 2}}
+          "rate_proxy": {"q": 0.1, "sharpness": 10, "block": 16, "warmup_epochs": 2},
+          "rate_distortion": {"warmup_epochs": 3, "log_speed": 10}}
 
 
 def _plain(seed=0):
@@ -30,7 +31,7 @@ def _inputs():
 
 def test_the_registry_holds_every_technique_once():
     assert list(registered()) == ["plain", "plain_finetuned", "pruning", "dct_conv", "freqreg", "harmonic", "reorder",
-                                  "ctnet"]
+                                  "ctnet", "rd"]
     with pytest.raises(ValueError, match="already registered"):
         register(registered()["plain"])
     with pytest.raises(KeyError, match="the techniques are"):
@@ -110,6 +111,23 @@ def test_ctnet_puts_the_rate_proxy_on_every_coefficient_tensor_and_warms_it_up()
     (warmup,) = technique("ctnet").callbacks(_context(), 1e-3, 0)
     assert type(warmup).__name__ == "RateWarmup" and warmup.warmup_epochs == 2
     assert technique("ctnet").extra_points == ("h265",)
+
+
+def test_rate_distortion_weights_lambda_per_parameter_and_ships_once():
+    trained = _plain(8)
+    model = technique("rd").model(_context(trained), 5.0, 0)
+    layers = dct_keras.spectral_layers(model)
+    total = dct_keras.count_params(trained).total
+    assert [type(layer).__name__ for layer in layers] == ["RDConv2D", "RDConv2D", "RDDense"]
+    assert all(layer.rate_weight == pytest.approx(5.0 / total) and layer.log_speed == 10 for layer in layers)
+    # Converted with its weights: the outputs stay within the quantization.
+    reference = trained.predict(_inputs(), verbose=0)
+    assert np.abs(model.predict(_inputs(), verbose=0) - reference).max() < 0.05 * np.abs(reference).max()
+    (warmup,) = technique("rd").callbacks(_context(), 5.0, 0)
+    assert type(warmup).__name__ == "RateWarmup" and warmup.warmup_epochs == 3
+    assert technique("rd").codes_itself and not technique("pruning").codes_itself
+    with pytest.raises(ConfigError, match="`rate_distortion`"):
+        technique("rd").check({}, [5.0], "c.json")
 
 
 def test_a_new_technique_is_one_registration():

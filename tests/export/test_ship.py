@@ -217,6 +217,49 @@ def test_the_matched_coder_is_chosen_per_tensor_where_it_is_smaller_and_decodes_
         read_shipped(tmp_path / "bad.dctk")
 
 
+def _rd_model():
+    """Rate-distortion layers whose codes are drawn from priors narrower and wider than their own (escapes)."""
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((12, 12, 3)), dct_keras.RDConv2D(16, 5, rate_weight=1e-4), keras.layers.Flatten(),
+                              dct_keras.RDDense(96, rate_weight=1e-4), dct_keras.RDDense(4, rate_weight=1e-4)])
+    rng = np.random.default_rng(3)
+    for layer in dct_keras.spectral_layers(model):
+        for weight in layer.coded_weights:
+            scales = rng.uniform(0.05, 2.0, weight.group_shape).astype("float32")
+            codes = np.round(rng.logistic(0, np.broadcast_to(scales * 1.2, weight.shape)))
+            weight.assign_codes(codes, rng.uniform(0.002, 0.02, weight.group_shape), scales)
+    return model
+
+
+def test_rate_distortion_codes_ship_exactly_in_the_bytes_their_rate_predicts(tmp_path):
+    model = _rd_model()
+    save_shipped(model, tmp_path / "m.dctk", bits=8)
+    shipped = read_shipped(tmp_path / "m.dctk")
+    coded = [e for e in shipped.manifest["weights"] if e["storage"] == "coded"]
+    weights = [w for layer in dct_keras.spectral_layers(model) for w in layer.coded_weights]
+    assert len(coded) == len(weights) == 6 and sum(e["escapes"] for e in coded) > 0
+    for entry, weight in zip(coded, weights):
+        codes, steps, scales = shipped.coded[entry["path"]]
+        np.testing.assert_array_equal(codes, weight.codes())
+        np.testing.assert_array_equal(steps, weight.steps().astype("float16").astype("float32"))
+        np.testing.assert_array_equal(shipped.weights[entry["path"]], (codes * steps).astype("float32"))
+    # The predicted size (the rate of the codes, in bytes) is the streams' size within 2 %.
+    predicted = sum(float(keras.ops.convert_to_numpy(w.rate_bits())) for w in weights) / 8
+    streams = sum(e["stream_bytes"] for e in coded)
+    assert abs(streams - predicted) <= 0.02 * predicted, (streams, predicted)
+    # Loaded, the model has the same codes and computes with the float16 steps.
+    loaded = load_shipped(tmp_path / "m.dctk")
+    for weight, again in zip(weights, [w for layer in dct_keras.spectral_layers(loaded) for w in layer.coded_weights]):
+        np.testing.assert_array_equal(again.codes(), weight.codes())
+    x = np.random.default_rng(0).standard_normal((2, 12, 12, 3)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), keras.ops.convert_to_numpy(model(x)), rtol=2e-3,
+                               atol=2e-3 * float(np.abs(keras.ops.convert_to_numpy(model(x))).max()))
+    # The bit width reaches only the other weights: the coded entries are the same at 4 bits.
+    save_shipped(model, tmp_path / "m4.dctk", bits=4)
+    again = [e for e in read_shipped(tmp_path / "m4.dctk").manifest["weights"] if e["storage"] == "coded"]
+    assert [e["stream_bytes"] for e in again] == [e["stream_bytes"] for e in coded]
+
+
 def test_files_of_the_first_format_still_load(tmp_path):
     from dct_keras.decode import compress, digest, split_payload
 
@@ -242,6 +285,9 @@ def test_the_weights_decode_with_numpy_alone(tmp_path):
     path = tmp_path / "m.dctk"
     save_shipped(model, path, bits=6)
     save_shipped(_skewed_kernel_model(), tmp_path / "coded.dctk", bits=4)  # with an entropy-coded tensor
+    save_shipped(_rd_model(), tmp_path / "rd.dctk", bits=8)  # rate-distortion codes under their priors
+    rd_codes = {k.replace("/", "|"): v[0] for k, v in read_shipped(tmp_path / "rd.dctk").coded.items()}
+    np.savez(tmp_path / "rd_codes.npz", **rd_codes)
     expected = read_shipped(path).weights
     np.savez(tmp_path / "expected.npz", **{k.replace("/", "|"): v for k, v in expected.items()})
     code = (
@@ -257,6 +303,9 @@ def test_the_weights_decode_with_numpy_alone(tmp_path):
         "assert not any(m in sys.modules and sys.modules[m] is not None for m in ('keras', 'tensorflow'))\n"
         f"coded = read_shipped({str(tmp_path / 'coded.dctk')!r})\n"
         "assert any(e.get('coder') == 'rans' for e in coded.manifest['weights'])\n"
+        f"rd = read_shipped({str(tmp_path / 'rd.dctk')!r}); rd_codes = np.load({str(tmp_path / 'rd_codes.npz')!r})\n"
+        "assert len(rd.coded) == 6\n"
+        "for k, v in rd.coded.items(): np.testing.assert_array_equal(v[0], rd_codes[k.replace('/', '|')])\n"
         "print('decoded', len(shipped.weights))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -4,8 +4,8 @@
 import pytest
 
 from dct_keras import (
-    DCTConv2D, DCTConv2DTranspose, DCTDense, FreqRegConv2D, FreqRegConv2DTranspose, FreqRegDense, HarmonicConv, ReorderDCTConv2D,
-    ReorderDCTDense,
+    DCTConv2D, DCTConv2DTranspose, DCTDense, FreqRegConv2D, FreqRegConv2DTranspose, FreqRegDense, HarmonicConv, RDConv2D,
+    RDConv2DTranspose, RDDense, ReorderDCTConv2D, ReorderDCTDense,
 )
 from tests.layers.harness import run_layer_test
 
@@ -30,6 +30,9 @@ HARMONIC_BAD = [
     (dict(kernel_size="3"), "kernel_size"), (dict(normalization="l2"), "normalization"),
     (dict(padding="causal"), "padding"),
 ]
+
+RD_BAD = [(dict(rate_weight=-1.0), "rate_weight"), (dict(rate_weight="high"), "rate_weight"), (dict(log_speed=0), "log_speed"),
+          (dict(seed=-1), "seed"), (dict(kernel_constraint="non_neg"), "kernel_constraint")]
 
 REORDER_BAD = [(dict(rows=0), "rows"), (dict(rows=2.5), "rows"), (dict(kept=0), "kept"), (dict(kept="all"), "kept")]
 
@@ -67,6 +70,11 @@ CASES = {
     "ReorderDCTConv2D": (_make(ReorderDCTConv2D, filters=6, kernel_size=3, padding="same", rows=4, kept=9), (8, 8, 4),
                          REORDER_BAD),
     "ReorderDCTDense": (_make(ReorderDCTDense, units=5, rows=2, kept=7), (12,), REORDER_BAD),
+    "RDConv2D": (_make(RDConv2D, filters=6, kernel_size=3, padding="same", rate_weight=1e-3, seed=1), (8, 8, 4), RD_BAD),
+    "RDConv2D-1x1": (_make(RDConv2D, filters=6, kernel_size=1, rate_weight=1e-3, log_speed=10.0), (8, 8, 5), RD_BAD),
+    "RDConv2DTranspose": (_make(RDConv2DTranspose, filters=5, kernel_size=3, strides=2, padding="same", rate_weight=1e-3),
+                          (6, 6, 4), RD_BAD),
+    "RDDense": (_make(RDDense, units=7, rate_weight=1e-3), (12,), RD_BAD),
 }
 
 

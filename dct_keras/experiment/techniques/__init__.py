@@ -12,6 +12,6 @@ below (the one registration). See docs/architecture.md.
 """
 
 from dct_keras.experiment.techniques.base import Context, Shipping, Technique, register, registered, technique, unregister
-from dct_keras.experiment.techniques import plain, pruning, dct_conv, freqreg, harmonic, reorder, ctnet  # noqa: F401, E402
+from dct_keras.experiment.techniques import plain, pruning, dct_conv, freqreg, harmonic, reorder, ctnet, rd  # noqa: F401, E402
 
 __all__ = ["Context", "Shipping", "Technique", "register", "registered", "technique", "unregister"]

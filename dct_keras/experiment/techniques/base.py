@@ -51,6 +51,9 @@ class Technique:
         optional: dotted paths of optional keys of those sections.
         extra_points: result fields holding one more (bytes, accuracy) point
             of another shipping format (e.g. "h265").
+        codes_itself: True when its model's weights carry their own
+            quantization and coder: it ships once, at the config's smallest
+            bit width (which reaches only its other weights).
         note: a sentence for the notes under a table that shows it.
     """
 
@@ -64,6 +67,7 @@ class Technique:
     sections = {}
     optional = ()
     extra_points = ()
+    codes_itself = False
     note = ""
 
     def check(self, config, budgets, source):

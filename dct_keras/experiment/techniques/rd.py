@@ -1,0 +1,38 @@
+"""Rate–distortion training (entropy-penalized reparameterization, Oktay et
+al., ICLR 2020, in the DCT domain): every convolution and dense layer becomes
+its rate–distortion version (`dct_keras.layers.RDConv2D`, ...), trained
+under ``lambda / parameters`` times the code length of its weights (lambda
+is the budget: larger, smaller files), the rate ramped in by `RateWarmup`.
+Its shipped weights are its own integer codes under its own probability
+models, so it ships once (`codes_itself`)."""
+
+from dct_keras.experiment.techniques.base import Technique, register
+
+RATE_DISTORTION = {"warmup_epochs": int, "log_speed": (int, float)}
+
+
+class RateDistortion(Technique):
+    name = "rd"
+    budget_word = "lambda"
+    marker = "P"
+    sections = {"rate_distortion": RATE_DISTORTION}
+    codes_itself = True
+    note = ("rd rows: rate–distortion training, weights shipped as their own integer codes under the trained "
+            "probability models (one file whatever the bit width, which reaches only its other weights).")
+
+    def model(self, context, budget, seed):
+        from dct_keras.accounting import count_params
+        from dct_keras.surgery import convert
+
+        source = context.source()
+        rate_weight = budget / count_params(source).total  # lambda per parameter: lambda x bits per parameter
+        return convert(source, to="rd", seed=seed, keep_weights=context.trained is not None, rate_weight=rate_weight,
+                       log_speed=context.config["rate_distortion"]["log_speed"])
+
+    def callbacks(self, context, budget, seed):
+        from dct_keras.callbacks import RateWarmup
+
+        return [RateWarmup(context.config["rate_distortion"]["warmup_epochs"])]
+
+
+register(RateDistortion())

@@ -1,0 +1,179 @@
+"""`CodedWeight`: a weight trained under its own code length (rate–distortion).
+
+The weight is ``w = IDCT(step * round(coefficients / step))``: DCT
+coefficients (over the kernel's spatial axes; none for dense and 1x1
+kernels and for biases) quantized to a learned step, one step per *group*
+(a spatial frequency of a kernel, or the whole tensor). The integer codes
+``round(coefficients / step)`` are what ships; their probability model is a
+zero-centred logistic per group of learned scale, discretized to unit bins,
+and the code length it gives, ``-log2 P(code)`` summed, is the *rate* a
+layer adds to its loss (`rate_bits`). `dct_keras.entropy.logistic_table`
+turns the same model into the integer tables the shipped file is coded
+with, so the rate predicts the file's weight bytes.
+
+As in entropy-penalized reparameterization (Oktay et al., ICLR 2020), the
+rounding passes the gradient straight through and the training rate is the
+code length of the coefficients plus uniform noise in (-1/2, 1/2) step
+(the discretized density is then smooth in them). Unlike it, the variable
+holds the coefficients in the weight's units and the step divides them (as
+learned step size quantization, Esser et al. 2020): the rate's gradient
+reaches the step too, and an optimizer's update moves a coefficient by a
+fraction of a step, not of an integer code, so a short fine-tune can cross
+rounding boundaries.
+"""
+
+import numpy as np
+from keras import ops, random
+
+from dct_keras.spectral.bases import SpectralTransform
+
+# Initial step of a group: the root mean square of its coefficients / 16
+# (quantization error ~1/55 of the values: the converted network keeps its
+# accuracy); an all-zero group (a zero-initialized bias) starts at 2^-10.
+STEP_DIVISOR = 16.0
+EMPTY_STEP = 2.0 ** -10
+# The logistic's scale is its standard deviation * sqrt(3) / pi.
+LOGISTIC_SCALE = np.sqrt(3.0) / np.pi
+# A code's probability is at least 2^-30 in the rate (30 bits at most).
+MIN_PROBABILITY = 2.0 ** -30
+# The smallest scale of a prior (in steps; nearly every code zero): below it the rate's gradient is 0 / 0.
+MIN_SCALE = 2.0 ** -8
+
+
+def ste_round(x):
+    """``round(x)`` forward, the identity's gradient backward."""
+    return x + ops.stop_gradient(ops.round(x) - x)
+
+
+def logistic_bits(y, log_scale):
+    """``-log2 P(y)`` elementwise: the mass of ``[y - 1/2, y + 1/2]`` under a
+    zero-centred logistic of scale ``exp(log_scale)``, at least `MIN_SCALE`
+    (at an integer ``y``, the discretized prior's probability of that code)."""
+    scale = ops.maximum(ops.exp(log_scale), MIN_SCALE)
+    tail = -ops.abs(y)  # the logistic is symmetric: the lower tail keeps float32 precision
+    probability = ops.sigmoid((tail + 0.5) / scale) - ops.sigmoid((tail - 0.5) / scale)
+    return -ops.log2(ops.maximum(probability, MIN_PROBABILITY))
+
+
+class CodedWeight:
+    """A weight of a Keras layer coded as per-group quantized DCT coefficients
+    with a learned probability model (see the module docstring).
+
+    Variables, created on ``layer``: ``<name>`` (trainable, the weight's
+    shape: the coefficients), ``<name>_log_step`` and ``<name>_log_scale``
+    (trainable, ``group_shape``: the weight's shape with 1 on every axis not
+    in ``group_axes``), holding ``log(step) / log_speed`` and
+    ``log(scale) / log_speed``.
+
+    Args:
+        layer: the Keras layer that owns the variables.
+        name: variable name of the coefficients.
+        transform: a `SpectralTransform` for the weight's shape.
+        group_axes: the axes along which steps and priors differ (the
+            transformed spatial axes of a kernel: one group per frequency).
+        initializer: initializer of the coefficients.
+        regularizer: optional regularizer of the coefficients.
+        log_speed: float > 0: an optimizer whose update size does not follow
+            the gradient's (Adam) moves the logarithms of the steps and
+            scales ``log_speed`` times faster than with 1 (they must follow
+            the coefficients' statistics within a short training); one whose
+            update does (SGD) ``log_speed ** 2`` times.
+    """
+
+    def __init__(self, layer, name, transform, group_axes, initializer, regularizer=None, log_speed=1.0):
+        self.shape = transform.shape
+        self.log_speed = float(log_speed)
+        self.transform = transform
+        self.group_axes = tuple(group_axes)
+        self.group_shape = tuple(n if axis in self.group_axes else 1 for axis, n in enumerate(self.shape))
+        self.coefficients = layer.add_weight(name=name, shape=self.shape, initializer=initializer,
+                                             regularizer=regularizer, trainable=True, dtype=layer.dtype)
+        self.log_step = layer.add_weight(name=f"{name}_log_step", shape=self.group_shape, initializer="zeros",
+                                         trainable=True, dtype="float32", autocast=False)
+        self.log_scale = layer.add_weight(name=f"{name}_log_scale", shape=self.group_shape, initializer="zeros",
+                                          trainable=True, dtype="float32", autocast=False)
+        self.fit_groups()
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def groups(self):
+        return int(np.prod(self.group_shape, dtype=np.int64))
+
+    def _scaled(self):
+        """The coefficients in units of their step (differentiable)."""
+        coefficients = ops.convert_to_tensor(self.coefficients)
+        return coefficients / ops.cast(ops.exp(self.log_speed * self.log_step), coefficients.dtype)
+
+    def value(self, perturb=None):
+        """The weight ``IDCT(step * round(coefficients / step))``, rounding
+        straight-through (``perturb``: unused, the protocol of the spectral
+        weights)."""
+        step = ops.cast(ops.exp(self.log_speed * self.log_step), self.coefficients.dtype)
+        return self.transform.inverse(step * ste_round(self._scaled()))
+
+    def rate_bits(self, seed_generator=None):
+        """The code length of the weight in bits under its probability model:
+        of the rounded codes, or (``seed_generator``: a training step) of the
+        coefficients plus uniform noise of one step (differentiable)."""
+        scaled = ops.cast(self._scaled(), "float32")
+        if seed_generator is None:
+            scaled = ops.round(scaled)
+        else:
+            scaled = scaled + random.uniform(ops.shape(scaled), -0.5, 0.5, seed=seed_generator)
+        return ops.sum(logistic_bits(scaled, self.log_speed * self.log_scale))
+
+    # ----------------------------------------------------------------- NumPy
+    def codes(self):
+        """The integer codes ``round(coefficients / step)`` (int64 NumPy)."""
+        return np.rint(ops.convert_to_numpy(self._scaled())).astype(np.int64)
+
+    def steps(self):
+        """The steps per group (float32 NumPy, ``group_shape``)."""
+        return np.exp(self.log_speed * ops.convert_to_numpy(self.log_step)).astype("float32")
+
+    def scales(self):
+        """The priors' scales per group, in steps, at least `MIN_SCALE`
+        (float32 NumPy, ``group_shape``)."""
+        return np.maximum(np.exp(self.log_speed * ops.convert_to_numpy(self.log_scale)), MIN_SCALE).astype("float32")
+
+    def fit_groups(self):
+        """Sets every group's step and prior from its coefficients:
+        step = RMS / `STEP_DIVISOR` (`EMPTY_STEP` for an all-zero group),
+        prior scale = the codes' RMS * sqrt(3) / pi (at least that of 1)."""
+        coefficients = ops.convert_to_numpy(self.coefficients).astype(np.float64)
+        other = tuple(axis for axis in range(len(self.shape)) if axis not in self.group_axes)
+        rms = np.sqrt(np.mean(np.square(coefficients), axis=other, keepdims=True))
+        step = np.where(rms > 0, rms / STEP_DIVISOR, EMPTY_STEP)
+        self.log_step.assign((np.log(step) / self.log_speed).astype("float32"))
+        self.log_scale.assign((np.log(np.maximum(rms / step, 1.0) * LOGISTIC_SCALE) / self.log_speed).astype("float32"))
+
+    def assign_spatial(self, weight):
+        """Sets the coefficients to the DCT of a spatial weight, and the steps
+        and priors to fit them (`fit_groups`)."""
+        weight = np.asarray(weight, dtype="float32")
+        if weight.shape != self.shape:
+            raise ValueError(f"Weight shape {weight.shape} does not match {self.shape}.")
+        self.coefficients.assign(ops.convert_to_numpy(self.transform.forward(weight)))
+        self.fit_groups()
+
+    def assign_codes(self, codes, steps, scales):
+        """Sets the weight from decoded integer codes, steps and prior scales
+        (a shipped file's content): coefficients = codes * step."""
+        steps = np.asarray(steps, "float32").reshape(self.group_shape)
+        self.coefficients.assign((np.asarray(codes).reshape(self.shape) * steps).astype("float32"))
+        self.log_step.assign(np.log(steps) / self.log_speed)
+        self.log_scale.assign(np.log(np.asarray(scales, "float32").reshape(self.group_shape)) / self.log_speed)
+
+
+def coded_transform(kernel_shape, rank):
+    """``(transform, group axes)`` of a kernel with ``rank`` leading spatial
+    axes: the 2-D DCT of every spatial slice, one group per spatial
+    frequency, when the spatial extent exceeds 1; no transform and one group
+    for dense and 1x1 kernels (and biases: ``rank`` 0)."""
+    if any(size > 1 for size in kernel_shape[:rank]):
+        axes = tuple(range(rank))
+        return SpectralTransform(kernel_shape, axes), axes
+    return SpectralTransform(kernel_shape, ()), ()
