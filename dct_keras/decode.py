@@ -9,7 +9,8 @@ The file::
     b"DCTKSHIP" | u32 header length | header | payload | 16-byte SHA-256 of the header
 
 * header: lzma (raw LZMA2) of the JSON manifest: format version, the model's
-  architecture (Keras JSON), one entry per weight, the payload's length and
+  architecture (``{"recipe": ...}``: the library calls that build it,
+  `dct_keras.recipes`; or its Keras JSON), one entry per weight, the payload's length and
   16-byte SHA-256, and a probe (a seeded input and the outputs the decoded
   weights must give);
 * payload (format 2): u32 length | lzma (raw LZMA2) of every weight's stored

@@ -19,6 +19,7 @@ import numpy as np
 
 # Importing the layers registers their families.
 import dct_keras.layers  # noqa: F401
+from dct_keras import recipes
 from dct_keras.framework import child_layers, is_functional
 from dct_keras.layers.base import FAMILIES, FamilyLayer
 from dct_keras.spectral.masks import check_probability
@@ -79,7 +80,8 @@ def convert(model, to="dct", only_spatial=False, keep_weights=True, seed=None, d
         if keep_weights:
             new.set_from_plain(old)
 
-    return replace_layers(model, replace, copy)
+    conversion = {"to": to, "only_spatial": only_spatial, "seed": seed, "dense": dense, "options": options}
+    return recipes.record(replace_layers(model, replace, copy), recipes.converted(model, conversion))
 
 
 def fold(model):

@@ -156,11 +156,16 @@ class Frontier(Method):
     def _context(self, spec, data, trained=None):
         from dct_keras.models import BUILDERS
 
-        shapes = {"num_classes": data.num_classes, "input_shape": data.x_train.shape[1:], "seed": spec.seed}
+        shapes = self._shapes(spec, data)
         examples = min(spec.examples or self.config.get("epoch_examples") or len(data.x_train), len(data.x_train))
         epochs = self.config["epochs"] if spec.epochs is None else spec.epochs
         return Context(self.config, lambda variant: BUILDERS[self.config["model"]](variant, **shapes), trained,
                        -(-examples // self.config["batch_size"]) * epochs)
+
+    @staticmethod
+    def _shapes(spec, data):
+        """The builder's arguments of a run."""
+        return {"num_classes": data.num_classes, "input_shape": data.x_train.shape[1:], "seed": spec.seed}
 
     def build(self, spec, data):
         import keras
@@ -175,9 +180,14 @@ class Frontier(Method):
         declared = technique(spec.options["technique"])
         trained = None
         if not declared.trains or declared.needs_trained or self.from_trained:
+            from dct_keras import recipes
+            from dct_keras.models import PLAIN
+
             base = self._trained_plain(spec.seed, data)[0]
             trained = keras.models.clone_model(base)
             trained.set_weights(base.get_weights())
+            # The clone of the cached network is the config's architecture (a shipped file names it).
+            recipes.record(trained, recipes.built(self.config["model"], PLAIN, self._shapes(spec, data)))
         model = declared.model(self._context(spec, data, trained), spec.options["budget"], spec.seed)
         return compile_model(model, self.config)
 

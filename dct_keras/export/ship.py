@@ -28,9 +28,12 @@ codecs: `dct_keras.decode`, which reads it with NumPy only):
   LZMA would make them: chosen per tensor and recorded in its entry
   (``"coder": "rans"``); CTNet's H.265 codec is `dct_keras.export.h265`.
 
-The probe stored in the manifest is the output of the model *decoded from the
-file's own bytes*, so every lossy setting loads, and `load_shipped` refuses a
-file whose decoded model gives other outputs. `load_shipped` returns the
+The architecture is the model's recipe where it has one that rebuilds it
+(`dct_keras.recipes`: a builder and conversions, a few hundred bytes), its
+Keras JSON otherwise. The probe stored in the manifest is the first
+``PROBE_VALUES`` outputs of the model *decoded from the file's own bytes*
+(to 7 significant digits), so every lossy setting loads, and `load_shipped`
+refuses a file whose decoded model gives other outputs. `load_shipped` returns the
 spectral model, or with ``fold=True`` the plain Keras model it stands for.
 """
 
@@ -42,8 +45,8 @@ import tempfile
 import keras
 import numpy as np
 
+from dct_keras import entropy, recipes
 from dct_keras.accounting import count_params
-from dct_keras import entropy
 from dct_keras.decode import FORMAT, MAGIC, ShippedFormatError, compress, digest, group_index, group_numbers, read_shipped
 from dct_keras.files import write_atomically
 from dct_keras.layers.base import FAMILIES
@@ -51,7 +54,7 @@ from dct_keras.surgery import fold as fold_model
 from dct_keras.surgery import spectral_layers, walk_layers
 
 PROBE_SEED = 1234
-PROBE_VALUES = 256
+PROBE_VALUES = 8
 
 
 def codec_of(bits, ndim):
@@ -218,6 +221,30 @@ def probe_outputs(model, seed=PROBE_SEED):
     return keras.ops.convert_to_numpy(model(probe_input(model, seed), training=False)).ravel()[:PROBE_VALUES]
 
 
+def architecture_of(model):
+    """The manifest's architecture: ``{"recipe": ...}`` when the model's
+    recipe rebuilds it (its weights give the same outputs in the rebuilt
+    model), else the model's Keras JSON."""
+    recipe = recipes.recipe_of(model)
+    if recipe is not None:
+        try:
+            rebuilt = recipes.rebuild(recipe)
+            rebuilt.set_weights(model.get_weights())
+            same = np.array_equal(probe_outputs(rebuilt), probe_outputs(model))
+        except Exception:  # noqa: BLE001 - any failure to rebuild means: ship the JSON
+            same = False
+        if same:
+            return {"recipe": recipe}
+    return json.loads(model.to_json())
+
+
+def model_of(architecture):
+    """The (freshly initialized) model of a manifest's architecture."""
+    if "recipe" in architecture:
+        return recipes.rebuild(architecture["recipe"])
+    return keras.models.model_from_json(json.dumps(architecture))
+
+
 def save_shipped(model, path, bits=8):
     """Writes ``model`` as one shipped file; returns its size report.
 
@@ -253,11 +280,11 @@ def save_shipped(model, path, bits=8):
         layers[name] = layers.get(name, 0) + len(data) + len(stream)
     stored = compress(b"".join(chunks))
     payload = struct.pack("<I", len(stored)) + stored + b"".join(streams)
-    manifest = {"format": FORMAT, "bits": bits, "architecture": json.loads(model.to_json()), "weights": entries,
+    manifest = {"format": FORMAT, "bits": bits, "architecture": architecture_of(model), "weights": entries,
                 "payload": {"length": len(payload), "sha256": digest(payload).hex()}}
     _write(path, manifest, payload)
     decoded = load_shipped(path, check_probe=False)  # the probe: what the file's own bytes give
-    manifest["probe"] = {"seed": PROBE_SEED, "outputs": probe_outputs(decoded).tolist()}
+    manifest["probe"] = {"seed": PROBE_SEED, "outputs": [float(f"{value:.7g}") for value in probe_outputs(decoded)]}
     _write(path, manifest, payload)
     header = os.path.getsize(path) - len(payload) - len(MAGIC) - 4 - 16
     float32 = 4 * count_params(model).total
@@ -280,7 +307,7 @@ def load_shipped(path, fold=False, check_probe=True):
     shipped = read_shipped(path)
     manifest = shipped.manifest
     try:
-        model = keras.models.model_from_json(json.dumps(manifest["architecture"]))
+        model = model_of(manifest["architecture"])
     except Exception as error:  # noqa: BLE001 - Keras raises many kinds for a config it cannot build
         raise ShippedFormatError(f"{path}: the architecture does not build ({type(error).__name__}: {error}).") from None
     spectral, bookkeeping = _spectral_by_variable(model)

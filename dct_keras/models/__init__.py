@@ -1,6 +1,9 @@
 """The papers' architectures, each buildable in the variants of `LayerFactory`
 (their names and input requirements: `dct_keras.architectures`)."""
 
+import functools
+
+from dct_keras import recipes
 from dct_keras.architectures import ARCHITECTURES, OWN_BUILDERS
 from dct_keras.architectures import INPUT_REQUIREMENTS as DECLARED_REQUIREMENTS
 
@@ -22,7 +25,20 @@ _BUILDER_OF = {
     "lenet300": lenet300,
     "lenet5": lenet5,
 }
-BUILDERS = {name: _BUILDER_OF[name] for name in ARCHITECTURES}  # every declared architecture has its builder
+
+
+def _recorded(name, builder):
+    """``builder`` recording its call as the model's recipe (`dct_keras.recipes`)."""
+
+    @functools.wraps(builder)
+    def build(variant=PLAIN, **arguments):
+        return recipes.record(builder(variant, **arguments), recipes.built(name, variant, arguments))
+
+    return build
+
+
+# Every declared architecture has its builder.
+BUILDERS = {name: _recorded(name, _BUILDER_OF[name]) for name in ARCHITECTURES}
 INPUT_REQUIREMENTS = {**DECLARED_REQUIREMENTS, **OWN_BUILDERS}
 
 __all__ = [
