@@ -193,18 +193,19 @@ def decode_entry(entry, chunk, stream=None):
 
 
 def decode_coded(entry, chunk, stream):
-    """The coefficients of a ``"coded"`` entry and ``(codes, steps,
-    scales)``: codes int64 of the entry's shape, steps and scales float32 of
+    """The coefficients of a ``"coded"`` entry and ``(codes, steps, scales,
+    zero logits)``: codes int64 of the entry's shape, the others float32 of
     its ``group_shape``."""
     shape, group_shape = tuple(entry["shape"]), tuple(entry["group_shape"])
     groups = int(np.prod(group_shape, dtype=np.int64))
     steps = np.frombuffer(chunk, "<f2", count=groups).astype("float32")
     scales = np.frombuffer(chunk, "<f2", count=groups, offset=2 * groups).astype("float32")
-    escaped = np.frombuffer(chunk, "<i4", count=entry["escapes"], offset=4 * groups).astype(np.int64)
-    if len(chunk) != 4 * groups + 4 * entry["escapes"]:
+    logits = np.frombuffer(chunk, "<f2", count=groups, offset=4 * groups).astype("float32")
+    escaped = np.frombuffer(chunk, "<i4", count=entry["escapes"], offset=6 * groups).astype(np.int64)
+    if len(chunk) != 6 * groups + 4 * entry["escapes"]:
         raise ValueError(f"{entry['path']}: {len(chunk)} stored bytes for {groups} groups and {entry['escapes']} escapes")
     numbers = group_numbers(shape, group_shape).ravel()
-    radii, frequencies = logistic_tables(scales, entry["precision"])
+    radii, frequencies = logistic_tables(scales, entry["precision"], logits)
     count = int(np.prod(shape, dtype=np.int64))
     try:
         symbols = entropy_decode(stream, count, frequencies, entry["precision"], tables=numbers)
@@ -212,7 +213,7 @@ def decode_coded(entry, chunk, stream):
     except EntropyCodingError as error:
         raise ValueError(f"{entry['path']}: {error}") from None
     coefficients = (codes * steps.reshape(group_shape)).astype("float32")
-    return coefficients, (codes, steps.reshape(group_shape), scales.reshape(group_shape))
+    return coefficients, (codes, *(values.reshape(group_shape) for values in (steps, scales, logits)))
 
 
 def group_numbers(shape, group_shape):

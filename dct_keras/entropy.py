@@ -79,14 +79,22 @@ def frequency_table(probabilities, precision=12):
     return frequencies
 
 
-def logistic_probabilities(scale, radius):
+def logistic_probabilities(scale, radius, zero_logit=None):
     """The probabilities of the integers ``-radius..radius`` under a
     zero-centred logistic of ``scale`` discretized to unit bins (the mass of
-    ``[k - 1/2, k + 1/2]``), then the mass of both tails beyond them."""
+    ``[k - 1/2, k + 1/2]``), then the mass of both tails beyond them; with
+    ``zero_logit``, a spike at zero of mass ``sigmoid(zero_logit)`` and the
+    logistic's masses times the rest."""
     k = np.arange(-radius, radius + 1, dtype=np.float64)
     scale = float(scale)
     inside = _sigmoid((k + 0.5) / scale) - _sigmoid((k - 0.5) / scale)
-    return np.concatenate([inside, [2.0 * _sigmoid(-(radius + 0.5) / scale)]])
+    probabilities = np.concatenate([inside, [2.0 * _sigmoid(-(radius + 0.5) / scale)]])
+    if zero_logit is None:
+        return probabilities
+    spike = float(_sigmoid(np.float64(zero_logit)))
+    probabilities = probabilities * float(_sigmoid(-np.float64(zero_logit)))
+    probabilities[radius] += spike
+    return probabilities
 
 
 def logistic_radius(scale, precision):
@@ -97,9 +105,10 @@ def logistic_radius(scale, precision):
     return int(min(max(0, math.ceil(reach)), 1 << (precision - 2)))
 
 
-def logistic_table(scale, precision):
+def logistic_table(scale, precision, zero_logit=None):
     """``(radius, frequencies)`` of a discretized logistic prior of ``scale``
-    (in units of the quantization step): the table codes the integers
+    (in units of the quantization step; with ``zero_logit``, plus a spike at
+    zero, `logistic_probabilities`): the table codes the integers
     ``-radius..radius`` as symbols ``0..2 radius`` and an escape symbol
     ``2 radius + 1`` standing for any integer beyond them (whose value the
     caller stores apart). The rule is deterministic: `logistic_radius`, the
@@ -107,13 +116,16 @@ def logistic_table(scale, precision):
     if not (isinstance(scale, (int, float, np.floating)) and math.isfinite(scale) and scale > 0):
         raise ValueError(f"Invalid value for argument `scale`: expected a finite number > 0, received {scale!r}.")
     radius = logistic_radius(scale, precision)
-    return radius, frequency_table(logistic_probabilities(scale, radius), precision)
+    return radius, frequency_table(logistic_probabilities(scale, radius, zero_logit), precision)
 
 
-def logistic_tables(scales, precision):
-    """``(radii, frequencies)`` of the `logistic_table` of every scale:
-    radii (int64) and the tables as rows of one 2-D array (zero-padded)."""
-    tables = [logistic_table(float(scale), precision) for scale in np.asarray(scales, np.float64).ravel()]
+def logistic_tables(scales, precision, zero_logits=None):
+    """``(radii, frequencies)`` of the `logistic_table` of every scale (and
+    zero logit): radii (int64) and the tables as rows of one 2-D array
+    (zero-padded)."""
+    scales = np.asarray(scales, np.float64).ravel()
+    logits = [None] * len(scales) if zero_logits is None else np.asarray(zero_logits, np.float64).ravel()
+    tables = [logistic_table(float(scale), precision, logit) for scale, logit in zip(scales, logits)]
     frequencies = np.zeros((len(tables), max(len(f) for _, f in tables)), np.int64)
     for row, (_, table) in enumerate(tables):
         frequencies[row, :len(table)] = table

@@ -108,23 +108,25 @@ def test_the_coder_needs_no_framework():
 
 
 @pytest.mark.parametrize("scale", [2.0 ** -8, 0.05, 0.4, 1.0, 3.7, 25.0])
-@pytest.mark.parametrize("precision", [12, 16])
-def test_the_logistic_table_is_the_rule_on_scipys_discretized_logistic(scale, precision):
+@pytest.mark.parametrize("precision,zero_mass", [(12, 0.0), (16, 0.0), (16, 0.9), (14, 0.2)])
+def test_the_logistic_table_is_the_rule_on_scipys_discretized_logistic(scale, precision, zero_mass):
     import scipy.stats
 
-    radius, frequencies = logistic_table(scale, precision)
+    logit = None if zero_mass == 0 else np.log(zero_mass / (1 - zero_mass))
+    radius, frequencies = logistic_table(scale, precision, logit)
     cdf = scipy.stats.logistic(scale=scale).cdf
     tails = 2 * cdf(-(radius + 0.5))
     assert tails <= 2.0 ** -precision and (radius == 0 or 2 * cdf(-(radius - 0.5)) > 2.0 ** -precision)
     k = np.arange(-radius, radius + 1)
-    expected = list(cdf(k + 0.5) - cdf(k - 0.5)) + [tails]
-    assert frequencies.tolist() == _table_by_hand(expected, precision)
+    expected = (1 - zero_mass) * np.array(list(cdf(k + 0.5) - cdf(k - 0.5)) + [tails])
+    expected[radius] += zero_mass
+    assert frequencies.tolist() == _table_by_hand(list(expected), precision)
 
 
 def test_several_tables_code_one_stream_and_escapes_round_trip():
     rng = np.random.default_rng(4)
     scales = [0.01, 0.3, 2.0, 9.0]
-    radii, tables = logistic_tables(scales, 14)
+    radii, tables = logistic_tables(scales, 14, [-4.0, 0.0, 2.0, 5.0])
     rows = rng.integers(0, len(scales), 30000)
     values = np.round(rng.logistic(0, np.asarray(scales)[rows] * 1.5)).astype(np.int64)  # wider than the priors
     symbols, escaped = escape(values, radii[rows])

@@ -133,21 +133,22 @@ def _spectral_by_variable(model):
     weights = [w for layer in layers for w in layer.spectral_weights]
     coded = [w for layer in layers for w in getattr(layer, "coded_weights", [])]
     stored = {id(v) for w in weights for v in w.state_variables}
-    stored |= {id(v) for w in coded for v in (w.log_step, w.log_scale)}
+    stored |= {id(v) for w in coded for v in w.prior_variables}
     stored |= {id(layer.coding.warmup) for layer in layers if layer.family == "rd"}
     return {id(w.coefficients): w for w in weights + coded}, stored
 
 
 def _coded_entry_and_bytes(variable, weight):
-    """A coded weight's entry, stored bytes (float16 steps and scales, int32
-    escaped codes) and rANS stream of its codes."""
+    """A coded weight's entry, stored bytes (float16 steps, scales and zero
+    logits, int32 escaped codes) and rANS stream of its codes."""
     steps = weight.steps().astype("<f2")
     scales = weight.scales().astype("<f2")
+    logits = weight.zero_logits().astype("<f2")
     numbers = group_numbers(weight.shape, weight.group_shape).ravel()
-    radii, frequencies = entropy.logistic_tables(scales.astype(np.float64), CODED_PRECISION)
+    radii, frequencies = entropy.logistic_tables(scales, CODED_PRECISION, logits)
     symbols, escaped = entropy.escape(weight.codes().ravel(), radii[numbers])
     stream = entropy.encode(symbols, frequencies, CODED_PRECISION, tables=numbers)
-    data = steps.tobytes() + scales.tobytes() + escaped.astype("<i4").tobytes()
+    data = steps.tobytes() + scales.tobytes() + logits.tobytes() + escaped.astype("<i4").tobytes()
     entry = {"path": variable.path, "name": variable.name, "storage": "coded", "shape": list(weight.shape),
              "group_shape": list(weight.group_shape), "precision": CODED_PRECISION, "escapes": len(escaped),
              "coder": "rans", "stream_bytes": len(stream), "bytes": len(data)}

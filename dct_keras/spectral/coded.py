@@ -4,10 +4,12 @@ The weight is ``w = IDCT(step * round(coefficients / step))``: DCT
 coefficients (over the kernel's spatial axes; none for dense and 1x1
 kernels and for biases) quantized to a learned step, one step per *group*
 (a spatial frequency of a kernel, or the whole tensor). The integer codes
-``round(coefficients / step)`` are what ships; their probability model is a
-zero-centred logistic per group of learned scale, discretized to unit bins,
-and the code length it gives, ``-log2 P(code)`` summed, is the *rate* a
-layer adds to its loss (`rate_bits`). `dct_keras.entropy.logistic_table`
+``round(coefficients / step)`` are what ships; their probability model (the
+*prior*) is, per group, a spike at zero of learned mass plus a zero-centred
+logistic of learned scale discretized to unit bins (a compressed network's
+codes are mostly zero with a wide tail, which one logistic cannot fit), and
+the code length it gives, ``-log2 P(code)`` summed, is the *rate* a layer
+adds to its loss (`rate_bits`). `dct_keras.entropy.logistic_table`
 turns the same model into the integer tables the shipped file is coded
 with, so the rate predicts the file's weight bytes.
 
@@ -38,6 +40,8 @@ LOGISTIC_SCALE = np.sqrt(3.0) / np.pi
 MIN_PROBABILITY = 2.0 ** -30
 # The smallest scale of a prior (in steps; nearly every code zero): below it the rate's gradient is 0 / 0.
 MIN_SCALE = 2.0 ** -8
+# The spike's initial mass (the logistic fits the initial codes).
+INITIAL_ZERO_MASS = 0.01
 
 
 def ste_round(x):
@@ -45,13 +49,18 @@ def ste_round(x):
     return x + ops.stop_gradient(ops.round(x) - x)
 
 
-def logistic_bits(y, log_scale):
-    """``-log2 P(y)`` elementwise: the mass of ``[y - 1/2, y + 1/2]`` under a
-    zero-centred logistic of scale ``exp(log_scale)``, at least `MIN_SCALE`
-    (at an integer ``y``, the discretized prior's probability of that code)."""
+def prior_bits(y, log_scale, zero_logit):
+    """``-log2 P(y)`` elementwise under the prior of the noisy codes: the
+    spike at zero of mass ``sigmoid(zero_logit)`` spread over
+    ``(-1/2, 1/2)``, plus the rest of the mass times that of
+    ``[y - 1/2, y + 1/2]`` under a zero-centred logistic of scale
+    ``exp(log_scale)``, at least `MIN_SCALE` (at an integer ``y``, the
+    discretized prior's probability of that code)."""
     scale = ops.maximum(ops.exp(log_scale), MIN_SCALE)
     tail = -ops.abs(y)  # the logistic is symmetric: the lower tail keeps float32 precision
-    probability = ops.sigmoid((tail + 0.5) / scale) - ops.sigmoid((tail - 0.5) / scale)
+    logistic = ops.sigmoid((tail + 0.5) / scale) - ops.sigmoid((tail - 0.5) / scale)
+    spike = ops.cast(tail > -0.5, y.dtype)
+    probability = ops.sigmoid(zero_logit) * spike + ops.sigmoid(-zero_logit) * logistic
     return -ops.log2(ops.maximum(probability, MIN_PROBABILITY))
 
 
@@ -60,10 +69,11 @@ class CodedWeight:
     with a learned probability model (see the module docstring).
 
     Variables, created on ``layer``: ``<name>`` (trainable, the weight's
-    shape: the coefficients), ``<name>_log_step`` and ``<name>_log_scale``
-    (trainable, ``group_shape``: the weight's shape with 1 on every axis not
-    in ``group_axes``), holding ``log(step) / log_speed`` and
-    ``log(scale) / log_speed``.
+    shape: the coefficients), ``<name>_log_step``, ``<name>_log_scale`` and
+    ``<name>_zero_logit`` (trainable, ``group_shape``: the weight's shape
+    with 1 on every axis not in ``group_axes``), holding
+    ``log(step) / log_speed``, ``log(scale) / log_speed`` and the logit of
+    the spike's mass ``/ log_speed``.
 
     Args:
         layer: the Keras layer that owns the variables.
@@ -92,6 +102,8 @@ class CodedWeight:
                                          trainable=True, dtype="float32", autocast=False)
         self.log_scale = layer.add_weight(name=f"{name}_log_scale", shape=self.group_shape, initializer="zeros",
                                           trainable=True, dtype="float32", autocast=False)
+        self.zero_logit = layer.add_weight(name=f"{name}_zero_logit", shape=self.group_shape, initializer="zeros",
+                                           trainable=True, dtype="float32", autocast=False)
         self.fit_groups()
 
     @property
@@ -123,7 +135,12 @@ class CodedWeight:
             scaled = ops.round(scaled)
         else:
             scaled = scaled + random.uniform(ops.shape(scaled), -0.5, 0.5, seed=seed_generator)
-        return ops.sum(logistic_bits(scaled, self.log_speed * self.log_scale))
+        return ops.sum(prior_bits(scaled, self.log_speed * self.log_scale, self.log_speed * self.zero_logit))
+
+    @property
+    def prior_variables(self):
+        """The variables of the steps and the prior (stored with the codes)."""
+        return (self.log_step, self.log_scale, self.zero_logit)
 
     # ----------------------------------------------------------------- NumPy
     def codes(self):
@@ -139,16 +156,23 @@ class CodedWeight:
         (float32 NumPy, ``group_shape``)."""
         return np.maximum(np.exp(self.log_speed * ops.convert_to_numpy(self.log_scale)), MIN_SCALE).astype("float32")
 
+    def zero_logits(self):
+        """The logits of the spikes' masses per group (float32 NumPy, ``group_shape``)."""
+        return (self.log_speed * ops.convert_to_numpy(self.zero_logit)).astype("float32")
+
     def fit_groups(self):
         """Sets every group's step and prior from its coefficients:
         step = RMS / `STEP_DIVISOR` (`EMPTY_STEP` for an all-zero group),
-        prior scale = the codes' RMS * sqrt(3) / pi (at least that of 1)."""
+        prior scale = the codes' RMS * sqrt(3) / pi (at least that of 1),
+        the spike's mass `INITIAL_ZERO_MASS`."""
         coefficients = ops.convert_to_numpy(self.coefficients).astype(np.float64)
         other = tuple(axis for axis in range(len(self.shape)) if axis not in self.group_axes)
         rms = np.sqrt(np.mean(np.square(coefficients), axis=other, keepdims=True))
         step = np.where(rms > 0, rms / STEP_DIVISOR, EMPTY_STEP)
         self.log_step.assign((np.log(step) / self.log_speed).astype("float32"))
         self.log_scale.assign((np.log(np.maximum(rms / step, 1.0) * LOGISTIC_SCALE) / self.log_speed).astype("float32"))
+        logit = np.log(INITIAL_ZERO_MASS / (1 - INITIAL_ZERO_MASS))
+        self.zero_logit.assign(np.full(self.group_shape, logit / self.log_speed, "float32"))
 
     def assign_spatial(self, weight):
         """Sets the coefficients to the DCT of a spatial weight, and the steps
@@ -159,13 +183,14 @@ class CodedWeight:
         self.coefficients.assign(ops.convert_to_numpy(self.transform.forward(weight)))
         self.fit_groups()
 
-    def assign_codes(self, codes, steps, scales):
-        """Sets the weight from decoded integer codes, steps and prior scales
-        (a shipped file's content): coefficients = codes * step."""
+    def assign_codes(self, codes, steps, scales, zero_logits):
+        """Sets the weight from decoded integer codes, steps and priors (a
+        shipped file's content): coefficients = codes * step."""
         steps = np.asarray(steps, "float32").reshape(self.group_shape)
         self.coefficients.assign((np.asarray(codes).reshape(self.shape) * steps).astype("float32"))
         self.log_step.assign(np.log(steps) / self.log_speed)
         self.log_scale.assign(np.log(np.asarray(scales, "float32").reshape(self.group_shape)) / self.log_speed)
+        self.zero_logit.assign(np.asarray(zero_logits, "float32").reshape(self.group_shape) / self.log_speed)
 
 
 def coded_transform(kernel_shape, rank):

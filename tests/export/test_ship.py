@@ -227,7 +227,8 @@ def _rd_model():
         for weight in layer.coded_weights:
             scales = rng.uniform(0.05, 2.0, weight.group_shape).astype("float32")
             codes = np.round(rng.logistic(0, np.broadcast_to(scales * 1.2, weight.shape)))
-            weight.assign_codes(codes, rng.uniform(0.002, 0.02, weight.group_shape), scales)
+            weight.assign_codes(codes, rng.uniform(0.002, 0.02, weight.group_shape), scales,
+                                rng.uniform(-2, 4, weight.group_shape))
     return model
 
 
@@ -239,7 +240,8 @@ def test_rate_distortion_codes_ship_exactly_in_the_bytes_their_rate_predicts(tmp
     weights = [w for layer in dct_keras.spectral_layers(model) for w in layer.coded_weights]
     assert len(coded) == len(weights) == 6 and sum(e["escapes"] for e in coded) > 0
     for entry, weight in zip(coded, weights):
-        codes, steps, scales = shipped.coded[entry["path"]]
+        codes, steps, scales, logits = shipped.coded[entry["path"]]
+        np.testing.assert_array_equal(logits, weight.zero_logits().astype("float16").astype("float32"))
         np.testing.assert_array_equal(codes, weight.codes())
         np.testing.assert_array_equal(steps, weight.steps().astype("float16").astype("float32"))
         np.testing.assert_array_equal(shipped.weights[entry["path"]], (codes * steps).astype("float32"))
