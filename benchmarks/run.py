@@ -34,6 +34,11 @@ Comparisons (targets in brackets):
 * ``harmonic`` – four 3x3/64 layers on 32x32x64, batch 64: Conv2D vs
   HarmonicConv merged (the default) / unmerged, and with BN merged (the
   default) / unmerged  [merged <= 1.05x]
+* ``rd_lenet5`` – LeNet-5 (Caffe form, 431,080 parameters) on 28x28x1, batch
+  128: plain vs its rate-distortion version (`dct_keras.RDConv2D` / `RDDense`,
+  the rate term on)  [<= 1.15x]
+* ``rd_resnet20`` – ResNet-20 on 32x32x3, batch 128: plain vs rate-distortion
+  [<= 1.15x]
 * ``ae1_first_epoch`` – Autoencoder 1 with FreqReg layers (its FreqRegDense
   has a 4096-long axis), 3 epochs of `fit` on 50,000 (``--quick``: 10,000)
   random 32x32x3 images, batch 64: the first epoch (tracing included) over
@@ -88,7 +93,7 @@ def comparisons(quick):
     import keras
 
     import dct_keras
-    from dct_keras.models import autoencoder1, resnet18_cifar, resnet50_cifar
+    from dct_keras.models import BUILDERS, PLAIN, autoencoder1, resnet18_cifar, resnet50_cifar
     from dct_keras.spectral.masks import kept_count
 
     def small(plain, dct, switch_offs):
@@ -133,12 +138,21 @@ def comparisons(quick):
                 "unmerged": lambda: net(merged=False), "with BN (merged, default)": lambda: net(batch_norm=True),
                 "with BN, unmerged": lambda: net(batch_norm=True, merged=False)}
 
+    def rate_distortion(name, shape):
+        def build(variant):
+            model = BUILDERS[name](PLAIN, num_classes=10, input_shape=shape)
+            return model if variant == PLAIN else dct_keras.convert(model, to="rd", seed=0, rate_weight=1e-5, log_speed=10.0)
+
+        return {"plain": lambda: build(PLAIN), "rate-distortion": lambda: build("rd")}
+
     table = {"dct_small": (small(keras.layers.Conv2D, dct_keras.DCTConv2D, (0.0, 0.5)), 64, (32, 32, 3)),
              "dct_small_transpose": (small(keras.layers.Conv2DTranspose, dct_keras.DCTConv2DTranspose, (0.5,)),
                                      64, (32, 32, 3)),
              "freqreg_resnet18": (freqreg_resnet18(), 64, (32, 32, 3)),
              "freqreg_autoencoder1": (freqreg_autoencoder1(), 64, (32, 32, 3)),
-             "harmonic": (harmonic(), 64, (32, 32, 64))}
+             "harmonic": (harmonic(), 64, (32, 32, 64)),
+             "rd_lenet5": (rate_distortion("lenet5", (28, 28, 1)), 128, (28, 28, 1)),
+             "rd_resnet20": (rate_distortion("resnet20", (32, 32, 3)), 128, (32, 32, 3))}
     if not quick:
         table["dct_resnet50"] = (dct_resnet50(), 128, (32, 32, 3))
     return table
@@ -284,8 +298,8 @@ def measure_memory(name, labels, quick, models, processes=5):
 
 # Every comparison, in the order a full run measures them (`comparisons` builds
 # all but the last; ``--quick`` leaves out FULL_ONLY).
-NAMES = ("dct_small", "dct_small_transpose", "freqreg_resnet18", "freqreg_autoencoder1", "harmonic", "dct_resnet50",
-         "ae1_first_epoch")
+NAMES = ("dct_small", "dct_small_transpose", "freqreg_resnet18", "freqreg_autoencoder1", "harmonic", "rd_lenet5",
+         "rd_resnet20", "dct_resnet50", "ae1_first_epoch")
 FULL_ONLY = ("dct_resnet50",)
 
 
@@ -374,6 +388,7 @@ TARGETS = {"dct_small": "<= 1.03x, folded 1.00x; memory <= 1.05x",
            "dct_small_transpose": "<= 1.03x, folded 1.00x; memory <= 1.05x",
            "dct_resnet50": "<= 1.03x, folded 1.00x; memory <= 1.05x",
            "freqreg_resnet18": "100 % <= 1.05x, 1 % <= 1.02x; memory <= 1.10x",
+           "rd_lenet5": "<= 1.15x", "rd_resnet20": "<= 1.15x",
            "freqreg_autoencoder1": "auto no slower than the kernel side", "harmonic": "merged <= 1.05x"}
 
 

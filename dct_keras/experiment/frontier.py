@@ -131,6 +131,20 @@ class Frontier(Method):
     def from_trained(self):
         return self.config.get("start", "scratch") == "trained"
 
+    def identity(self):
+        """The config less what only some runs read: the technique list (a
+        run's technique and budget are in its key), the techniques' own
+        sections (in each run's `run_identity`) and the anchors (marks on
+        the plot). Adding a technique to a config keeps every other row."""
+        own = {key for declared in registered().values() for key in declared.sections}
+        return {key: value for key, value in self.config.items() if key not in {"techniques", "anchors"} | own}
+
+    def run_identity(self, spec):
+        """The sections of the run's technique (None for one without)."""
+        if spec.options.get("train"):
+            return None
+        return {key: self.config[key] for key in technique(spec.options["technique"]).sections} or None
+
     def input_requirements(self):
         from dct_keras.models import INPUT_REQUIREMENTS
 
@@ -265,17 +279,20 @@ class Frontier(Method):
 
     def render(self, rows, out_dir):
         points = frontier_points(rows)
-        header = ["technique", "budget", "bits", "bytes", "x smaller than plain float32", "accuracy (decoded)", "training",
-                  "Pareto"]
+        header = ["technique", "budget", "bits", "file bytes", "weight bytes", "bits / parameter",
+                  "x smaller than plain float32", "accuracy (decoded)", "training", "Pareto"]
         table = [[p["technique"], technique(p["technique"]).label(p["budget"]), p["bits"], f"{p['bytes']:,}",
-                  f"{p['ratio']:.1f}x", f"{p['accuracy']:.4f}", f"{p['wall_time_s']:.0f} s", "★" if p["pareto"] else ""]
+                  f"{p['weight_bytes']:,}", f"{p['bits_per_parameter']:.3f}", f"{p['ratio']:.1f}x",
+                  f"{p['accuracy']:.4f}", f"{p['wall_time_s']:.0f} s", "★" if p["pareto"] else ""]
                  for p in points]
         anchors = [f"{a['name']}: {a['bytes']:,} B" + ("" if a["accuracy"] is None else f" at {a['accuracy']:.4f}")
                    + (f" ({a['note']})" if a.get("note") else "") for a in self.config["anchors"]]
         present = [technique(name) for name in dict.fromkeys(r["method_fields"]["technique"] for r in rows)]
         notes = ["Every point is a whole shipped file (`dct_keras.export.ship`: manifest with the architecture and a probe, "
-                 "masks, quantized values, LZMA) and the test accuracy of the model decoded from it; ★ marks the Pareto "
-                 "front (no other point smaller and at least as accurate). Training: the run's wall time (a run that "
+                 "masks, quantized values, LZMA or rANS) and the test accuracy of the model decoded from it; weight bytes: "
+                 "its payload alone (the weights with their side information: the footing of published sizes), bits "
+                 "per parameter: the weight bytes over the plain architecture's parameters; ★ marks the Pareto "
+                 "front of the file bytes (no other point smaller and at least as accurate). Training: the run's wall time (a run that "
                  "starts from the trained network: that network's training, plus its own fine-tune)."
                  + "".join(f" {t.note}" for t in present if t.note),
                  "Anchors (published, not run here): " + "; ".join(anchors) + "."]
@@ -311,13 +328,16 @@ def frontier_points(rows):
                   "wall_time_s": row["wall_time_s"] + fields.get("base_training_s", 0.0),
                   "float32": plain or fields["float32_bytes"]}
         for bits, point in fields["points"].items():
-            points.append({**common, "bits": bits, "bytes": point["bytes"]["total"], "accuracy": point["accuracy"]})
-        for key in sorted(extra & set(fields)):
-            points.append({**common, "bits": key, "bytes": fields[key]["bytes"], "accuracy": fields[key]["accuracy"]})
+            points.append({**common, "bits": bits, "bytes": point["bytes"]["total"], "weight_bytes": point["bytes"]["payload"],
+                           "accuracy": point["accuracy"]})
+        for key in sorted(extra & set(fields)):  # another format's file: all of it counts as weights
+            points.append({**common, "bits": key, "bytes": fields[key]["bytes"], "weight_bytes": fields[key]["bytes"],
+                           "accuracy": fields[key]["accuracy"]})
     points.sort(key=lambda p: (p["bytes"], -p["accuracy"]))
     best = -1.0
     for point in points:
         point["ratio"] = point["float32"] / point["bytes"]
+        point["bits_per_parameter"] = 8 * point["weight_bytes"] / (point["float32"] / 4)
         point["pareto"] = point["accuracy"] > best
         best = max(best, point["accuracy"])
     return points

@@ -116,6 +116,18 @@ class Method:
         naming a bad selection."""
         raise NotImplementedError
 
+    def identity(self):
+        """The part of the config that determines every row of the method
+        (hashed with the data's identity into a row's ``config_hash``; the
+        report never puts rows of two identities in one table): the whole
+        config unless a method knows better."""
+        return self.config
+
+    def run_identity(self, spec):
+        """What determines one run beyond `identity` (hashed into its row's
+        ``run_hash``), or None: nothing more."""
+        return None
+
     def input_requirements(self):
         """``(model name, (minimum side, divisor of the side))`` per network
         the selection builds (see `dct_keras.models.INPUT_REQUIREMENTS`)."""

@@ -137,7 +137,7 @@ class Runner:
         self.log = log
         self.tensorboard_dir = tensorboard_dir
         self.row_extra = row_extra or (lambda model: {})
-        self.hash = config_hash(self.config, data.identity)
+        self.hash = config_hash(method.identity(), data.identity)
         os.makedirs(out_dir, exist_ok=True)
         self.results_path = os.path.join(out_dir, RESULTS_FILE)
         self.final_model = None
@@ -148,10 +148,18 @@ class Runner:
         return {row["run"]: row for row in read_rows(self.results_path)
                 if row.get("config_hash") == self.hash and "run" in row}
 
+    def run_hash(self, spec):
+        """The hash of what determines ``spec`` beyond the config's identity
+        (`Method.run_identity`), or None."""
+        identity = self.method.run_identity(spec)
+        return None if identity is None else config_hash(identity)
+
     def run_all(self, plan):
         """Runs every planned run not yet finished; returns the new result rows
         (stops early, returning what finished, when ``session_epochs`` runs out)."""
-        done = set(self.finished_rows())
+        finished = self.finished_rows()
+        done = {spec.key for spec in plan if spec.key in finished
+                and finished[spec.key].get("run_hash") == self.run_hash(spec)}
         rows = []
         for index, spec in enumerate(plan, start=1):
             if spec.key in done:
@@ -167,8 +175,13 @@ class Runner:
             done.add(spec.key)
         return rows
 
+    def run_id(self, spec):
+        """The run's name in files: its key, the config's identity and its own."""
+        run_hash = self.run_hash(spec)
+        return f"{spec.key}-{self.hash}" + (f"-{run_hash}" if run_hash else "")
+
     def _checkpoint_dir(self, spec):
-        return os.path.join(self.out_dir, "checkpoints", f"{spec.key}-{self.hash}")
+        return os.path.join(self.out_dir, "checkpoints", self.run_id(spec))
 
     def run(self, spec, model=None, callbacks=(), start_epoch=0):
         """Trains (or resumes) one run; returns its result row, or None if it
@@ -236,7 +249,7 @@ class Runner:
         callback that adds to the logs)."""
         if self.tensorboard_dir is None:
             return []
-        return [LearningRateLogger(), keras.callbacks.TensorBoard(os.path.join(self.tensorboard_dir, f"{spec.key}-{self.hash}"))]
+        return [LearningRateLogger(), keras.callbacks.TensorBoard(os.path.join(self.tensorboard_dir, self.run_id(spec)))]
 
     def _in_scope(self, fn):
         if self.strategy is None:
@@ -247,7 +260,7 @@ class Runner:
     def _result_row(self, spec, model, state, epochs):
         name = metric_name(self.config)
         scores = evaluate(model, self.data.x_test, self.data.y_test, self.config["batch_size"])
-        run_id = f"{spec.key}-{self.hash}"
+        run_id = self.run_id(spec)
         own = {**spec.options, **state.get("start_fields", {}),
                **self.method.fields(spec, model, self.data, self.out_dir, run_id)}
         shipped = self.method.shipped(spec, model, self.out_dir, run_id)
@@ -274,6 +287,7 @@ class Runner:
             "data": self.data.source,
             "data_sha256": (self.data.identity or {}).get("sha256"),
             "config_hash": self.hash,
+            **({"run_hash": self.run_hash(spec)} if self.run_hash(spec) else {}),
             "backend": keras.backend.backend(),
             # Per-epoch model-level logs (loss, metrics, kept fraction, rate, ...; per-layer keys left out).
             "history": [{k: v for k, v in epoch.items() if "/" not in k} for epoch in state["history"]],

@@ -249,10 +249,27 @@ def test_the_frontier_ships_every_technique_and_marks_the_pareto_front(rng, tmp_
     assert len(lines) == 2 * len(rows) + 2 + 1  # every run at two bit widths (plain at four), CTNet's H.265 export
     best = -1.0
     for line in lines:  # sorted by bytes; a point is on the front exactly when it beats every smaller one
-        accuracy = float(line.split(" | ")[5])
+        accuracy = float(line.split(" | ")[7])
         assert line.rstrip().endswith("★ |") == (accuracy > best)
         best = max(best, accuracy)
     assert "Oktay" in table and os.path.getsize(plots[0]) > 0
+
+
+def test_a_frontier_rows_identity_is_its_config_less_the_other_techniques():
+    from dct_keras.experiment.config import config_hash
+    from dct_keras.experiment.protocol import RunSpec
+
+    config = _config("frontier_lenet5_mnist", tier="budget")
+    grown = {**config, "techniques": {**config["techniques"], "rd": [2.0]}, "rate_distortion": {"warmup_epochs": 1, "log_speed": 10},
+             "anchors": []}
+    before, after = method_class("frontier")(config), method_class("frontier")(grown)
+    assert config_hash(before.identity()) == config_hash(after.identity())  # adding a technique keeps every row
+    freqreg = RunSpec("freqreg-kept_fraction0.05", 0, {"technique": "freqreg", "budget": 0.05})
+    pruning = RunSpec("pruning-sparsity0.9", 0, {"technique": "pruning", "budget": 0.9})
+    assert before.run_identity(freqreg) == {"tail_dropout": config["tail_dropout"]} and before.run_identity(pruning) is None
+    changed = method_class("frontier")({**config, "tail_dropout": {**config["tail_dropout"], "gamma": 0.3}})
+    assert config_hash(changed.run_identity(freqreg)) != config_hash(before.run_identity(freqreg))  # its own section counts
+    assert config_hash(method_class("frontier")({**config, "bits": [8]}).identity()) != config_hash(before.identity())
 
 
 def test_the_frontier_from_the_trained_network_keeps_its_weights_and_fine_tunes(rng, tmp_path):
