@@ -8,8 +8,8 @@ JSON-able dict::
      "conversions": [{"to": "rd", "seed": 0, "dense": null, "only_spatial": false,
                       "options": {"rate_weight": 1e-05, "log_speed": 10.0}}]}
 
-A shipped file (`dct_keras.export.ship`) names that instead of the model's
-Keras JSON (a few hundred bytes instead of kilobytes, which matter for a
+`dct_keras.models.rebuild(recipe)` makes the model of a recipe. A shipped
+file (`dct_keras.export.ship`) names that instead of the model's Keras JSON (a few hundred bytes instead of kilobytes, which matter for a
 model of a few kilobytes), after checking that the recipe rebuilds the
 model: the same weights give the same outputs. A model whose calls are not
 all JSON-able (a regularizer object, a custom layer) has no recipe.
@@ -51,18 +51,6 @@ def converted(model, conversion):
     if recipe is None:
         return None
     return {**recipe, "conversions": recipe.get("conversions", []) + [_plain(conversion)]}
-
-
-def rebuild(recipe):
-    """The (freshly initialized) model of a recipe."""
-    from dct_keras.models import BUILDERS
-    from dct_keras.surgery import convert
-
-    model = BUILDERS[recipe["builder"]](recipe["variant"], **recipe["arguments"])
-    for step in recipe.get("conversions", []):
-        model = convert(model, to=step["to"], only_spatial=step["only_spatial"], keep_weights=False, seed=step["seed"],
-                        dense=step["dense"], **step["options"])
-    return model
 
 
 def _plain(value):

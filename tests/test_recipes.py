@@ -10,7 +10,7 @@ import dct_keras
 from dct_keras import recipes
 from dct_keras.decode import read_shipped
 from dct_keras.export.ship import load_shipped, save_shipped
-from dct_keras.models import BUILDERS
+from dct_keras.models import BUILDERS, rebuild
 from dct_keras.regularizers import H265RateProxy
 
 
@@ -25,7 +25,7 @@ def test_builders_and_conversions_record_what_rebuilds_the_model():
     model = dct_keras.convert(plain, to="dct", seed=4, switch_off=0.5)
     (step,) = recipes.recipe_of(model)["conversions"]
     assert step == {"to": "dct", "seed": 4, "dense": None, "only_spatial": False, "options": {"switch_off": 0.5}}
-    rebuilt = recipes.rebuild(recipes.recipe_of(model))
+    rebuilt = rebuild(recipes.recipe_of(model))
     assert [layer.get_config().get("mask_seed") for layer in rebuilt.layers] == \
         [layer.get_config().get("mask_seed") for layer in model.layers]
     rebuilt.set_weights(model.get_weights())

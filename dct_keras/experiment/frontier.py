@@ -139,6 +139,12 @@ class Frontier(Method):
         own = {key for declared in registered().values() for key in declared.sections}
         return {key: value for key, value in self.config.items() if key not in {"techniques", "anchors"} | own}
 
+    def learning_rate(self, spec):
+        """The config's schedule, or the run's technique's own."""
+        if spec.options.get("train"):
+            return self.config["learning_rate"]
+        return technique(spec.options["technique"]).learning_rate(self.config)
+
     def run_identity(self, spec):
         """The sections of the run's technique (None for one without)."""
         if spec.options.get("train"):

@@ -123,6 +123,10 @@ class Method:
         config unless a method knows better."""
         return self.config
 
+    def learning_rate(self, spec):
+        """The ``learning_rate`` section (schedule) of a run: the config's."""
+        return self.config["learning_rate"]
+
     def run_identity(self, spec):
         """What determines one run beyond `identity` (hashed into its row's
         ``run_hash``), or None: nothing more."""

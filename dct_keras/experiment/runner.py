@@ -209,7 +209,7 @@ class Runner:
             state = {"epochs_done": start_epoch, "wall_time_s": 0.0, "history": [],
                      "start_fields": self.method.start_fields(spec, model, self.data, build_s=build_s)}
         epochs = self.config["epochs"] if spec.epochs is None else spec.epochs
-        learning_rate = learning_rate_fn(self.config["learning_rate"], epochs)
+        learning_rate = learning_rate_fn(self.method.learning_rate(spec), epochs)
         callbacks = self.method.callbacks(spec, self.data) + list(callbacks) + self._logging_callbacks(spec)
         trained_now = 0
         while state["epochs_done"] < epochs:

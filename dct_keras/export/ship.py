@@ -50,6 +50,7 @@ from dct_keras.accounting import count_params
 from dct_keras.decode import FORMAT, MAGIC, ShippedFormatError, compress, digest, group_index, group_numbers, read_shipped
 from dct_keras.files import write_atomically
 from dct_keras.layers.base import FAMILIES
+from dct_keras.models import rebuild
 from dct_keras.surgery import fold as fold_model
 from dct_keras.surgery import spectral_layers, walk_layers
 
@@ -229,7 +230,7 @@ def architecture_of(model):
     recipe = recipes.recipe_of(model)
     if recipe is not None:
         try:
-            rebuilt = recipes.rebuild(recipe)
+            rebuilt = rebuild(recipe)
             rebuilt.set_weights(model.get_weights())
             same = np.array_equal(probe_outputs(rebuilt), probe_outputs(model))
         except Exception:  # noqa: BLE001 - any failure to rebuild means: ship the JSON
@@ -242,7 +243,7 @@ def architecture_of(model):
 def model_of(architecture):
     """The (freshly initialized) model of a manifest's architecture."""
     if "recipe" in architecture:
-        return recipes.rebuild(architecture["recipe"])
+        return rebuild(architecture["recipe"])
     return keras.models.model_from_json(json.dumps(architecture))
 
 

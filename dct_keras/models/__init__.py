@@ -41,7 +41,19 @@ def _recorded(name, builder):
 BUILDERS = {name: _recorded(name, _BUILDER_OF[name]) for name in ARCHITECTURES}
 INPUT_REQUIREMENTS = {**DECLARED_REQUIREMENTS, **OWN_BUILDERS}
 
+
+def rebuild(recipe):
+    """The (freshly initialized) model of a recipe (`dct_keras.recipes`): its
+    builder's call, then its conversions."""
+    from dct_keras.surgery import convert
+
+    model = BUILDERS[recipe["builder"]](recipe["variant"], **recipe["arguments"])
+    for step in recipe.get("conversions", []):
+        model = convert(model, to=step["to"], only_spatial=step["only_spatial"], keep_weights=False, seed=step["seed"],
+                        dense=step["dense"], **step["options"])
+    return model
+
 __all__ = [
-    "BUILDERS", "INPUT_REQUIREMENTS", "PLAIN", "check_variant", "VARIANTS", "LayerFactory", "autoencoder1", "autoencoder2", "lenet300", "lenet5",
+    "BUILDERS", "INPUT_REQUIREMENTS", "PLAIN", "rebuild", "check_variant", "VARIANTS", "LayerFactory", "autoencoder1", "autoencoder2", "lenet300", "lenet5",
     "resnet18_cifar", "resnet20_cifar", "resnet50_cifar", "vgg16_cifar",
 ]

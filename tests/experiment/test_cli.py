@@ -102,7 +102,7 @@ def test_unknown_commands_and_configs_are_one_paragraph(tmp_path):
     for argv, fragments in ((["frobnicate"], ["unknown command 'frobnicate'", "run, report"]),
                             (["run", "problem9"], ["CONFIG problem9", "does not exist", "problem1_resnet50"]),
                             (["run", str(tmp_path)], ["is a folder"]),
-                            (["run", "problem1_resnet50", "--budget"], ["--budget", "defines no 'budget'"])):
+                            (["run", "freqreg_cifar10", "--budget"], ["--budget", "defines no 'budget'"])):
         result = subprocess.run([sys.executable, "-m", "dct_keras", *argv], cwd=ROOT, capture_output=True, text=True, timeout=60)
         _assert_paragraph(result, 2, *fragments)
     binary = tmp_path / "config.json"

@@ -99,6 +99,11 @@ class Technique:
         """Its `fit` callbacks."""
         return []
 
+    def learning_rate(self, config):
+        """Its learning-rate schedule (a ``learning_rate`` section): the
+        config's, unless its recipe has its own (within the same epochs)."""
+        return config["learning_rate"]
+
     def fields(self, model, context, budget, shipping):
         """Its own result fields of the final model; ``shipping``:
         `Shipping` (output folder, run id, the evaluation function)."""

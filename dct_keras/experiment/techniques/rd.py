@@ -4,11 +4,14 @@ its rate–distortion version (`dct_keras.layers.RDConv2D`, ...), trained
 under ``lambda / parameters`` times the code length of its weights (lambda
 is the budget: larger, smaller files), the rate ramped in by `RateWarmup`.
 Its shipped weights are its own integer codes under its own probability
-models, so it ships once (`codes_itself`)."""
+models, so it ships once (`codes_itself`). Its section may give its own
+learning-rate schedule (``learning_rate``, within the run's epochs):
+quantized training converges only as the rate anneals."""
 
+from dct_keras.experiment.config import SCHEDULE_SCHEMA
 from dct_keras.experiment.techniques.base import Technique, register
 
-RATE_DISTORTION = {"warmup_epochs": int, "log_speed": (int, float)}
+RATE_DISTORTION = {"warmup_epochs": int, "log_speed": (int, float), "learning_rate": SCHEDULE_SCHEMA}
 
 
 class RateDistortion(Technique):
@@ -16,6 +19,8 @@ class RateDistortion(Technique):
     budget_word = "lambda"
     marker = "P"
     sections = {"rate_distortion": RATE_DISTORTION}
+    optional = ("rate_distortion.learning_rate", *(f"rate_distortion.learning_rate.{key}" for key in SCHEDULE_SCHEMA),
+                "rate_distortion.learning_rate.cosine.warmup_epochs")
     codes_itself = True
     note = ("rd rows: rate–distortion training, weights shipped as their own integer codes under the trained "
             "probability models (one file whatever the bit width, which reaches only its other weights).")
@@ -33,6 +38,9 @@ class RateDistortion(Technique):
         from dct_keras.callbacks import RateWarmup
 
         return [RateWarmup(context.config["rate_distortion"]["warmup_epochs"])]
+
+    def learning_rate(self, config):
+        return config["rate_distortion"].get("learning_rate", config["learning_rate"])
 
 
 register(RateDistortion())
