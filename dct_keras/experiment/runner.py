@@ -30,6 +30,7 @@ import time
 import keras
 import numpy as np
 
+from dct_keras import recipes
 from dct_keras.accounting import count_params, file_bytes
 from dct_keras.experiment.config import config_hash
 from dct_keras.files import replaced_atomically, write_atomically
@@ -199,6 +200,7 @@ class Runner:
         state = _load_checkpoint_state(checkpoint_dir)
         if state is not None:
             model = self._in_scope(lambda: keras.models.load_model(os.path.join(checkpoint_dir, state["model_file"])))
+            recipes.record(model, state.get("recipe"))  # a .keras file does not keep it
             self.log(f"    resuming from epoch {state['epochs_done']}")
         else:
             build_s = None
@@ -207,7 +209,8 @@ class Runner:
                 model = self._in_scope(lambda: self.method.build(spec, self.data))
                 build_s = round(time.perf_counter() - start, 2)
             state = {"epochs_done": start_epoch, "wall_time_s": 0.0, "history": [],
-                     "start_fields": self.method.start_fields(spec, model, self.data, build_s=build_s)}
+                     "start_fields": self.method.start_fields(spec, model, self.data, build_s=build_s),
+                     "recipe": recipes.recipe_of(model)}
         epochs = self.config["epochs"] if spec.epochs is None else spec.epochs
         learning_rate = learning_rate_fn(self.method.learning_rate(spec), epochs)
         callbacks = self.method.callbacks(spec, self.data) + list(callbacks) + self._logging_callbacks(spec)

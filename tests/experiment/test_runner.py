@@ -106,6 +106,9 @@ def test_interrupt_and_resume_equals_uninterrupted(rng, tmp_path):
     resumed = _runner(config, data, tmp_path / "b")
     row = resumed.run(spec)
     assert row["epochs_done"] == 3
+    from dct_keras import recipes  # the resumed model keeps the recipe a shipped file names
+
+    assert recipes.recipe_of(resumed.final_model) == recipes.recipe_of(straight.final_model) is not None
     for a, b in zip(_weights(straight.final_model), _weights(resumed.final_model)):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     assert not (tmp_path / "b" / "checkpoints").exists() or not any((tmp_path / "b" / "checkpoints").iterdir())
