@@ -34,6 +34,7 @@ with the published anchors as reference marks.
 
 import collections
 import os
+import textwrap
 
 from dct_keras.experiment.config import COMMON_OPTIONAL, COMMON_SCHEMA, SCHEDULE_SCHEMA
 from dct_keras.experiment.errors import ConfigError
@@ -371,7 +372,7 @@ def render_plot(points, config, path):
     axis.set_ylabel("test accuracy of the decoded model")
     low = min([p["accuracy"] for p in front] + [a["accuracy"] for a in config["anchors"] if a["accuracy"] is not None])
     axis.set_ylim(max(0.0, low - 0.05), 1.0)
-    axis.set_title(config["title"], fontsize=9)
+    axis.set_title(textwrap.fill(config["title"], 80), fontsize=9)
     axis.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the points stay readable
     figure.tight_layout()
     figure.savefig(path, dpi=120)

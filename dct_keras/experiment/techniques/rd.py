@@ -17,7 +17,7 @@ RATE_DISTORTION = {"warmup_epochs": int, "log_speed": (int, float), "learning_ra
 class RateDistortion(Technique):
     name = "rd"
     budget_word = "lambda"
-    marker = "P"
+    marker = "h"
     sections = {"rate_distortion": RATE_DISTORTION}
     optional = ("rate_distortion.learning_rate", *(f"rate_distortion.learning_rate.{key}" for key in SCHEDULE_SCHEMA),
                 "rate_distortion.learning_rate.cosine.warmup_epochs")
