@@ -51,6 +51,7 @@ from dct_keras.decode import FORMAT, MAGIC, ShippedFormatError, compress, digest
 from dct_keras.files import write_atomically
 from dct_keras.layers.base import FAMILIES
 from dct_keras.models import rebuild
+from dct_keras.spectral.coded import CodedWeight
 from dct_keras.surgery import fold as fold_model
 from dct_keras.surgery import spectral_layers, walk_layers
 
@@ -271,7 +272,7 @@ def save_shipped(model, path, bits=8):
         layer = owner.get(id(variable))
         axis = _group_axis(layer, variable) if layer is not None else -1
         weight = spectral.get(id(variable))
-        if hasattr(weight, "codes"):
+        if isinstance(weight, CodedWeight):
             entry, data, stream = _coded_entry_and_bytes(variable, weight)
         else:
             entry, data, stream = _entry_and_bytes(variable, weight, bits, axis)
