@@ -45,6 +45,8 @@ _EXPORTS = {
     "save_shipped": "dct_keras.export",
     "load_shipped": "dct_keras.export",
     "quantize": "dct_keras.export",
+    "export_runtime": "dct_keras.export",
+    "runtime_predict": "dct_keras.export",
     "callbacks": "dct_keras.callbacks",
     "regularizers": "dct_keras.regularizers",
     "spectral": "dct_keras.spectral",

@@ -5,6 +5,8 @@
     dct-keras sweep CONFIG [--tuner grid|random|bayesian|hyperband] [...]     keras-tuner over p
     dct-keras compress MODEL.keras [--rows G] [--compression-rate R] ...     reorder-DCT a model
     dct-keras export MODEL.keras [--format dctk|h265|npz] --out PATH [--bits B] ship a model
+    dct-keras export MODEL --format litert|onnx [--int8 --data DATA] --out PATH a runtime file, checked
+    dct-keras deploy CONFIG [--budget] [--data PATH] [--out DIR]               a frontier's Pareto points in runtimes
     dct-keras load-check EXPORT [--data DATA.npz]                             decode, verify, evaluate
     dct-keras configs                                                         the shipped configs
 
@@ -417,16 +419,21 @@ Keras's safe mode (no code runs from it).""")
 
 
 # ---------------------------------------------------------------- export / load-check
-FORMATS = ("dctk", "h265", "npz")
+FORMATS = ("dctk", "h265", "npz", "litert", "onnx")
+RUNTIMES = {"litert": ".tflite", "onnx": ".onnx"}  # dct_keras.export.runtime.SUFFIXES, named before the framework loads
 
 
 def export(argv):
     parser = _parser("export", "Ship a trained model: the shipping format (.dctk: kept coefficients, quantized, LZMA;\n"
-                               "any model), H.265 video of its coefficients (CTNet's codec: a folder), or the\n"
-                               "kept-coefficient .npz (loads into the same architecture).")
-    parser.add_argument("model", metavar="MODEL", type=cli.existing_path, help="the trained model (.keras)")
+                               "any model), H.265 video of its coefficients (CTNet's codec: a folder), the\n"
+                               "kept-coefficient .npz (loads into the same architecture), or a runtime file: LiteRT\n"
+                               "(.tflite, float or --int8 full-integer) or ONNX, the spectral layers folded first and\n"
+                               "the file checked in its runtime (pip install \"dct_keras[deploy]\").")
+    parser.add_argument("model", metavar="MODEL", type=cli.existing_path,
+                        help="the trained model (.keras; for litert / onnx also a shipped .dctk)")
     parser.add_argument("--format", choices=FORMATS, default="dctk")
-    parser.add_argument("--out", required=True, help="the .dctk file, the export folder (h265) or the .npz file (npz)")
+    parser.add_argument("--out", required=True, help="the .dctk file, the export folder (h265), the .npz file (npz), "
+                                                     "the .tflite file (litert) or the .onnx file (onnx)")
     parser.add_argument("--bits", type=int, default=8,
                         help="dctk: 32 (float32, exact), 16 (float16), or 2-15 (integer codes with a scale per "
                              "output channel; default: %(default)s)")
@@ -434,18 +441,34 @@ def export(argv):
     parser.add_argument("--crf", type=int, help="h265: lossy, x265's constant rate factor 0-51 (default: lossless)")
     parser.add_argument("--preset", default="medium", help="h265: x265 preset")
     parser.add_argument("--dtype", choices=["float16", "float32"], default="float16", help="npz: value type")
+    parser.add_argument("--int8", action="store_true", help="litert: full-integer (int8 weights, activations, input "
+                                                            "and output), calibrated on --data's training images")
+    parser.add_argument("--data", type=cli.existing_path,
+                        help="litert / onnx: an .npz with x_train, y_train, x_test, y_test (or a CIFAR archive): "
+                             "the training images calibrate --int8, the test images check the file in its runtime")
+    parser.add_argument("--input-normalization", choices=list(NORMALIZATIONS), default="eq4",
+                        help="litert / onnx: how --data's images feed the model, as it was trained (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.crf is not None and not 0 <= args.crf <= 51:
         raise cli.UsageError(f"--crf {args.crf}: x265's constant rate factor is in 0-51")
     if not (args.bits in (16, 32) or 2 <= args.bits <= 16):
         raise cli.UsageError(f"--bits {args.bits}: expected 32, 16 or an integer in [2, 16]")
-    suffix = {"dctk": ".dctk", "npz": ".npz"}.get(args.format)
+    if args.int8 and args.format != "litert":
+        raise cli.UsageError(f"--int8: full-integer files are LiteRT's (--format litert), not {args.format}'s")
+    if args.int8 and args.data is None:
+        raise cli.UsageError("--int8: a full-integer file calibrates its activation ranges on real inputs; pass "
+                             "--data with the training images")
+    if args.data is not None and args.format not in RUNTIMES:
+        raise cli.UsageError(f"--data: used by the litert and onnx formats only, not {args.format}")
+    suffix = {"dctk": ".dctk", "npz": ".npz", **RUNTIMES}.get(args.format)
     if suffix and not args.out.endswith(suffix):
         raise cli.UsageError(f"--out {args.out}: the {args.format} format writes one {suffix} file")
     if os.path.isdir(args.out) and suffix:
         raise cli.UsageError(f"--out {args.out}: is a folder; the {args.format} format writes a file")
     if args.format == "h265" and os.path.isfile(args.out):
         raise cli.UsageError(f"--out {args.out}: is a file; the h265 format writes a folder")
+    if args.format in RUNTIMES:
+        return _export_runtime(args)
     cli.import_framework()
     model = load_keras_model(args.model, "MODEL")
     if args.format == "dctk":
@@ -469,6 +492,103 @@ def export(argv):
     except ValueError as error:  # the arguments were checked above: what is left is about the model
         raise cli.RunError(f"MODEL {args.model}: {error}") from None
     print(f"wrote {args.out}: " + ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v:g}" for k, v in sizes.items()))
+
+
+def _export_runtime(args):
+    """``export --format litert|onnx``: the runtime file, and with ``--data``
+    its outputs and accuracy in its runtime beside the Keras model's."""
+    dataset = _evaluation_data(args.data) if args.data else None  # a bad file is named before the framework loads
+    cli.import_framework()
+    from dct_keras.export import runtime
+
+    model = _shipped_or_keras(args.model)
+    from dct_keras.experiment.data import normalize_like
+
+    if dataset is not None:
+        _check_matches_model(model, dataset, args.data)
+    shape = (-1, *model.input_shape[1:])  # grayscale images gain their channel axis
+    feed = None if dataset is None else (lambda x: normalize_like(dataset, args.input_normalization)(x).reshape(shape))
+    try:
+        sizes = runtime.export_runtime(model, args.out, format=args.format, int8=args.int8,
+                                       representative=None if feed is None else feed(dataset.x_train[:runtime.REPRESENTATIVE_EXAMPLES]))
+    except (runtime.RuntimeExportError, runtime.MissingDependencyError) as error:
+        raise cli.RunError(f"MODEL {args.model}: {error}") from None
+    kind = f"{args.format}{' full-integer (int8)' if args.int8 else ' float32'}"
+    print(f"wrote {args.out}: {kind}, {sizes['bytes']:,} B ({sizes['gzip_bytes']:,} B gzipped)")
+    if dataset is None:
+        return
+    import numpy as np
+
+    x_test = feed(dataset.x_test)
+    try:
+        got = runtime.runtime_predict(args.out, x_test)
+    except runtime.MissingDependencyError as error:
+        raise cli.RunError(str(error)) from None
+    expected = model.predict(x_test, batch_size=256, verbose=0)
+    error = float(np.max(np.abs(got - expected)) / max(float(np.max(np.abs(expected))), 1e-12))
+    ours, theirs = (float(np.mean(np.argmax(y, -1) == dataset.y_test.reshape(-1))) for y in (got, expected))
+    print(f"in its runtime on {len(x_test):,} test images of {dataset.source}: accuracy {ours:.4f} (the Keras model: "
+          f"{theirs:.4f}, {100 * (theirs - ours):+.2f} points lost), outputs within {error:.2g} of the Keras model's "
+          "(relative to their largest magnitude)")
+
+
+def _shipped_or_keras(path):
+    """The model of a ``.dctk`` or ``.keras`` file, or a `RunError` naming it."""
+    if not path.endswith(".dctk"):
+        return load_keras_model(path, "MODEL")
+    from dct_keras.decode import ShippedFormatError
+    from dct_keras.export.ship import load_shipped
+
+    try:
+        return load_shipped(path)
+    except ShippedFormatError as error:
+        raise cli.RunError(f"MODEL {path}: {error}") from None
+
+
+def deploy(argv):
+    """A frontier's Pareto points as runtime files, measured in their runtimes."""
+    parser = _parser("deploy", "Export every Pareto point of a frontier's results (its shipped .dctk) as a full-integer\n"
+                               "LiteRT file and a float ONNX file, evaluate each in its runtime on the test images the\n"
+                               "run used, and add their table to table.md (pip install \"dct_keras[deploy]\").")
+    parser.add_argument("config", metavar="CONFIG", help="the frontier config the results ran (a file or a shipped name)")
+    tier = parser.add_mutually_exclusive_group()
+    tier.add_argument("--quick", action="store_true", help="the results of the config's quick tier")
+    tier.add_argument("--budget", action="store_true", help="the results of the config's budget tier")
+    parser.add_argument("--data", type=cli.data_path, help="the local data the runs used (as for `dct-keras run`)")
+    parser.add_argument("--out", help="the results folder (default: results/<experiment>[-quick|-budget])")
+    parser.set_defaults(epochs=None, runs=None)
+    args = parser.parse_args(argv)
+    full = _load(args.config)
+    if full["method"] != "frontier":
+        raise cli.UsageError(f"CONFIG {args.config}: a {full['method']} config; deploy measures a frontier's Pareto points")
+    config = _effective(full, args, args.config)
+    from dct_keras.experiment.report import results_file
+    from dct_keras.experiment.results import read_rows
+
+    rows = read_rows(results_file(args.out)) if os.path.isfile(results_file(args.out)) else []
+    if not rows:
+        raise cli.RunError(f"--out {args.out}: no result rows (results.jsonl) there: run the frontier first "
+                           f"(`dct-keras run {args.config}`), or name its folder")
+    cli.import_framework()
+    from dct_keras.experiment.data import prepare_data
+    from dct_keras.experiment.deploy import deploy_front
+    from dct_keras.experiment.frontier import Frontier, frontier_points
+    from dct_keras.experiment.report import render_folder
+    from dct_keras.export.runtime import MissingDependencyError, RuntimeExportError
+
+    dataset = _dataset(config, args)
+    data = prepare_data(config, dataset, Frontier(config).input_requirements())
+    ran_on = {row.get("data_sha256") for row in rows}
+    if ran_on != {(data.identity or {}).get("sha256")}:
+        raise cli.RunError(f"--data {args.data}: not the data the rows of {args.out} were measured on (their content "
+                           f"hash {', '.join(sorted(map(str, ran_on)))}); pass the --data and tier the runs used")
+    try:
+        deploy_front(frontier_points(rows), data, args.out)
+    except (MissingDependencyError, RuntimeExportError) as error:
+        raise cli.RunError(str(error)) from None
+    markdown, paths = render_folder(args.out, config=full)
+    print(markdown)
+    print("wrote " + ", ".join(paths))
 
 
 def load_check(argv):
@@ -515,13 +635,8 @@ def load_check(argv):
     if dataset is not None:
         from dct_keras.experiment.data import normalize_like
 
-        expected, got = tuple(model.input_shape[1:]), tuple(dataset.x_test.shape[1:])
-        if got != expected and got + (1,) != expected:
-            raise cli.RunError(f"--data {args.data}: images of shape {got}, but the model takes inputs of shape {expected}.")
+        _check_matches_model(model, dataset, args.data)
         x_test = normalize_like(dataset, args.input_normalization)(dataset.x_test)
-        if dataset.num_classes > model.output_shape[-1]:
-            raise cli.RunError(f"--data {args.data}: labels up to {dataset.num_classes - 1}, but the model has "
-                               f"{model.output_shape[-1]} outputs.")
         model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         scores = model.evaluate(x_test, dataset.y_test, batch_size=256, verbose=0, return_dict=True)
         print(f"test accuracy on {dataset.source}: {scores['accuracy']:.4f} ({len(x_test):,} images; inputs "
@@ -530,6 +645,16 @@ def load_check(argv):
 
 NORMALIZATIONS = {"eq4": "standardized per channel by the training images' mean and std (eq. (4))",
                   "unit": "scaled to [0, 1]", "raw": "as stored"}
+
+
+def _check_matches_model(model, dataset, path):
+    """A `RunError` naming ``--data`` unless its images and labels fit ``model``."""
+    expected, got = tuple(model.input_shape[1:]), tuple(dataset.x_test.shape[1:])
+    if got != expected and got + (1,) != expected:
+        raise cli.RunError(f"--data {path}: images of shape {got}, but the model takes inputs of shape {expected}.")
+    if dataset.num_classes > model.output_shape[-1]:
+        raise cli.RunError(f"--data {path}: labels up to {dataset.num_classes - 1}, but the model has "
+                           f"{model.output_shape[-1]} outputs.")
 
 
 def _evaluation_data(path):
@@ -542,7 +667,7 @@ def _evaluation_data(path):
         return dataset
     except (DatasetUnavailableError, DataShapeError) as error:
         raise cli.RunError(f"--data {path}: " + str(error).splitlines()[0].removeprefix(f"{path}: ")
-                           + " load-check evaluates on an .npz with x_train, y_train, x_test, y_test (the training "
+                           + " --data is an .npz with x_train, y_train, x_test, y_test (the training "
                            "images give the normalization statistics) or an official CIFAR archive.") from None
 
 
@@ -557,4 +682,4 @@ def configs(argv):
 
 
 COMMANDS = {"run": run, "report": report, "sweep": sweep, "compress": compress, "export": export,
-            "load-check": load_check, "configs": configs}
+            "deploy": deploy, "load-check": load_check, "configs": configs}

@@ -123,7 +123,7 @@ class CTNet(Method):
         folder = os.path.join(out_dir, "export", run_id)
         return {part: os.path.join(folder, name) for part, name in FILES.items() if os.path.exists(os.path.join(folder, name))}
 
-    def render(self, rows, out_dir):
+    def render(self, rows, out_dir, results_dir=None):
         """Ours (one line per run) beside the paper's table; the plot of
         accuracy against export size over the epochs."""
         path = os.path.join(out_dir, "accuracy_vs_size.png")

@@ -128,7 +128,7 @@ class DCTConv(Method):
         keras.utils.set_random_seed(spec.seed)
         return compile_model(BUILDERS[self.config["model"]](options["variant"], **kwargs), self.config)
 
-    def render(self, rows, out_dir):
+    def render(self, rows, out_dir, results_dir=None):
         tables = summarize(rows, self.config)
         plot = os.path.join(out_dir, "table_v.png")
         render_plot(tables, plot)

@@ -130,7 +130,7 @@ class FreqReg(Method):
         path = self._export_path(out_dir, run_id)
         return {"float16_npz": path} if os.path.exists(path) else {}
 
-    def render(self, rows, out_dir):
+    def render(self, rows, out_dir, results_dir=None):
         """One line per model and setting beside the paper's numbers."""
         header = ["model", "setting", "ours: accuracy", "float16 accuracy", "kept kernel params", "compress rate", "epochs",
                   "wall time", "paper: accuracy", "paper: params"]

@@ -37,6 +37,7 @@ import os
 import textwrap
 
 from dct_keras.experiment.config import COMMON_OPTIONAL, COMMON_SCHEMA, SCHEDULE_SCHEMA
+from dct_keras.experiment.deploy import runtime_table
 from dct_keras.experiment.errors import ConfigError
 from dct_keras.experiment.protocol import Method, RunSpec, select_names
 from dct_keras.experiment.tables import budget_text, markdown_table, pyplot
@@ -284,7 +285,7 @@ class Frontier(Method):
         path = self._shipped_path(out_dir, run_id, bits)
         return {f"{bits}bit": path} if os.path.exists(path) else {}
 
-    def render(self, rows, out_dir):
+    def render(self, rows, out_dir, results_dir=None):
         points = frontier_points(rows)
         header = ["technique", "budget", "bits", "file bytes", "weight bytes", "bits / parameter",
                   "x smaller than plain float32", "accuracy (decoded)", "training", "Pareto"]
@@ -307,7 +308,7 @@ class Frontier(Method):
         text = markdown_table(header, table, self.config["title"], budget=budget_text(trained), notes=notes)
         path = os.path.join(out_dir, "frontier.png")
         render_plot(points, self.config, path)
-        return text, [path]
+        return text + runtime_table(points, results_dir or out_dir), [path]
 
 
 METHOD = Frontier
@@ -336,7 +337,7 @@ def frontier_points(rows):
                   "float32": plain or fields["float32_bytes"]}
         for bits, point in fields["points"].items():
             points.append({**common, "bits": bits, "bytes": point["bytes"]["total"], "weight_bytes": point["bytes"]["payload"],
-                           "accuracy": point["accuracy"]})
+                           "accuracy": point["accuracy"], "file": point.get("file")})
         for key in sorted(extra & set(fields)):  # another format's file: all of it counts as weights
             points.append({**common, "bits": key, "bytes": fields[key]["bytes"], "weight_bytes": fields[key]["bytes"],
                            "accuracy": fields[key]["accuracy"]})

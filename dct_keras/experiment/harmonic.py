@@ -73,7 +73,7 @@ class Harmonic(Method):
     def fields(self, spec, model, data, out_dir, run_id):
         return {"diagnosis": diagnose_inference(model, data)}
 
-    def render(self, rows, out_dir):
+    def render(self, rows, out_dir, results_dir=None):
         """Each setting's median test error beside the paper's (the CIFAR-10 or
         CIFAR-100 column, by the data's number of classes); ``curves.png``."""
         column = "cifar100" if rows[0]["classes"] == 100 else "cifar10"

@@ -163,9 +163,11 @@ class Method:
         return {}
 
     # --- reporting (pure Python + matplotlib) ---
-    def render(self, rows, out_dir):
+    def render(self, rows, out_dir, results_dir=None):
         """Markdown of the method's table(s) of ``rows`` (one experiment);
-        plots written under ``out_dir``. Returns ``(markdown, plot paths)``."""
+        plots written under ``out_dir``; ``results_dir``: the folder of the
+        rows, where a method keeps measurements made after its runs (None:
+        ``out_dir``). Returns ``(markdown, plot paths)``."""
         raise NotImplementedError
 
 

@@ -213,7 +213,7 @@ class ReorderDCT(Method):
                       nsse_layers={r["layer"]: round(r["nsse"], 6) for r in table[:-1]})
         return fields
 
-    def render(self, rows, out_dir):
+    def render(self, rows, out_dir, results_dir=None):
         """One line per setting, the uncompressed model first; the plots
         ``accuracy_vs_params.png`` (Fig. 2) and ``nsse_vs_rate.png`` (§4.1)."""
         reference = next((r for r in rows if r["setting"] == UNCOMPRESSED), None)

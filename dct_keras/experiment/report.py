@@ -49,7 +49,8 @@ def render_folder(path, config=None, out_dir=None):
                               "it ran with (--config).")
         folder = out_dir if len(groups) == 1 else os.path.join(out_dir, f"{experiment}-{identity}")
         os.makedirs(folder, exist_ok=True)
-        markdown, plots = method_class(group[0]["method"])(own).render(group, folder)
+        results_dir = path if os.path.isdir(path) else os.path.dirname(path) or "."
+        markdown, plots = method_class(group[0]["method"])(own).render(group, folder, results_dir=results_dir)
         if folder != out_dir and not os.listdir(folder):
             os.rmdir(folder)
         sections.append(markdown)

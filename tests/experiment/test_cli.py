@@ -72,7 +72,7 @@ def test_every_script_is_a_shim_whose_help_loads_no_framework(script):
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["report", "--help"], ["sweep", "--help"],
-                                  ["compress", "--help"], ["export", "--help"], ["load-check", "--help"], ["configs"]]
+                                  ["compress", "--help"], ["export", "--help"], ["deploy", "--help"], ["load-check", "--help"], ["configs"]]
                          + [["run", name, "--help"] for name in ("problem1_resnet50", "freqreg_cifar10", "harmonic_wrn_cifar",
                                                                  "reorder_resnet18_cifar", "ctnet_imagenette")])
 def test_the_command_line_answers_without_loading_the_framework(argv):

@@ -282,6 +282,32 @@ def test_files_of_the_first_format_still_load(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+def test_files_with_a_longer_probe_still_load(tmp_path):
+    """Files written before the probe was cut to `PROBE_VALUES` outputs hold
+    every output of the probe input; they are checked on all of them."""
+    from dct_keras.decode import compress, digest
+    from dct_keras.export.ship import PROBE_VALUES, probe_outputs
+
+    save_shipped(_every_family(), tmp_path / "m.dctk", bits=8)
+    model = load_shipped(tmp_path / "m.dctk")
+    every_output = probe_outputs(model, count=None)
+    assert len(every_output) > PROBE_VALUES
+    data = (tmp_path / "m.dctk").read_bytes()
+    end = 12 + int.from_bytes(data[8:12], "little")
+
+    def with_probe(outputs):
+        manifest = {**read_shipped(tmp_path / "m.dctk").manifest, "probe": {"seed": 1234, "outputs": outputs}}
+        header = compress(json.dumps(manifest).encode())
+        path = tmp_path / f"probe{len(outputs)}-{outputs[-1]}.dctk"
+        path.write_bytes(b"DCTKSHIP" + len(header).to_bytes(4, "little") + header + data[end:-16] + digest(header))
+        return path
+
+    assert len(load_shipped(with_probe(every_output.tolist())).weights) == len(model.weights)
+    wrong_last = [*every_output[:-1].tolist(), -2.0 * float(every_output[-1]) - 1.0]  # beyond the first PROBE_VALUES
+    with pytest.raises(ShippedFormatError, match="probe"):
+        load_shipped(with_probe(wrong_last))
+
+
 def test_the_weights_decode_with_numpy_alone(tmp_path):
     model = _every_family()
     path = tmp_path / "m.dctk"
