@@ -93,6 +93,9 @@ class H265RateProxy(keras.regularizers.Regularizer):
         channel_positions: ``"matrix"`` (the authors' code: one ramp over the
             whole (output, input) matrix of a 1x1 / dense kernel) or
             ``"block"`` (ours, before: the ramp inside each B x B block).
+        rate_term: False leaves the rate out and keeps the L2 coupling (under
+            the same lambda and warm-up): the reference run that isolates
+            what the rate costs and buys.
 
     Example:
 
@@ -102,7 +105,8 @@ class H265RateProxy(keras.regularizers.Regularizer):
         Iordanis & Mitsis Poiitidis, "CTNet" (`ctnet_h265.txt`), §3.
     """
 
-    def __init__(self, strength=1e-5, q=0.1, sharpness=10.0, block=16, l2_ratio=0.0, channel_positions="matrix"):
+    def __init__(self, strength=1e-5, q=0.1, sharpness=10.0, block=16, l2_ratio=0.0, channel_positions="matrix",
+                 rate_term=True):
         for value, name, low in ((strength, "strength", 0), (q, "q", 0), (sharpness, "sharpness", 0), (l2_ratio, "l2_ratio", 0)):
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= low or not math.isfinite(value):
                 raise ValueError(f"Invalid value for argument `{name}`: expected a finite number >= {low}, received {value!r}.")
@@ -113,7 +117,10 @@ class H265RateProxy(keras.regularizers.Regularizer):
         if channel_positions not in CHANNEL_POSITIONS:
             raise ValueError(f"Invalid value for argument `channel_positions`: expected one of {CHANNEL_POSITIONS}, "
                              f"received {channel_positions!r}.")
+        if not isinstance(rate_term, bool):
+            raise ValueError(f"Invalid value for argument `rate_term`: expected a bool, received {rate_term!r}.")
         self.channel_positions = channel_positions
+        self.rate_term = rate_term
         self.strength = float(strength)
         self.q = float(q)
         self.sharpness = float(sharpness)
@@ -132,11 +139,11 @@ class H265RateProxy(keras.regularizers.Regularizer):
         return ops.sum(significance * level * weights)
 
     def __call__(self, coefficients):
-        penalty = self.rate(coefficients)
+        penalty = self.rate(coefficients) if self.rate_term else 0.0
         if self.l2_ratio:
             penalty = penalty + self.l2_ratio * ops.sum(ops.square(coefficients))
         return ops.cast(self.warmup, coefficients.dtype) * self.strength * penalty
 
     def get_config(self):
         return {"strength": self.strength, "q": self.q, "sharpness": self.sharpness, "block": self.block,
-                "l2_ratio": self.l2_ratio, "channel_positions": self.channel_positions}
+                "l2_ratio": self.l2_ratio, "channel_positions": self.channel_positions, "rate_term": self.rate_term}

@@ -77,6 +77,21 @@ def test_the_l2_coupling_is_ramped_with_the_rate(rng):
         H265RateProxy(channel_positions="rows")
 
 
+def test_without_the_rate_term_only_the_ramped_l2_coupling_remains(rng):
+    # CTNet's reference run: the authors' loss with lambda_rate's term left out,
+    # lambda_l2 = alpha lambda and the warm-up kept.
+    w = (rng.standard_normal((3, 3, 4, 5)) * 0.2).astype("float32")
+    proxy = H265RateProxy(strength=1e-3, q=0.1, l2_ratio=0.5, rate_term=False)
+    proxy.warmup.assign(0.5)
+    expected = 0.5 * 1e-3 * 0.5 * float((w.astype("float64") ** 2).sum())
+    assert float(keras.ops.convert_to_numpy(proxy(w))) == pytest.approx(expected, rel=1e-5)
+    again = H265RateProxy.from_config(proxy.get_config())
+    assert again.rate_term is False and float(keras.ops.convert_to_numpy(again(w))) == pytest.approx(expected / 0.5, rel=1e-5)
+    assert float(keras.ops.convert_to_numpy(H265RateProxy(1e-3, rate_term=False)(w))) == 0.0
+    with pytest.raises(ValueError, match="rate_term"):
+        H265RateProxy(rate_term=1)
+
+
 def test_warmup_ramps_and_logs_per_layer(rng):
     proxy = H265RateProxy(1e-4)
     model = keras.Sequential([keras.Input((8, 8, 2)), dct_keras.DCTConv2D(4, 3, kernel_regularizer=proxy),

@@ -105,9 +105,14 @@ def _effective(full, args, config_arg):
     if tier and tier not in full:
         raise cli.UsageError(f"--{tier}: {config_arg} defines no '{tier}' budget (it has: "
                              f"{[t for t in TIERS if t in full] or 'none'})")
-    config = apply_overrides(full, tier=tier, epochs=args.epochs, runs=args.runs)
+    recipe = getattr(args, "recipe", None)
+    if recipe is not None and recipe not in full.get("recipes", {}):
+        raise cli.UsageError(f"--recipe {recipe}: {config_arg} has " + (f"the recipes {sorted(full['recipes'])}" if "recipes" in full
+                                                                         else "no recipes to choose from"))
+    config = apply_overrides(full, tier=tier, epochs=args.epochs, runs=args.runs, recipe=recipe)
     if args.out is None:
-        args.out = os.path.join("results", full["experiment"] + (f"-{tier}" if tier else ""))
+        other_recipe = f"-{recipe}" if recipe not in (None, full.get("recipe")) else ""
+        args.out = os.path.join("results", full["experiment"] + other_recipe + (f"-{tier}" if tier else ""))
     return config
 
 

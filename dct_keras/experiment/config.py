@@ -49,10 +49,12 @@ COMMON_SCHEMA = {
     "epoch_examples": int,
     "quick": dict,
     "budget": dict,
+    "recipe": str,
+    "recipes": dict,
     "notes": str,
 }
 COMMON_OPTIONAL = {
-    "notes", "quick", "budget", "input_normalization", "epoch_examples", "l2", "augment",
+    "notes", "quick", "budget", "recipe", "recipes", "input_normalization", "epoch_examples", "l2", "augment",
     "optimizer.momentum", "optimizer.nesterov", "optimizer.beta_1", "optimizer.beta_2", "optimizer.weight_decay",
     "optimizer.global_clipnorm", "learning_rate.cosine.warmup_epochs",
     *(f"learning_rate.{key}" for key in SCHEDULE_SCHEMA),
@@ -60,6 +62,8 @@ COMMON_OPTIONAL = {
 TIERS = ("quick", "budget")
 # Keys only a tier has: its data subset and its prose.
 TIER_KEYS = {"train_examples": int, "test_examples": int, "notes": str}
+# A recipe (``recipes.<name>``): the config's keys it sets, and where it comes from (its paper run or code).
+RECIPE_KEYS = {"source": str}
 # Autoencoder inputs: eq. (4) per-channel standardization (dct_conv.txt §V-A) or raw [0, 1] pixels.
 INPUT_NORMALIZATIONS = ("eq4", "unit")
 TASKS = ("classification", "reconstruction")
@@ -125,6 +129,7 @@ def validate_config(config, source="config"):
     check_section(config, schema, "", source, optional)
     _check_common(config, source)
     method.validate(config, source)
+    _check_recipes(config, schema, method, source)
     for tier in TIERS:
         if tier not in config:
             continue
@@ -136,6 +141,24 @@ def validate_config(config, source="config"):
         applied = apply_overrides(config, tier=tier)
         _check_common(applied, f"{source} (with its {tier} tier)")
         method.validate(applied, f"{source} (with its {tier} tier)")
+
+
+def _check_recipes(config, schema, method, source):
+    """``recipes``: named sections of the config's own keys (plus ``source``),
+    each valid when applied; ``recipe``: the one applied by default."""
+    if ("recipe" in config) != ("recipes" in config):
+        raise ConfigError(f"{source}: `recipe` (the default) and `recipes` (the named ones) come together.")
+    if "recipes" not in config:
+        return
+    if config["recipe"] not in config["recipes"]:
+        raise ConfigError(f"{source}: `recipe` {config['recipe']!r} is not one of `recipes` ({sorted(config['recipes'])}).")
+    keys = {k: v for k, v in schema.items() if k not in (*TIERS, "recipe", "recipes", "runs")}
+    for name, recipe in config["recipes"].items():
+        check_section(recipe, {**keys, **RECIPE_KEYS}, f"recipes.{name}.", source,
+                      {f"recipes.{name}.{key}" for key in keys}, partial=True)
+        applied = apply_overrides(config, recipe=name)
+        _check_common(applied, f"{source} (with its recipe {name!r})")
+        method.validate(applied, f"{source} (with its recipe {name!r})")
 
 
 def _method_names():
@@ -200,23 +223,26 @@ def check_section(section, schema, prefix, source, optional=(), partial=False):
             raise ConfigError(f"{source}: `{path}` must be of type {names}, got {type(value).__name__} ({value!r}).")
 
 
-def apply_overrides(config, tier=None, epochs=None, runs=None):
-    """The effective config of a run: a budget tier ("quick" or "budget") and
-    the command line's overrides applied. The tier's data subset sizes stay in
-    its section (the caller cuts the data)."""
+def apply_overrides(config, tier=None, epochs=None, runs=None, recipe=None):
+    """The effective config of a run: its recipe (``recipe``, else the
+    config's default, where it has ``recipes``), a budget tier ("quick" or
+    "budget") and the command line's overrides applied, in that order. The
+    tier's data subset sizes stay in its section (the caller cuts the data)."""
     config = copy.deepcopy(config)
+    if "recipes" in config:
+        name = config["recipe"] if recipe is None else recipe
+        if name not in config["recipes"]:
+            raise ConfigError(f"the config has no recipe {name!r} (it has: {sorted(config['recipes'])}).")
+        _merge(config, config["recipes"][name], RECIPE_KEYS)
+        config["recipe"] = name
+    elif recipe is not None:
+        raise ConfigError("the config has no `recipes` to choose from.")
     if tier is not None:
         if tier not in TIERS:
             raise ValueError(f"Invalid value for argument `tier`: expected one of {TIERS}, received {tier!r}.")
         if tier not in config:
             raise ConfigError(f"the config defines no {tier!r} budget.")
-        for key, value in config[tier].items():
-            if key in TIER_KEYS:
-                continue
-            if isinstance(value, dict) and isinstance(config.get(key), dict) and key != "learning_rate":
-                config[key] = {**config[key], **copy.deepcopy(value)}
-            else:
-                config[key] = copy.deepcopy(value)
+        _merge(config, config[tier], TIER_KEYS)
     config["tier"] = tier or "full"
     if epochs is not None:
         config["epochs"] = int(epochs)
@@ -225,9 +251,22 @@ def apply_overrides(config, tier=None, epochs=None, runs=None):
     return config
 
 
+def _merge(config, section, own_keys):
+    """``section``'s values over ``config``'s (a dict merged key by key, a
+    learning-rate schedule replaced whole), less the section's ``own_keys``."""
+    for key, value in section.items():
+        if key in own_keys:
+            continue
+        if isinstance(value, dict) and isinstance(config.get(key), dict) and key != "learning_rate":
+            config[key] = {**config[key], **copy.deepcopy(value)}
+        else:
+            config[key] = copy.deepcopy(value)
+
+
 # Keys that do not change what any single run computes: the number of seeds,
-# the unused budget sections, prose and the paper's reference numbers.
-_NOT_DETERMINING = ("runs", "quick", "budget", "notes", "title", "tier", "paper")
+# the unused budget sections and recipes (the applied one is merged in), prose
+# and the paper's reference numbers.
+_NOT_DETERMINING = ("runs", "quick", "budget", "recipes", "notes", "title", "tier", "paper")
 
 
 def config_hash(config, data_identity=None):

@@ -2,18 +2,22 @@
 under the H.265 rate proxy, exported as H.265 video, decoded and evaluated.
 
 Every setting of the config is the same network: our CIFAR-style ResNet-18
-(`dct_keras.models.resnet18_cifar`) converted to the DCT family, 3x3 kernels
-as 2-D DCT-Conv, 1x1 shortcuts in CTNet's channel form (16 x 16 blocks over
-(in, out)), the FC layer plain, trained with AdamW. A ``rate_proxy`` setting
-adds `H265RateProxy` on every coefficient tensor (its `RateWarmup` ramp, L2
-coupling included) and the training-time perturbations of the authors' code
-(noise ``u q``, coefficient dropout, 8-bit export-aware rounding); the other
-is the same model without them, the budget-matched reference. After every epoch `ExportSizeLogger` logs the
-test accuracy and the H.265 size of the model as it stands (the paper's
-accuracy-vs-size over checkpoints); a finished run is exported to
-``<out>/export/<run>-<hash>/`` (its shipped bytes: video, raw tensors,
-manifest), decoded by `load_h265` and evaluated again (``method_fields``:
-``rate_proxy``, ``h265`` sizes and baselines, ``accuracy_decoded``).
+(`dct_keras.models.resnet18_cifar`, its batch normalization as the config's
+``normalization``) converted to the DCT family, 3x3 kernels as 2-D DCT-Conv,
+1x1 shortcuts in CTNet's channel form (``rate_proxy.block`` x ``block``
+blocks over (in, out)), the FC layer plain, every coefficient drawn by the
+config's ``kernel_initializer`` (the authors' ``kaiming_uniform_(a=sqrt(5))``
+on the coefficients). A setting names what it trains with: ``rate_term``
+(`H265RateProxy`'s rate under lambda and its `RateWarmup` ramp) and
+``perturbations`` (the rest of the recipe: the L2 coupling, the training
+noise ``u q``, coefficient dropout, export-aware rounding); the config's
+``recipes`` are the authors' runs (``--recipe``). After every epoch
+`ExportSizeLogger` logs the test accuracy and the H.265 size of the model as
+it stands (the paper's accuracy-vs-size over checkpoints); a finished run is
+exported to ``<out>/export/<run>-<hash>/`` (its shipped bytes: video, raw
+tensors, manifest), decoded by `load_h265` and evaluated again
+(``method_fields``: ``recipe``, ``h265`` sizes and baselines,
+``accuracy_decoded``).
 """
 
 import os
@@ -27,11 +31,14 @@ from dct_keras.experiment.tables import SHORT_BUDGET_NOTE, budget_text, epochs_c
 
 
 class CTNet(Method):
-    """ctnet_h265.txt: CTNet-18 under the rate proxy vs the same DCT network without it."""
+    """ctnet_h265.txt: CTNet-18 under the rate proxy, the same recipe without
+    the rate term, and the plain DCT network."""
 
     name = "ctnet"
     schema = {
         "model": str,
+        "kernel_initializer": dict,
+        "normalization": {"momentum": (int, float), "epsilon": (int, float)},
         "rate_proxy": {"strength": (int, float), "q": (int, float), "sharpness": (int, float), "block": int,
                        "l2_ratio": (int, float), "warmup_epochs": int, "training_noise": bool,
                        "channel_positions": str, "coefficient_dropout": (int, float), "training_bits": int},
@@ -40,7 +47,7 @@ class CTNet(Method):
         "paper": list,
     }
     optional = ("export.crf", "rate_proxy.channel_positions", "rate_proxy.coefficient_dropout", "rate_proxy.training_bits")
-    SETTING_SCHEMA = {"rate_proxy": bool}
+    SETTING_SCHEMA = {"rate_term": bool, "perturbations": bool}
 
     @classmethod
     def validate(cls, config, source):
@@ -61,45 +68,48 @@ class CTNet(Method):
     @classmethod
     def add_arguments(cls, parser):
         add_settings_argument(parser)
+        parser.add_argument("--recipe", help="one of the config's recipes (the authors' runs; default: the config's `recipe`)")
 
     def plan(self, args=None):
         """One run per setting and seed."""
         names = chosen_settings(self.config, args)
-        return [RunSpec(name, seed, {"rate_proxy": self.config["settings"][name]["rate_proxy"]})
-                for name in names for seed in range(self.config["runs"])]
+        return [RunSpec(name, seed, dict(self.config["settings"][name])) for name in names for seed in range(self.config["runs"])]
 
     def build(self, spec, data):
         """The setting's DCT network (the config's ``model``: ResNet-18 in the
-        paper), compiled with the config's AdamW."""
+        paper), compiled with the config's optimizer."""
         import keras
 
         from dct_keras.experiment.runner import compile_model
         from dct_keras.models import BUILDERS
-        from dct_keras.regularizers import H265RateProxy
         from dct_keras.surgery import convert
 
-        proxy = self.config["rate_proxy"]
         keras.utils.set_random_seed(spec.seed)
         plain = BUILDERS[self.config["model"]]("plain", num_classes=data.num_classes, input_shape=data.x_train.shape[1:],
-                                               seed=spec.seed)
+                                               seed=spec.seed, kernel_initializer=self.config["kernel_initializer"],
+                                               normalization=self.config["normalization"])
+        proxy = self.config["rate_proxy"]
         options = dict(pointwise="channel_block_dct2d", pointwise_block=proxy["block"])
-        if spec.options["rate_proxy"]:
-            options["kernel_regularizer"] = H265RateProxy(proxy["strength"], proxy["q"], proxy["sharpness"], proxy["block"],
-                                                          proxy["l2_ratio"], proxy.get("channel_positions", "matrix"))
-            options["training_noise"] = proxy["q"] if proxy["training_noise"] else 0.0
-            options["coefficient_dropout"] = proxy.get("coefficient_dropout", 0.0)
-            options["training_bits"] = proxy.get("training_bits", 0)
-        # The coefficients start as the forward DCT of the plain model's He-normal
-        # kernels (orthonormal: the same distribution), identical across settings.
-        # The FC layer stays plain (the paper and its authors' code convert convolutions only).
-        return compile_model(convert(plain, to="dct", dense=False, seed=spec.seed, **options), self.config)
+        if spec.options["perturbations"]:
+            options.update(training_noise=proxy["q"] if proxy["training_noise"] else 0.0,
+                           coefficient_dropout=proxy.get("coefficient_dropout", 0.0),
+                           training_bits=proxy.get("training_bits", 0))
+        regularizer = rate_regularizer(proxy, **spec.options)
+        if regularizer is not None:
+            options["kernel_regularizer"] = regularizer
+        # keep_weights=False: every coefficient drawn by the plain layer's
+        # initializer (the authors draw `weight_dct` directly), identical across
+        # settings; the FC layer stays plain (the paper and its authors' code
+        # convert convolutions only).
+        return compile_model(convert(plain, to="dct", dense=False, keep_weights=False, seed=spec.seed, **options), self.config)
 
     def callbacks(self, spec, data):
         from dct_keras.callbacks import RateWarmup
 
         found = [export_size_logger(data.x_test, data.y_test, export_options(self.config))]
-        if spec.options["rate_proxy"]:
-            found.insert(0, RateWarmup(self.config["rate_proxy"]["warmup_epochs"]))
+        warmup = self.config["rate_proxy"]["warmup_epochs"]
+        if warmup and rate_regularizer(self.config["rate_proxy"], **spec.options) is not None:
+            found.insert(0, RateWarmup(warmup))
         return found
 
     def fields(self, spec, model, data, out_dir, run_id):
@@ -114,7 +124,8 @@ class CTNet(Method):
         decoded = load_h265(folder)
         load_s = time.perf_counter() - start
         decoded.compile(loss=self.config["loss"], metrics=["accuracy"])
-        return {"export_dir": os.path.relpath(folder, out_dir), "h265": sizes, "load_s": round(load_s, 2),
+        return {"recipe": self.config.get("recipe"), "export_dir": os.path.relpath(folder, out_dir), "h265": sizes,
+                "load_s": round(load_s, 2),
                 "accuracy_decoded": float(evaluate(decoded, data.x_test, data.y_test)["accuracy"])}
 
     def shipped(self, spec, model, out_dir, run_id):
@@ -132,6 +143,18 @@ class CTNet(Method):
 
 
 METHOD = CTNet
+
+
+def rate_regularizer(proxy, rate_term, perturbations):
+    """The `H265RateProxy` of a setting: the rate term and, with the
+    perturbations, the L2 coupling (``l2_ratio``); None when neither is on."""
+    from dct_keras.regularizers import H265RateProxy
+
+    l2_ratio = proxy["l2_ratio"] if perturbations else 0.0
+    if not rate_term and not l2_ratio:
+        return None
+    return H265RateProxy(proxy["strength"], proxy["q"], proxy["sharpness"], proxy["block"], l2_ratio,
+                         proxy.get("channel_positions", "matrix"), rate_term=rate_term)
 
 
 def export_size_logger(x_test, y_test, export_options, batch_size=256):
@@ -171,7 +194,7 @@ def render_table(config, rows):
     for row in rows:
         fields = row["method_fields"]
         sizes = fields["h265"]
-        table.append([f"{row['setting']} (seed {row['seed']})", epochs_cell([row], config["epochs"]), f"{best_accuracy(row):.4f}",
+        table.append([run_label(row), epochs_cell([row], config["epochs"]), f"{best_accuracy(row):.4f}",
                       f"{row['metric']:.4f}", f"{fields['accuracy_decoded']:.4f}", f"{sizes['total'] / 1024:,.0f} KB",
                       f"{sizes['ratio']:.1f}x", f"{sizes['video'] / 1024:,.0f} / {sizes['raw'] / 1024:,.0f} KB",
                       f"{sizes['lzma_pixels'] / 1024:,.0f} KB", f"{sizes['float16_npz'] / 1024:,.0f} KB",
@@ -198,7 +221,7 @@ def render_plot(rows, path):
         points = [(e["h265_bytes"] / 1024, e["test_accuracy"]) for e in row["history"] if "h265_bytes" in e]
         if not points:
             continue
-        line, = axis.plot(*zip(*points), "-o", ms=3, label=f"{row['setting']} (seed {row['seed']})")
+        line, = axis.plot(*zip(*points), "-o", ms=3, label=run_label(row))
         fields = row["method_fields"]
         axis.plot(fields["h265"]["total"] / 1024, fields["accuracy_decoded"], "*", ms=12, color=line.get_color())
     axis.set_xscale("log")
@@ -209,6 +232,12 @@ def render_plot(rows, path):
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def run_label(row):
+    """A run's setting, seed and recipe (rows before the recipes have none)."""
+    recipe = row["method_fields"].get("recipe")
+    return f"{row['setting']} (seed {row['seed']}" + (f", recipe {recipe})" if recipe else ")")
 
 
 def best_accuracy(row):

@@ -3,7 +3,8 @@
 from dct_keras.models.blocks import basic_resnet
 
 
-def resnet20_cifar(variant="plain", num_classes=10, input_shape=(32, 32, 3), seed=None, kernel_initializer="he_normal"):
+def resnet20_cifar(variant="plain", num_classes=10, input_shape=(32, 32, 3), seed=None, kernel_initializer="he_normal",
+                   normalization=None):
     """He et al.'s CIFAR ResNet with n = 3: 3x3 conv 16 -> BN -> ReLU, three
     stages of three basic blocks at widths 16 / 32 / 64 (stride 2 at the first
     block of stages 2 and 3), global average pooling, Dense softmax.
@@ -14,5 +15,8 @@ def resnet20_cifar(variant="plain", num_classes=10, input_shape=(32, 32, 3), see
     keeps every layer a convolution the spectral families convert and fold,
     at 2,560 more weights. Convolutions have no bias (BN follows).
     274,042 parameters for 10 classes (272,474 trainable).
+    ``normalization``: arguments of every `BatchNormalization` (Keras's
+    defaults when None; CTNet's recipes: PyTorch's, momentum 0.9, epsilon 1e-5).
     """
-    return basic_resnet("resnet20_cifar", (16, 32, 64), 3, variant, num_classes, input_shape, seed, kernel_initializer)
+    return basic_resnet("resnet20_cifar", (16, 32, 64), 3, variant, num_classes, input_shape, seed, kernel_initializer,
+                        normalization)

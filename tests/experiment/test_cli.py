@@ -116,6 +116,7 @@ def test_selections_that_leave_nothing_or_name_unknown_items_exit_2():
     _assert_paragraph(_run("freqreg_lenet_mnist.py", "--models", "lenet7"), 2, "--models lenet7", "lenet300")
     _assert_paragraph(_run("harmonic_wrn_cifar.py", "--variants", "Nope"), 2, "--settings Nope")
     _assert_paragraph(_run("ctnet_imagenette.py", "--settings", "Nope"), 2, "--settings Nope", "CTNet-18")
+    _assert_paragraph(_run("ctnet_imagenette.py", "--recipe", "run2"), 2, "--recipe run2", "'run1', 'run3'")
     _assert_paragraph(_run("sweep_p.py", "problem3_autoencoder1", "--block", "spatial"), 2, "--block spatial")
     _assert_paragraph(_run("reorder_resnet18_cifar.py", "--rates", "0.5"), 2, "compression_rates", ">= 1")
 

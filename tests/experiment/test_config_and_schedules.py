@@ -67,6 +67,30 @@ def test_a_tier_merges_nested_sections_one_level_deep():
     assert reorder["grid"]["compressors"] == ["reorder", "no-reorder", "l1"] and reorder["grid"]["rows"] == [4]
 
 
+def test_a_recipe_applies_before_the_tier_and_is_checked_like_one():
+    config = _config("ctnet_imagenette")
+    run3 = apply_overrides(config, tier="budget", recipe="run3")
+    assert run3["recipe"] == "run3" and run3["epochs"] == config["budget"]["epochs"]  # the tier over the recipe
+    assert run3["rate_proxy"] == {**config["rate_proxy"], **{k: v for k, v in config["recipes"]["run3"]["rate_proxy"].items()}}
+    assert apply_overrides(config)["recipe"] == config["recipe"] and "source" not in apply_overrides(config)
+    with pytest.raises(ConfigError, match="no recipe 'run2'"):
+        apply_overrides(config, recipe="run2")
+    with pytest.raises(ConfigError, match="no `recipes`"):
+        apply_overrides(_config("freqreg_lenet_mnist"), recipe="run1")
+    wrong = copy.deepcopy(config)
+    wrong["recipes"]["run1"]["rate_proxy"]["speed"] = 1
+    with pytest.raises(ConfigError, match=r"unknown key `recipes\.run1\.rate_proxy\.speed`"):
+        validate_config(wrong)
+    wrong = copy.deepcopy(config)
+    wrong["recipe"] = "run9"
+    with pytest.raises(ConfigError, match="`recipe` 'run9' is not one of"):
+        validate_config(wrong)
+    wrong = copy.deepcopy(config)
+    wrong["recipes"]["run3"]["export"] = {"bit_depth": 9}
+    with pytest.raises(ConfigError, match="recipe 'run3'.*bit_depth"):
+        validate_config(wrong)
+
+
 def test_cosine_schedule_anneals_over_the_runs_epochs():
     lr = learning_rate_fn({"cosine": {"initial": 1e-3, "final": 1e-5}}, epochs=10)
     assert lr(0) == pytest.approx(1e-3) and lr(5) == pytest.approx((1e-3 + 1e-5) / 2)

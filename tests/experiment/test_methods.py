@@ -10,7 +10,7 @@ import pytest
 
 import dct_keras
 from dct_keras.experiment import apply_overrides, load_config
-from dct_keras.experiment.config import config_names, resolve_config
+from dct_keras.experiment.config import config_hash, config_names, resolve_config
 from dct_keras.experiment.data import ImageDataset, prepare_data
 from dct_keras.experiment.protocol import METHODS, Method, RunSpec, method_class
 from dct_keras.experiment.runner import Runner
@@ -104,29 +104,73 @@ def test_harmonic_quick_budget_runs_every_setting_and_renders(rng, tmp_path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_ctnet_resnet18_is_the_dct_family_in_channel_form_with_the_proxy_only_in_ctnet(rng):
+def test_ctnet_resnet18_is_the_dct_family_in_channel_form_with_the_rate_term_only_in_ctnet(rng):
     pytest.importorskip("av")
     from dct_keras.regularizers import H265RateProxy
 
     config = _config("ctnet_imagenette")
     method = method_class("ctnet")(config)
     data = prepare_data(config, _dataset(rng, 10, 10, 32), method.input_requirements())
-    ctnet, reference = (method.build(spec, data) for spec in method.plan())
+    ctnet, without_rate, plain = (method.build(spec, data) for spec in method.plan())
     layers = dct_keras.spectral_layers(ctnet)
     assert len(layers) == 20  # 17 3x3 convolutions, 3 projection shortcuts; the FC stays plain (paper, authors' code)
     assert type(ctnet.layers[-1]) is keras.layers.Dense
     assert dct_keras.count_params(ctnet).trainable == 11_173_962  # the plain ResNet-18's count
-    for layer in layers:  # the authors' recipe: proxy with whole-matrix positions and L2 coupling, the perturbations
+    for layer in layers:  # the authors' latest recipe: proxy with whole-matrix positions and L2 coupling, the perturbations
         proxy = layer.kernel_regularizer
-        assert isinstance(proxy, H265RateProxy) and proxy.l2_ratio == 1 and proxy.channel_positions == "matrix"
+        assert isinstance(proxy, H265RateProxy) and proxy.rate_term and proxy.l2_ratio == 1 and proxy.channel_positions == "matrix"
         assert (layer.training_noise, layer.coefficient_dropout, layer.training_bits) == (0.1, 0.05, 8)
         if all(k == 1 for k in getattr(layer, "kernel_size", (1,))):
             assert layer.pointwise == "channel_block_dct2d" and layer.pointwise_block == 16
+    for layer in dct_keras.spectral_layers(without_rate):  # everything but the rate term
+        proxy = layer.kernel_regularizer
+        assert not proxy.rate_term and proxy.l2_ratio == 1 and proxy.strength == 1e-5
+        assert (layer.training_noise, layer.coefficient_dropout, layer.training_bits) == (0.1, 0.05, 8)
+    assert all(layer.kernel_regularizer is None and (layer.training_noise, layer.coefficient_dropout, layer.training_bits) == (0, 0, 0)
+               for layer in dct_keras.spectral_layers(plain))
     assert isinstance(ctnet.optimizer, keras.optimizers.AdamW) and ctnet.optimizer.weight_decay == 0.01
-    assert ctnet.optimizer.global_clipnorm == 1.0
-    assert all(layer.kernel_regularizer is None and layer.training_noise == 0 for layer in dct_keras.spectral_layers(reference))
-    for a, b in zip(ctnet.weights, reference.weights):  # same initial coefficients in both settings
+    assert ctnet.optimizer.global_clipnorm == 1.0 and config["batch_size"] == 256  # train_imagenet.py's default
+    for layer in ctnet.layers:  # PyTorch's batch normalization, as the authors' code
+        if isinstance(layer, keras.layers.BatchNormalization):
+            assert (layer.momentum, layer.epsilon) == (0.9, 1e-5)
+    for a, b, c in zip(ctnet.weights, without_rate.weights, plain.weights):  # same initial coefficients in every setting
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(c))
+    # The authors' initialization: torch.nn.init.kaiming_uniform_(weight_dct, a=sqrt(5)) draws the
+    # coefficients from U(-b, b), b = gain sqrt(3 / fan_in), gain = sqrt(2 / (1 + a^2)), fan_in = in k k.
+    for layer in layers:
+        coefficients = keras.ops.convert_to_numpy(layer.spectral_weights[0].coefficients)
+        kh, kw, fan_in = coefficients.shape[0], coefficients.shape[1], coefficients.shape[0] * coefficients.shape[1] * coefficients.shape[2]
+        bound = np.sqrt(2 / (1 + 5)) * np.sqrt(3 / fan_in)
+        assert np.abs(coefficients).max() <= bound * (1 + 1e-6)
+        assert np.std(coefficients) == pytest.approx(bound / np.sqrt(3), rel=0.05)
+
+
+@pytest.mark.parametrize("recipe, expected", [
+    ("run1", dict(lr=1e-3, wd=0.01, l2_ratio=0, warmup=0, perturbations=(0, 0, 0), block=512, bits=12)),
+    ("run3", dict(lr=5e-4, wd=1e-3, l2_ratio=0.5, warmup=4, perturbations=(0, 0, 0), block=16, bits=12)),
+    ("latest", dict(lr=1e-3, wd=0.01, l2_ratio=1, warmup=5, perturbations=(0.1, 0.05, 8), block=16, bits=8)),
+])
+def test_each_ctnet_recipe_is_its_paper_run(recipe, expected):
+    # README "Run 1" (code at 2280557: no L2 coupling, rate warm-up, noise, dropout or 8-bit training; one
+    # channel DCT per 1x1; 12-bit export), train-ctnet-18c.sh ("Run 3"), and the newest defaults.
+    config = _config("ctnet_imagenette", recipe=recipe)
+    proxy = config["rate_proxy"]
+    assert config["recipe"] == recipe and config["learning_rate"]["cosine"]["initial"] == expected["lr"]
+    assert config["optimizer"]["weight_decay"] == expected["wd"] and proxy["l2_ratio"] == expected["l2_ratio"]
+    assert proxy["warmup_epochs"] == expected["warmup"] and proxy["block"] == expected["block"]
+    assert (proxy["q"] if proxy["training_noise"] else 0, proxy["coefficient_dropout"], proxy["training_bits"]) == expected["perturbations"]
+    assert config["export"]["bit_depth"] == expected["bits"] and config["batch_size"] == 256
+    assert config_hash(config) not in {config_hash(_config("ctnet_imagenette", recipe=other)) for other in ("run1", "run3", "latest")
+                                       if other != recipe}
+    callbacks = method_class("ctnet")(config).callbacks(RunSpec("CTNet-18", 0, {"rate_term": True, "perturbations": True}),
+                                                        _Data())
+    assert [type(c).__name__ for c in callbacks][:1] == (["RateWarmup"] if expected["warmup"] else ["ExportSizeLogger"])
+
+
+class _Data:
+    x_test = np.zeros((2, 8, 8, 3), "float32")
+    y_test = np.zeros(2, "int64")
 
 
 class _SmallCTNet(method_class("ctnet")):
@@ -149,15 +193,15 @@ def test_ctnet_rows_log_sizes_export_decode_and_render(rng, tmp_path):
     config["batch_size"] = 8
     method = _SmallCTNet(config)
     data = prepare_data(config, _dataset(rng, 16, 16, 8, classes=3), ())
-    _quiet(method, data, tmp_path).run_all(method.plan(_Args(settings=["DCT-18 without rate proxy"])))
+    _quiet(method, data, tmp_path).run_all(method.plan(_Args(settings=["DCT-18 plain"])))
     (row,) = _rows(tmp_path / "results.jsonl")
     assert row["history"][0]["h265_bytes"] > 0 and 0 <= row["history"][0]["test_accuracy"] <= 1
     fields = row["method_fields"]
-    assert fields["rate_proxy"] is False and (tmp_path / fields["export_dir"] / "manifest.json").exists()
+    assert fields["recipe"] == "latest" and (tmp_path / fields["export_dir"] / "manifest.json").exists()
     assert row["bytes"]["total"] == fields["h265"]["total"] == sum(row["bytes"][k] for k in ("video", "raw", "manifest"))
     assert abs(fields["accuracy_decoded"] - row["metric"]) <= 2 / 16  # 8-bit coefficients may flip a prediction or two
     table, plots = method_class("ctnet")(_config("ctnet_imagenette")).render([row], str(tmp_path))
-    assert "DCT-18 without rate proxy (seed 0)" in table and "paper: Run 3" in table and "21.7x" in table and "⚠" in table
+    assert "DCT-18 plain (seed 0, recipe latest)" in table and "paper: Run 3" in table and "21.7x" in table and "⚠" in table
     assert os.path.getsize(plots[0]) > 0
 
 
