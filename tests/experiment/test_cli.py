@@ -91,6 +91,26 @@ def _method(name):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_main_job_quick_tier_runs_on_the_other_backends(backend, tmp_path):
+    # The GPU machines run JAX and PyTorch: `python reproductions/problem1_resnet50.py --quick` end to end
+    # there (training, row, learning check, report), on the packaged CIFAR-100 sample.
+    pytest.importorskip(backend)
+    environment = {**os.environ, "KERAS_BACKEND": backend, "MPLBACKEND": "Agg"}
+    result = subprocess.run([sys.executable, os.path.join(SCRIPTS, "problem1_resnet50.py"), "--quick", "--variant", "all",
+                             "--switch-off", "0.5", "--data", "sample", "--out", str(tmp_path)],
+                            capture_output=True, text=True, env=environment, timeout=1500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / "results.jsonl") as f:
+        rows = [json.loads(line) for line in f]
+    assert [(row["backend"], row["setting"], row["epochs_done"]) for row in rows] == [(backend, "dct-p0.5", 1)]
+    with open(tmp_path / "learning_check.json") as f:
+        check = json.load(f)
+    assert check["loss_last"] < 0.5 * check["loss_first"]  # it learns on this backend
+    assert "Table V" in (tmp_path / "table.md").read_text()
+
+
+@pytest.mark.slow
 def test_importing_the_library_prints_no_framework_log_lines():
     environment = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "DCT_KERAS_DEFER_IMPORTS")}
     result = subprocess.run([sys.executable, "-c", "import dct_keras; dct_keras.DCTConv2D(2, 3)"], cwd=ROOT,
