@@ -28,7 +28,13 @@ Every weight entry has a ``storage``:
   non-zeros, then their values as ``codec``;
 * ``"dense"`` – any other float tensor, coded as ``codec``;
 * ``"integer"`` – an integer tensor (reorder-DCT's order indices) as the
-  smallest unsigned type that holds it, exactly.
+  smallest unsigned type that holds it, exactly;
+* ``"coded"`` – a rate–distortion weight: per group (``group_shape``) a
+  float16 step, then its prior's scale and zero logit a byte each
+  (``"priors": "u8"``, `dct_keras.entropy.unpack_priors`; float16 each in
+  files without it), then the escaped codes as int32; the codes themselves
+  in the rANS part under the tables `dct_keras.entropy.logistic_tables`
+  makes from those priors.
 
 Codecs: ``float32`` (exact), ``float16``, or ``int<b>`` (b = 2..16): symmetric
 uniform quantization with one scale per slice along the entry's
@@ -56,7 +62,7 @@ import numpy as np
 
 from dct_keras.entropy import EntropyCodingError
 from dct_keras.entropy import decode as entropy_decode
-from dct_keras.entropy import logistic_tables, unescape
+from dct_keras.entropy import logistic_tables, unescape, unpack_priors
 from dct_keras.spectral.orders import index_level, zigzag_order
 
 MAGIC = b"DCTKSHIP"
@@ -198,12 +204,18 @@ def decode_coded(entry, chunk, stream):
     its ``group_shape``."""
     shape, group_shape = tuple(entry["shape"]), tuple(entry["group_shape"])
     groups = int(np.prod(group_shape, dtype=np.int64))
-    steps = np.frombuffer(chunk, "<f2", count=groups).astype("float32")
-    scales = np.frombuffer(chunk, "<f2", count=groups, offset=2 * groups).astype("float32")
-    logits = np.frombuffer(chunk, "<f2", count=groups, offset=4 * groups).astype("float32")
-    escaped = np.frombuffer(chunk, "<i4", count=entry["escapes"], offset=6 * groups).astype(np.int64)
-    if len(chunk) != 6 * groups + 4 * entry["escapes"]:
+    prior_bytes = 1 if entry.get("priors") == "u8" else 2  # a byte each (`pack_priors`), or float16 (before 2026-12-06)
+    head = (2 + 2 * prior_bytes) * groups
+    if len(chunk) != head + 4 * entry["escapes"]:
         raise ValueError(f"{entry['path']}: {len(chunk)} stored bytes for {groups} groups and {entry['escapes']} escapes")
+    steps = np.frombuffer(chunk, "<f2", count=groups).astype("float32")
+    if prior_bytes == 1:
+        scales, logits = unpack_priors(np.frombuffer(chunk, np.uint8, count=groups, offset=2 * groups),
+                                       np.frombuffer(chunk, np.uint8, count=groups, offset=3 * groups))
+    else:
+        scales = np.frombuffer(chunk, "<f2", count=groups, offset=2 * groups).astype("float32")
+        logits = np.frombuffer(chunk, "<f2", count=groups, offset=4 * groups).astype("float32")
+    escaped = np.frombuffer(chunk, "<i4", count=entry["escapes"], offset=head).astype(np.int64)
     numbers = group_numbers(shape, group_shape).ravel()
     radii, frequencies = logistic_tables(scales, entry["precision"], logits)
     count = int(np.prod(shape, dtype=np.int64))
@@ -213,7 +225,7 @@ def decode_coded(entry, chunk, stream):
     except EntropyCodingError as error:
         raise ValueError(f"{entry['path']}: {error}") from None
     coefficients = (codes * steps.reshape(group_shape)).astype("float32")
-    return coefficients, (codes, *(values.reshape(group_shape) for values in (steps, scales, logits)))
+    return coefficients, (codes, *(values.astype("float32").reshape(group_shape) for values in (steps, scales, logits)))
 
 
 def group_numbers(shape, group_shape):

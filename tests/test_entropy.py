@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from dct_keras import entropy
 from dct_keras.entropy import (EntropyCodingError, decode, encode, escape, frequency_table, information_bits, lanes_for,
                                logistic_table, logistic_tables, unescape)
 from tests.paths import ROOT
@@ -140,3 +141,18 @@ def test_several_tables_code_one_stream_and_escapes_round_trip():
         decode(stream, len(symbols), tables, 14, tables=np.roll(rows, 1))  # another assignment of tables
     with pytest.raises(ValueError, match="tables"):
         encode(symbols, tables, 14)
+
+
+def test_priors_take_a_byte_each_within_half_a_level():
+    rng = np.random.default_rng(0)
+    scales = 2.0 ** rng.uniform(-8, 7.9, 1000)
+    logits = rng.uniform(-16, 15.9, 1000)
+    scale_bytes, logit_bytes = entropy.pack_priors(scales, logits)
+    assert scale_bytes.dtype == logit_bytes.dtype == np.uint8
+    again_scales, again_logits = entropy.unpack_priors(scale_bytes, logit_bytes)
+    np.testing.assert_allclose(np.log2(again_scales), np.log2(scales), atol=1 / 32 + 1e-12)
+    np.testing.assert_allclose(again_logits, logits, atol=1 / 16 + 1e-12)
+    # Out of range: clipped to the ends (only the coding cost moves; values beyond a table escape).
+    ends = entropy.pack_priors([2.0 ** -12, 2.0 ** 12], [-40.0, 40.0])
+    assert ends[0].tolist() == [0, 255] and ends[1].tolist() == [0, 255]
+    np.testing.assert_array_equal(entropy.pack_priors(*entropy.unpack_priors(scale_bytes, logit_bytes))[0], scale_bytes)

@@ -13,7 +13,8 @@ codecs: `dct_keras.decode`, which reads it with NumPy only):
   indices (the smallest unsigned integer type that holds them);
 * rate–distortion layers store their integer codes, coded with tables made
   from their own trained probability models (`dct_keras.entropy.logistic_table`,
-  ``CODED_PRECISION``), and per group a float16 step and prior scale: their
+  ``CODED_PRECISION``), and per group a float16 step and the prior's scale
+  and zero logit in a byte each: their
   bytes are what their rate predicted, whatever ``bits`` says;
 * every other weight (plain layers, batch normalization) is stored too; a
   plain kernel that is more than half zeros (magnitude pruning) as its
@@ -141,18 +142,19 @@ def _spectral_by_variable(model):
 
 
 def _coded_entry_and_bytes(variable, weight):
-    """A coded weight's entry, stored bytes (float16 steps, scales and zero
-    logits, int32 escaped codes) and rANS stream of its codes."""
+    """A coded weight's entry, stored bytes (float16 steps, the priors' scales
+    and zero logits in a byte each (`entropy.pack_priors`), int32 escaped
+    codes) and rANS stream of its codes."""
     steps = weight.steps().astype("<f2")
-    scales = weight.scales().astype("<f2")
-    logits = weight.zero_logits().astype("<f2")
+    scale_bytes, logit_bytes = entropy.pack_priors(weight.scales(), weight.zero_logits())
     numbers = group_numbers(weight.shape, weight.group_shape).ravel()
+    scales, logits = entropy.unpack_priors(scale_bytes, logit_bytes)
     radii, frequencies = entropy.logistic_tables(scales, CODED_PRECISION, logits)
     symbols, escaped = entropy.escape(weight.codes().ravel(), radii[numbers])
     stream = entropy.encode(symbols, frequencies, CODED_PRECISION, tables=numbers)
-    data = steps.tobytes() + scales.tobytes() + logits.tobytes() + escaped.astype("<i4").tobytes()
+    data = steps.tobytes() + scale_bytes.tobytes() + logit_bytes.tobytes() + escaped.astype("<i4").tobytes()
     entry = {"path": variable.path, "name": variable.name, "storage": "coded", "shape": list(weight.shape),
-             "group_shape": list(weight.group_shape), "precision": CODED_PRECISION, "escapes": len(escaped),
+             "group_shape": list(weight.group_shape), "priors": "u8", "precision": CODED_PRECISION, "escapes": len(escaped),
              "coder": "rans", "stream_bytes": len(stream), "bytes": len(data)}
     return entry, data, stream
 
