@@ -268,19 +268,18 @@ def test_rate_distortion_codes_ship_exactly_in_the_bytes_their_rate_predicts(tmp
     assert [e["stream_bytes"] for e in again] == [e["stream_bytes"] for e in coded]
 
 
-COMMITTED_RD = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "results",
-                            "reference", "frontier_lenet5_mnist-budget", "shipped",
-                            "rd-lambda1-seed1-43a34823f2a3-d5d5c5d4a83e-4bit.dctk")
+# LeNet-5's rate-distortion file (lambda 1, seed 1) as the frontier shipped it before the priors took a byte each.
+FLOAT16_PRIORS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures",
+                              "rd-lenet5-float16-priors.dctk")
 
 
-@pytest.mark.skipif(not os.path.exists(COMMITTED_RD), reason="the committed LeNet-5 rate-distortion file is absent")
 def test_coded_files_with_float16_priors_still_load_and_reship_smaller(tmp_path):
     # Written before the priors took a byte each: they load, and shipped again the model decodes to the
     # same weights in 2 bytes less per group.
-    old = read_shipped(COMMITTED_RD)
+    old = read_shipped(FLOAT16_PRIORS)
     coded = [e for e in old.manifest["weights"] if e["storage"] == "coded"]
     assert coded and all("priors" not in e for e in coded)
-    model = load_shipped(COMMITTED_RD)
+    model = load_shipped(FLOAT16_PRIORS)
     save_shipped(model, tmp_path / "again.dctk")
     new = read_shipped(tmp_path / "again.dctk")
     for path, weight in old.weights.items():
