@@ -13,7 +13,7 @@ The file::
   `dct_keras.recipes`; or its Keras JSON), one entry per weight, the payload's length and
   16-byte SHA-256, and a probe (a seeded input and the outputs the decoded
   weights must give);
-* payload (format 2): u32 length | lzma (raw LZMA2) of every weight's stored
+* payload (formats 2 and 3): u32 length | lzma (raw LZMA2) of every weight's stored
   bytes, in entry order | the rANS streams of the entries coded with
   ``"coder": "rans"``, in entry order (format 1, still read: the lzma part
   alone).
@@ -34,7 +34,13 @@ Every weight entry has a ``storage``:
   (``"priors": "u8"``, `dct_keras.entropy.unpack_priors`; float16 each in
   files without it), then the escaped codes as int32; the codes themselves
   in the rANS part under the tables `dct_keras.entropy.logistic_tables`
-  makes from those priors.
+  makes from those priors. With ``"slices"`` (format 3: a list of axes, the
+  last two of a kernel or dense matrix), the escapes are followed by one bit
+  per slice along each of those axes (packed, little-endian bit order): the
+  slices holding a non-zero code; the stream codes only the codes inside
+  them (row-major), under the priors with the spike's mass conditioned on the
+  removed zeros (`dct_keras.entropy.conditional_zero_logits`); the codes
+  elsewhere are zero.
 
 Codecs: ``float32`` (exact), ``float16``, or ``int<b>`` (b = 2..16): symmetric
 uniform quantization with one scale per slice along the entry's
@@ -62,12 +68,12 @@ import numpy as np
 
 from dct_keras.entropy import EntropyCodingError
 from dct_keras.entropy import decode as entropy_decode
-from dct_keras.entropy import logistic_tables, unescape, unpack_priors
+from dct_keras.entropy import conditional_zero_logits, logistic_tables, unescape, unpack_priors
 from dct_keras.spectral.orders import index_level, zigzag_order
 
 MAGIC = b"DCTKSHIP"
-FORMAT = "dct_keras.shipped/2"
-READABLE = ("dct_keras.shipped/1", FORMAT)
+FORMAT = "dct_keras.shipped/3"
+READABLE = ("dct_keras.shipped/1", "dct_keras.shipped/2", FORMAT)
 DIGEST_BYTES = 16
 LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
 
@@ -127,7 +133,7 @@ def read_shipped(path):
         raise ShippedFormatError(f"{path}: the header does not decode ({error}).") from None
     if not isinstance(manifest, dict) or manifest.get("format") not in READABLE:
         found = manifest.get("format") if isinstance(manifest, dict) else None
-        raise ShippedFormatError(f"{path}: unknown format {found!r}; this version reads {' and '.join(READABLE)}.")
+        raise ShippedFormatError(f"{path}: unknown format {found!r}; this version reads {', '.join(READABLE)}.")
     payload = data[prefix + header_length:-DIGEST_BYTES]
     try:
         expected_length, expected_digest = manifest["payload"]["length"], bytes.fromhex(manifest["payload"]["sha256"])
@@ -205,9 +211,11 @@ def decode_coded(entry, chunk, stream):
     shape, group_shape = tuple(entry["shape"]), tuple(entry["group_shape"])
     groups = int(np.prod(group_shape, dtype=np.int64))
     prior_bytes = 1 if entry.get("priors") == "u8" else 2  # a byte each (`pack_priors`), or float16 (before 2026-12-06)
-    head = (2 + 2 * prior_bytes) * groups
-    if len(chunk) != head + 4 * entry["escapes"]:
-        raise ValueError(f"{entry['path']}: {len(chunk)} stored bytes for {groups} groups and {entry['escapes']} escapes")
+    head = (2 + 2 * prior_bytes) * groups + 4 * entry["escapes"]
+    axes = [int(axis) for axis in entry.get("slices", [])]
+    if len(chunk) != head + sum((shape[axis] + 7) // 8 for axis in axes):
+        raise ValueError(f"{entry['path']}: {len(chunk)} stored bytes for {groups} groups, {entry['escapes']} escapes "
+                         f"and the slices of axes {axes}")
     steps = np.frombuffer(chunk, "<f2", count=groups).astype("float32")
     if prior_bytes == 1:
         scales, logits = unpack_priors(np.frombuffer(chunk, np.uint8, count=groups, offset=2 * groups),
@@ -215,13 +223,24 @@ def decode_coded(entry, chunk, stream):
     else:
         scales = np.frombuffer(chunk, "<f2", count=groups, offset=2 * groups).astype("float32")
         logits = np.frombuffer(chunk, "<f2", count=groups, offset=4 * groups).astype("float32")
-    escaped = np.frombuffer(chunk, "<i4", count=entry["escapes"], offset=head).astype(np.int64)
-    numbers = group_numbers(shape, group_shape).ravel()
-    radii, frequencies = logistic_tables(scales, entry["precision"], logits)
-    count = int(np.prod(shape, dtype=np.int64))
+    escaped = np.frombuffer(chunk, "<i4", count=entry["escapes"], offset=head - 4 * entry["escapes"]).astype(np.int64)
+    index = [np.arange(n) for n in shape]
+    offset = head
+    for axis in axes:
+        index[axis] = np.flatnonzero(np.unpackbits(np.frombuffer(chunk, np.uint8, count=(shape[axis] + 7) // 8, offset=offset),
+                                                   count=shape[axis], bitorder="little"))
+        offset += (shape[axis] + 7) // 8
+    inside = tuple(len(i) for i in index)
+    count = int(np.prod(inside, dtype=np.int64))
+    ratio = int(np.prod(shape, dtype=np.int64)) / max(count, 1)
+    numbers = group_numbers(inside, group_shape).ravel()
+    radii, frequencies = logistic_tables(scales, entry["precision"], conditional_zero_logits(logits, ratio) if axes else logits)
     try:
         symbols = entropy_decode(stream, count, frequencies, entry["precision"], tables=numbers)
-        codes = unescape(symbols, radii[numbers], escaped).reshape(shape)
+        codes = unescape(symbols, radii[numbers], escaped).reshape(inside)
+        if axes:
+            codes, inside_codes = np.zeros(shape, np.int64), codes
+            codes[np.ix_(*index)] = inside_codes
     except EntropyCodingError as error:
         raise ValueError(f"{entry['path']}: {error}") from None
     coefficients = (codes * steps.reshape(group_shape)).astype("float32")

@@ -155,6 +155,16 @@ def unpack_priors(scale_bytes, logit_bytes):
     return scales, np.asarray(logit_bytes, np.float64) / LOGIT_LEVELS_PER_UNIT + LOGIT_LOW
 
 
+def conditional_zero_logits(zero_logits, ratio):
+    """The spike logits of priors after ``1 - 1/ratio`` of a tensor's codes,
+    all of them zeros, were removed (a coded weight's empty slices, which a
+    shipped file marks instead of coding): the non-zero codes are as many in
+    ``ratio`` times fewer, so the mass outside the spike, ``sigmoid(-logit)``,
+    is ``ratio`` times larger (at most ``1 - 2^-20``); float64."""
+    outside = np.minimum(_sigmoid(-np.asarray(zero_logits, np.float64)) * float(ratio), 1.0 - 2.0 ** -20)
+    return np.log1p(-outside) - np.log(outside)
+
+
 def escape(values, radii):
     """``(symbols, escaped values)`` of integers under `logistic_table`s of
     the given per-value ``radii``: ``value + radius``, or the escape symbol

@@ -156,3 +156,15 @@ def test_priors_take_a_byte_each_within_half_a_level():
     ends = entropy.pack_priors([2.0 ** -12, 2.0 ** 12], [-40.0, 40.0])
     assert ends[0].tolist() == [0, 255] and ends[1].tolist() == [0, 255]
     np.testing.assert_array_equal(entropy.pack_priors(*entropy.unpack_priors(scale_bytes, logit_bytes))[0], scale_bytes)
+
+
+def test_the_conditional_spike_keeps_the_expected_count_of_codes_outside_it():
+    # A group of n codes loses n - n_inside zeros: the codes outside the spike, n (1 - m) in
+    # expectation, are the same codes among n_inside, so 1 - m' = (1 - m) n / n_inside.
+    logits = np.array([-3.0, 0.0, 2.5, 6.0, 12.0])
+    n, n_inside = 40_000, 1_000
+    again = entropy.conditional_zero_logits(logits, n / n_inside)
+    outside = 1 / (1 + np.exp(logits))
+    np.testing.assert_allclose(n_inside / (1 + np.exp(again)), np.minimum(n * outside, n_inside * (1 - 2.0 ** -20)),
+                               rtol=1e-9)
+    np.testing.assert_allclose(entropy.conditional_zero_logits(logits, 1.0), logits, rtol=1e-9, atol=1e-9)

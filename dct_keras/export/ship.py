@@ -14,8 +14,11 @@ codecs: `dct_keras.decode`, which reads it with NumPy only):
 * rate–distortion layers store their integer codes, coded with tables made
   from their own trained probability models (`dct_keras.entropy.logistic_table`,
   ``CODED_PRECISION``), and per group a float16 step and the prior's scale
-  and zero logit in a byte each: their
-  bytes are what their rate predicted, whatever ``bits`` says;
+  and zero logit in a byte each, whatever ``bits`` says: their bytes are
+  what their rate predicts, less where whole slices of a kernel's or dense
+  matrix's last two axes are zero (the file then marks the slices that hold
+  a non-zero code, a bit each, and codes only the codes inside them, with
+  the spike's mass conditioned on the removed zeros, where that is smaller);
 * every other weight (plain layers, batch normalization) is stored too; a
   plain kernel that is more than half zeros (magnitude pruning) as its
   non-zeros under a bit mask;
@@ -144,19 +147,47 @@ def _spectral_by_variable(model):
 def _coded_entry_and_bytes(variable, weight):
     """A coded weight's entry, stored bytes (float16 steps, the priors' scales
     and zero logits in a byte each (`entropy.pack_priors`), int32 escaped
-    codes) and rANS stream of its codes."""
+    codes, the bitmaps of the slices it codes) and rANS stream of its codes:
+    of all of them, or (``"slices"``) of those inside the slices of its last
+    two axes that hold a non-zero code, whichever the priors price lower."""
     steps = weight.steps().astype("<f2")
     scale_bytes, logit_bytes = entropy.pack_priors(weight.scales(), weight.zero_logits())
-    numbers = group_numbers(weight.shape, weight.group_shape).ravel()
     scales, logits = entropy.unpack_priors(scale_bytes, logit_bytes)
-    radii, frequencies = entropy.logistic_tables(scales, CODED_PRECISION, logits)
-    symbols, escaped = entropy.escape(weight.codes().ravel(), radii[numbers])
+    codes = weight.codes()
+    index, bitmaps = [np.arange(n) for n in codes.shape], b""
+    whole = _priced(codes, weight.group_shape, scales, logits)
+    axes = list(range(codes.ndim))[-2:] if codes.ndim >= 2 else []
+    for axis in axes:
+        others = tuple(a for a in range(codes.ndim) if a != axis)
+        active = np.any(codes != 0, axis=others)
+        index[axis] = np.flatnonzero(active)
+        bitmaps += np.packbits(active, bitorder="little").tobytes()
+    inside = codes[np.ix_(*index)]
+    ratio = codes.size / max(inside.size, 1)
+    sliced = _priced(inside, weight.group_shape, scales, entropy.conditional_zero_logits(logits, ratio))
+    if not axes or sliced[-1] + 8 * len(bitmaps) >= whole[-1]:
+        axes, bitmaps, (symbols, escaped, numbers, frequencies, _) = [], b"", whole
+    else:
+        symbols, escaped, numbers, frequencies, _ = sliced
     stream = entropy.encode(symbols, frequencies, CODED_PRECISION, tables=numbers)
-    data = steps.tobytes() + scale_bytes.tobytes() + logit_bytes.tobytes() + escaped.astype("<i4").tobytes()
+    data = steps.tobytes() + scale_bytes.tobytes() + logit_bytes.tobytes() + escaped.astype("<i4").tobytes() + bitmaps
     entry = {"path": variable.path, "name": variable.name, "storage": "coded", "shape": list(weight.shape),
              "group_shape": list(weight.group_shape), "priors": "u8", "precision": CODED_PRECISION, "escapes": len(escaped),
              "coder": "rans", "stream_bytes": len(stream), "bytes": len(data)}
+    if axes:
+        entry["slices"] = axes
     return entry, data, stream
+
+
+def _priced(codes, group_shape, scales, logits):
+    """``(symbols, escaped values, table numbers, tables, bits)`` of codes
+    under the tables of their groups' priors; bits: their information content
+    plus 32 per escaped value."""
+    numbers = group_numbers(codes.shape, group_shape).ravel()
+    radii, frequencies = entropy.logistic_tables(scales, CODED_PRECISION, logits)
+    symbols, escaped = entropy.escape(codes.ravel(), radii[numbers])
+    bits = float(np.sum(CODED_PRECISION - np.log2(frequencies[numbers, symbols].astype(np.float64)))) + 32 * len(escaped)
+    return symbols, escaped, numbers, frequencies, bits
 
 
 def _group_axis(layer, variable):

@@ -200,7 +200,7 @@ def test_the_matched_coder_is_chosen_per_tensor_where_it_is_smaller_and_decodes_
     shipped = read_shipped(tmp_path / "m.dctk")
     entries = {e["path"]: e for e in shipped.manifest["weights"]}
     kernel = entries[model.layers[0].kernel.path]
-    assert kernel["coder"] == "rans" and report["coders"]["rans"] >= 1 and shipped.manifest["format"].endswith("/2")
+    assert kernel["coder"] == "rans" and report["coders"]["rans"] >= 1 and shipped.manifest["format"].endswith("/3")
     # The decoded kernel is exactly the codes times their scales (NumPy reference of the int4 codec).
     value = keras.ops.convert_to_numpy(model.layers[0].kernel)
     scales, codes = integer_codes(value, "int4", np.broadcast_to(np.arange(256), value.shape), 256)
@@ -240,6 +240,7 @@ def test_rate_distortion_codes_ship_exactly_in_the_bytes_their_rate_predicts(tmp
     coded = [e for e in shipped.manifest["weights"] if e["storage"] == "coded"]
     weights = [w for layer in dct_keras.spectral_layers(model) for w in layer.coded_weights]
     assert len(coded) == len(weights) == 6 and sum(e["escapes"] for e in coded) > 0
+    assert not any("slices" in e for e in coded)  # every slice holds a non-zero code: all of them coded
     for entry, weight in zip(coded, weights):
         codes, steps, scales, logits = shipped.coded[entry["path"]]
         # The priors as stored, a byte each: the tables of both sides come from these values.
@@ -266,6 +267,62 @@ def test_rate_distortion_codes_ship_exactly_in_the_bytes_their_rate_predicts(tmp
     save_shipped(model, tmp_path / "m4.dctk", bits=4)
     again = [e for e in read_shipped(tmp_path / "m4.dctk").manifest["weights"] if e["storage"] == "coded"]
     assert [e["stream_bytes"] for e in again] == [e["stream_bytes"] for e in coded]
+
+
+def _sparse_rd_model():
+    """`_rd_model` with whole input and output slices of its kernels zero (a trained network's dead units)."""
+    model = _rd_model()
+    rng = np.random.default_rng(4)
+    for layer in dct_keras.spectral_layers(model):
+        weight = layer.coded_weights[0]
+        codes = weight.codes()
+        for axis in (-2, -1):
+            shape = [1] * codes.ndim
+            shape[axis] = codes.shape[axis]
+            keep = rng.random(codes.shape[axis]) < 0.3
+            keep[0] = True
+            codes = codes * keep.reshape(shape)
+        weight.assign_codes(codes, weight.steps(), weight.scales(), weight.zero_logits())
+    return model
+
+
+def test_coded_weights_ship_only_the_slices_that_hold_codes(tmp_path):
+    from scipy.stats import logistic
+
+    model = _sparse_rd_model()
+    save_shipped(model, tmp_path / "m.dctk", bits=8)
+    shipped = read_shipped(tmp_path / "m.dctk")
+    entries = {e["path"]: e for e in shipped.manifest["weights"] if e["storage"] == "coded"}
+    weights = [w for layer in dct_keras.spectral_layers(model) for w in layer.coded_weights]
+    assert sum("slices" in e for e in entries.values()) == 2  # the convolution's and the 1024 x 96 kernel
+    for weight in weights:
+        entry = entries[weight.coefficients.path]
+        codes, _, scales, logits = shipped.coded[entry["path"]]
+        np.testing.assert_array_equal(codes, weight.codes())
+        if "slices" not in entry:  # a bias; the 96 x 4 classifier, whose 14 bytes of bitmaps do not pay
+            assert len(weight.shape) < 2 or weight.size < 500
+            continue
+        axes = [len(weight.shape) - 2, len(weight.shape) - 1]
+        assert entry["slices"] == axes
+        # The reference: the codes inside the slices that hold one, under the priors with the mass
+        # outside the spike scaled by the removed share (SciPy's logistic), cost what the stream takes.
+        active = [np.any(codes != 0, axis=tuple(a for a in range(codes.ndim) if a != axis)) for axis in axes]
+        index = [np.arange(n) for n in codes.shape[:-2]] + [np.flatnonzero(a) for a in active]
+        inside = codes[np.ix_(*index)]
+        outside = np.minimum(codes.size / inside.size / (1 + np.exp(logits.astype(np.float64))), 1 - 2.0 ** -20)
+        scale = np.broadcast_to(scales, inside.shape)
+        mass = logistic.cdf(np.abs(inside) + 0.5, scale=scale) - logistic.cdf(np.abs(inside) - 0.5, scale=scale)
+        probability = np.broadcast_to(1 - outside, inside.shape) * (inside == 0) + np.broadcast_to(outside, inside.shape) * mass
+        bits = -np.log2(probability).sum()
+        states = 4 * entropy.lanes_for(inside.size) + 2  # the rANS states and the last word
+        assert abs(entry["stream_bytes"] - bits / 8) <= 0.02 * bits / 8 + states, (entry["stream_bytes"], bits / 8)
+        # Stream and bitmaps: fewer bytes than all the codes under the model's own priors (its rate).
+        bitmaps = sum((codes.shape[axis] + 7) // 8 for axis in axes)
+        assert entry["stream_bytes"] + bitmaps < float(keras.ops.convert_to_numpy(weight.rate_bits())) / 8
+    # Loaded (the probe checked), the model has the same codes.
+    loaded = load_shipped(tmp_path / "m.dctk")
+    for weight, again in zip(weights, [w for layer in dct_keras.spectral_layers(loaded) for w in layer.coded_weights]):
+        np.testing.assert_array_equal(again.codes(), weight.codes())
 
 
 # LeNet-5's rate-distortion file (lambda 1, seed 1) as the frontier shipped it before the priors took a byte each.
@@ -341,7 +398,7 @@ def test_the_weights_decode_with_numpy_alone(tmp_path):
     path = tmp_path / "m.dctk"
     save_shipped(model, path, bits=6)
     save_shipped(_skewed_kernel_model(), tmp_path / "coded.dctk", bits=4)  # with an entropy-coded tensor
-    save_shipped(_rd_model(), tmp_path / "rd.dctk", bits=8)  # rate-distortion codes under their priors
+    save_shipped(_sparse_rd_model(), tmp_path / "rd.dctk", bits=8)  # rate-distortion codes, some slices empty
     rd_codes = {k.replace("/", "|"): v[0] for k, v in read_shipped(tmp_path / "rd.dctk").coded.items()}
     np.savez(tmp_path / "rd_codes.npz", **rd_codes)
     expected = read_shipped(path).weights
@@ -360,7 +417,7 @@ def test_the_weights_decode_with_numpy_alone(tmp_path):
         f"coded = read_shipped({str(tmp_path / 'coded.dctk')!r})\n"
         "assert any(e.get('coder') == 'rans' for e in coded.manifest['weights'])\n"
         f"rd = read_shipped({str(tmp_path / 'rd.dctk')!r}); rd_codes = np.load({str(tmp_path / 'rd_codes.npz')!r})\n"
-        "assert len(rd.coded) == 6\n"
+        "assert len(rd.coded) == 6 and any('slices' in e for e in rd.manifest['weights'])\n"
         "for k, v in rd.coded.items(): np.testing.assert_array_equal(v[0], rd_codes[k.replace('/', '|')])\n"
         "print('decoded', len(shipped.weights))\n"
     )
