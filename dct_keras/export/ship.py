@@ -154,21 +154,19 @@ def _coded_entry_and_bytes(variable, weight):
     scale_bytes, logit_bytes = entropy.pack_priors(weight.scales(), weight.zero_logits())
     scales, logits = entropy.unpack_priors(scale_bytes, logit_bytes)
     codes = weight.codes()
-    index, bitmaps = [np.arange(n) for n in codes.shape], b""
     whole = _priced(codes, weight.group_shape, scales, logits)
-    axes = list(range(codes.ndim))[-2:] if codes.ndim >= 2 else []
-    for axis in axes:
-        others = tuple(a for a in range(codes.ndim) if a != axis)
-        active = np.any(codes != 0, axis=others)
-        index[axis] = np.flatnonzero(active)
-        bitmaps += np.packbits(active, bitorder="little").tobytes()
-    inside = codes[np.ix_(*index)]
-    ratio = codes.size / max(inside.size, 1)
-    sliced = _priced(inside, weight.group_shape, scales, entropy.conditional_zero_logits(logits, ratio))
-    if not axes or sliced[-1] + 8 * len(bitmaps) >= whole[-1]:
-        axes, bitmaps, (symbols, escaped, numbers, frequencies, _) = [], b"", whole
-    else:
-        symbols, escaped, numbers, frequencies, _ = sliced
+    (symbols, escaped, numbers, frequencies, _), axes, bitmaps = whole, [], b""
+    if codes.ndim >= 2:
+        index, sliced_axes, sliced_bitmaps = [np.arange(n) for n in codes.shape], [codes.ndim - 2, codes.ndim - 1], b""
+        for axis in sliced_axes:
+            active = np.any(codes != 0, axis=tuple(a for a in range(codes.ndim) if a != axis))
+            index[axis] = np.flatnonzero(active)
+            sliced_bitmaps += np.packbits(active, bitorder="little").tobytes()
+        inside = codes[np.ix_(*index)]
+        conditional = entropy.conditional_zero_logits(logits, codes.size / max(inside.size, 1))
+        sliced = _priced(inside, weight.group_shape, scales, conditional)
+        if sliced[-1] + 8 * len(sliced_bitmaps) < whole[-1]:
+            (symbols, escaped, numbers, frequencies, _), axes, bitmaps = sliced, sliced_axes, sliced_bitmaps
     stream = entropy.encode(symbols, frequencies, CODED_PRECISION, tables=numbers)
     data = steps.tobytes() + scale_bytes.tobytes() + logit_bytes.tobytes() + escaped.astype("<i4").tobytes() + bitmaps
     entry = {"path": variable.path, "name": variable.name, "storage": "coded", "shape": list(weight.shape),
