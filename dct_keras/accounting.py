@@ -66,10 +66,11 @@ def count_params(model):
     report = ParamReport()
     for layer in walk_layers(model):
         spectral = layer.spectral_weights if is_spectral(layer) and layer.built else []
-        masks = {id(v) for sw in spectral for v in sw.state_variables}
+        uncounted = {id(v) for sw in spectral for v in sw.state_variables}  # masks and their bookkeeping
+        uncounted |= {id(v) for v in (layer.transient_variables() if is_spectral(layer) else [])}
         count = ParamCount()
         for weight in layer.weights:
-            if id(weight) in masks:
+            if id(weight) in uncounted:
                 continue
             size = int(np.prod(weight.shape, dtype=np.int64))
             count.total += size

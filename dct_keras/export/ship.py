@@ -134,13 +134,15 @@ CODED_PRECISION = 16
 def _spectral_by_variable(model):
     """Coefficient variable id -> SpectralWeight or CodedWeight; ids of the
     variables stored within those entries or not at all (mask bookkeeping,
-    coded weights' steps and priors, rate warm-up factors)."""
+    coded weights' steps and priors, rate warm-up factors, transient
+    variables)."""
     layers = [layer for layer in spectral_layers(model) if layer.built]
     weights = [w for layer in layers for w in layer.spectral_weights]
     coded = [w for layer in layers for w in getattr(layer, "coded_weights", [])]
     stored = {id(v) for w in weights for v in w.state_variables}
     stored |= {id(v) for w in coded for v in w.prior_variables}
     stored |= {id(layer.coding.warmup) for layer in layers if layer.family == "rd"}
+    stored |= {id(v) for layer in layers for v in layer.transient_variables()}
     return {id(w.coefficients): w for w in weights + coded}, stored
 
 

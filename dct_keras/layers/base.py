@@ -209,13 +209,31 @@ class FamilyLayer:
     def get_config(self):
         return {**super().get_config(), **self.coding.get_config()}
 
+    def transient_variables(self):
+        """Variables only a training run uses (not saved, shipped or counted
+        as parameters)."""
+        return []
+
+    def saved_variables(self):
+        """The variables a saved model holds, in Keras's order (trainable,
+        then non-trainable): all but the transient ones."""
+        transient = {id(v) for v in self.transient_variables()}
+        return [v for v in self._trainable_variables + self._non_trainable_variables if id(v) not in transient]
+
     # The Keras layers save their materialized kernel; a spectral layer saves
-    # the variables it owns (coefficients, masks, orders, bias).
+    # the variables it owns (coefficients, masks, orders, bias), as Keras's
+    # `Layer` numbers them, without the transient ones.
     def save_own_variables(self, store):
-        layers.Layer.save_own_variables(self, store)
+        for i, variable in enumerate(self.saved_variables()):
+            store[f"{i}"] = variable
 
     def load_own_variables(self, store):
-        layers.Layer.load_own_variables(self, store)
+        variables = self.saved_variables()
+        if len(store.keys()) != len(variables):
+            raise ValueError(f"Layer '{self.name}' expected {len(variables)} variables, but received "
+                             f"{len(store.keys())} variables during loading. Expected: {[v.name for v in variables]}")
+        for i, variable in enumerate(variables):
+            variable.assign(store[f"{i}"])
         for spectral_weight in self.spectral_weights:
             spectral_weight.refresh_extents()
 
@@ -313,6 +331,9 @@ class SpectralLayer(FamilyLayer):
         counting); none for reorder-DCT."""
         self._require_built("spectral_weights")
         return [w for w in (self.spectral_kernel, self.bias_weight) if isinstance(w, SpectralWeight)]
+
+    def transient_variables(self):
+        return self.coding.transient_variables(self) if self.built else []
 
     @property
     def coded_weights(self):

@@ -22,6 +22,17 @@ learned step size quantization, Esser et al. 2020): the rate's gradient
 reaches the step too, and an optimizer's update moves a coefficient by a
 fraction of a step, not of an integer code, so a short fine-tune can cross
 rounding boundaries.
+
+The rate costs about a third of a LeNet-5 training step (fc1's 400,500
+coefficients through the prior, forward and backward), so a training call
+can refresh it only every few steps (`lagged_rate_bits`): the refresh
+computes the rate and its gradient written out (`prior_bits_and_gradients`,
+no automatic differentiation, so it can run inside a conditional), keeps
+both in transient variables, and every step adds a term whose value is the
+last rate and whose gradient is the last gradient. The training noise is
+the shifted golden-ratio sequence ``frac(i * GOLDEN + shift) - 1/2`` over
+the coefficients' flat index ``i``, ``shift`` uniform in (0, 1) per call:
+every coefficient's noise is uniform, at the cost of one scalar draw.
 """
 
 import numpy as np
@@ -42,11 +53,32 @@ MIN_PROBABILITY = 2.0 ** -30
 MIN_SCALE = 2.0 ** -8
 # The spike's initial mass (the logistic fits the initial codes).
 INITIAL_ZERO_MASS = 0.01
+# The golden ratio's fractional part: frac(i * GOLDEN) spreads i = 0, 1, ... evenly over (0, 1).
+GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
 
 
-def ste_round(x):
-    """``round(x)`` forward, the identity's gradient backward."""
-    return x + ops.stop_gradient(ops.round(x) - x)
+def quantize(coefficients, log_step, group_axes):
+    """``step * round(coefficients / step)``, ``step = exp(log_step)``
+    (broadcast over the axes not in ``group_axes``), rounding straight
+    through, its gradient written out: the identity to ``coefficients``,
+    ``quantized - coefficients`` summed over the other axes to ``log_step``
+    (as automatic differentiation of ``step * (x + stop_gradient(round(x) -
+    x))``, ``x = coefficients / step``, gives, in fewer operations)."""
+    other = tuple(axis for axis in range(len(coefficients.shape)) if axis not in group_axes)
+
+    @ops.custom_gradient
+    def forward(values, log_steps):
+        step = ops.cast(ops.exp(log_steps), values.dtype)
+        quantized = step * ops.round(values / step)
+
+        def gradient(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            error = ops.cast(upstream * (quantized - values), "float32")
+            return upstream, ops.sum(error, axis=other, keepdims=True)
+
+        return quantized, gradient
+
+    return forward(coefficients, log_step)
 
 
 def prior_bits(y, log_scale, zero_logit):
@@ -62,6 +94,32 @@ def prior_bits(y, log_scale, zero_logit):
     spike = ops.cast(tail > -0.5, y.dtype)
     probability = ops.sigmoid(zero_logit) * spike + ops.sigmoid(-zero_logit) * logistic
     return -ops.log2(ops.maximum(probability, MIN_PROBABILITY))
+
+
+def prior_bits_and_gradients(y, log_scale, zero_logit):
+    """`prior_bits` and its partial derivatives, written out: ``(bits,
+    d bits / d y, d bits / d log_scale, d bits / d zero_logit)``, elementwise
+    (broadcast to ``y``'s shape; zero where the probability is at its floor
+    or the scale at `MIN_SCALE`)."""
+    raw_scale = ops.exp(log_scale)
+    scale = ops.maximum(raw_scale, MIN_SCALE)
+    tail = -ops.abs(y)
+    upper, lower = ops.sigmoid((tail + 0.5) / scale), ops.sigmoid((tail - 0.5) / scale)
+    logistic = upper - lower
+    spike = ops.cast(tail > -0.5, y.dtype)
+    mass, rest = ops.sigmoid(zero_logit), ops.sigmoid(-zero_logit)
+    probability = mass * spike + rest * logistic
+    floored = probability <= MIN_PROBABILITY
+    bits = -ops.log2(ops.maximum(probability, MIN_PROBABILITY))
+    # d bits / d P = -1 / (P ln 2); the logistic's density at its two edges gives d P / d tail and d P / d scale.
+    per_probability = ops.where(floored, 0.0, -1.0 / (ops.maximum(probability, MIN_PROBABILITY) * np.log(2.0)))
+    upper_density, lower_density = upper * (1 - upper), lower * (1 - lower)
+    d_tail = rest * (upper_density - lower_density) / scale
+    d_scale = -rest * (upper_density * (tail + 0.5) - lower_density * (tail - 0.5)) / ops.square(scale)
+    d_y = per_probability * d_tail * -ops.sign(y)
+    d_log_scale = ops.where(raw_scale > MIN_SCALE, per_probability * d_scale * scale, 0.0)
+    d_zero_logit = per_probability * mass * rest * (spike - logistic)
+    return bits, d_y, d_log_scale, d_zero_logit
 
 
 class CodedWeight:
@@ -88,9 +146,11 @@ class CodedWeight:
             scales ``log_speed`` times faster than with 1 (they must follow
             the coefficients' statistics within a short training); one whose
             update does (SGD) ``log_speed ** 2`` times.
+        lagged: whether the weight keeps the variables of `lagged_rate_bits`.
     """
 
-    def __init__(self, layer, name, transform, group_axes, initializer, regularizer=None, log_speed=1.0):
+    def __init__(self, layer, name, transform, group_axes, initializer, regularizer=None, log_speed=1.0,
+                 lagged=False):
         self.shape = transform.shape
         self.log_speed = float(log_speed)
         self.transform = transform
@@ -104,6 +164,13 @@ class CodedWeight:
                                           trainable=True, dtype="float32", autocast=False)
         self.zero_logit = layer.add_weight(name=f"{name}_zero_logit", shape=self.group_shape, initializer="zeros",
                                            trainable=True, dtype="float32", autocast=False)
+        # The last refresh of the lagged rate: its bits and its gradients (transient: not saved or shipped).
+        self.rate_cache = tuple(layer.add_weight(name=f"{name}_rate_{part}", shape=shape, initializer="zeros",
+                                                 trainable=False, dtype="float32", autocast=False)
+                                for part, shape in (("bits", ()), ("coefficients", self.shape),
+                                                    ("log_step", self.group_shape), ("log_scale", self.group_shape),
+                                                    ("zero_logit", self.group_shape))) if lagged else ()
+        self.golden = None
         self.fit_groups()
 
     @property
@@ -123,20 +190,62 @@ class CodedWeight:
         """The weight ``IDCT(step * round(coefficients / step))``, rounding
         straight-through (``perturb``: unused, the protocol of the spectral
         weights)."""
-        step = ops.cast(ops.exp(self.log_speed * self.log_step), self.coefficients.dtype)
-        return self.transform.inverse(step * ste_round(self._scaled()))
+        # ops.cast reads the variables here: a custom gradient refuses variables read inside it.
+        log_step = self.log_speed * ops.cast(self.log_step, "float32")
+        coefficients = ops.cast(self.coefficients, self.coefficients.dtype)
+        return self.transform.inverse(quantize(coefficients, log_step, self.group_axes))
 
-    def rate_bits(self, seed_generator=None):
+    def noise(self, shift):
+        """The training noise ``frac(i * GOLDEN + shift) - 1/2`` over the
+        flat index ``i`` (the weight's shape, float32)."""
+        if self.golden is None:  # frac(i * GOLDEN) in float64: float32 would lose it at large i
+            self.golden = np.mod(np.arange(self.size) * GOLDEN, 1.0).astype("float32").reshape(self.shape)
+        return ops.mod(ops.convert_to_tensor(self.golden) + shift, 1.0) - 0.5
+
+    def rate_bits(self, shift=None):
         """The code length of the weight in bits under its probability model:
-        of the rounded codes, or (``seed_generator``: a training step) of the
-        coefficients plus uniform noise of one step (differentiable)."""
+        of the rounded codes, or (``shift``: a scalar uniform in (0, 1), a
+        training step) of the coefficients plus `noise` (differentiable)."""
         scaled = ops.cast(self._scaled(), "float32")
-        if seed_generator is None:
-            scaled = ops.round(scaled)
-        else:
-            scaled = scaled + random.uniform(ops.shape(scaled), -0.5, 0.5, seed=seed_generator)
+        scaled = ops.round(scaled) if shift is None else scaled + self.noise(shift)
         return ops.sum(prior_bits(scaled, self.log_speed * self.log_scale, self.log_speed * self.zero_logit))
 
+    def rate_and_gradients(self, shift):
+        """The noisy rate (`rate_bits`) and its gradients with respect to
+        `rate_variables`, written out (`prior_bits_and_gradients`)."""
+        speed = self.log_speed
+        scaled = ops.cast(self._scaled(), "float32")
+        bits, d_y, d_log_scale, d_zero_logit = prior_bits_and_gradients(
+            scaled + self.noise(shift), speed * ops.convert_to_tensor(self.log_scale),
+            speed * ops.convert_to_tensor(self.zero_logit))
+        other = tuple(axis for axis in range(len(self.shape)) if axis not in self.group_axes)
+        step = ops.exp(speed * ops.convert_to_tensor(self.log_step))
+        # y = coefficients / step + noise: d y / d coefficients = 1 / step, d y / d log_step = -speed * coefficients / step.
+        gradients = (d_y / step, ops.sum(-speed * d_y * scaled, axis=other, keepdims=True),
+                     speed * ops.sum(d_log_scale, axis=other, keepdims=True),
+                     speed * ops.sum(d_zero_logit, axis=other, keepdims=True))
+        return ops.sum(bits), gradients
+
+    @property
+    def rate_variables(self):
+        """The variables the rate depends on: coefficients, log step, log scale, zero logit."""
+        return (self.coefficients,) + self.prior_variables
+
+    def lagged_rate_bits(self, refresh, shift):
+        """A term whose value is the noisy rate and whose gradient its
+        gradient, both as of the last call with ``refresh`` true (a boolean
+        scalar; that call recomputes them with ``shift``). Transient
+        variables (`rate_cache`) keep them between calls."""
+        cached = tuple(ops.convert_to_tensor(v) for v in self.rate_cache)
+        values = ops.cond(refresh, lambda: (lambda bits, gradients: (bits,) + gradients)(*self.rate_and_gradients(shift)),
+                          lambda: cached)
+        for variable, value in zip(self.rate_cache, values):
+            variable.assign(value)
+        term = ops.stop_gradient(values[0])
+        for variable, gradient in zip(self.rate_variables, values[1:]):
+            value = ops.cast(variable, "float32")  # value - stop_gradient(value) is 0 with the gradient 1
+            term = term + ops.sum(ops.stop_gradient(gradient) * (value - ops.stop_gradient(value)))
+        return term
     @property
     def prior_variables(self):
         """The variables of the steps and the prior (stored with the codes)."""

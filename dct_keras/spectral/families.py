@@ -79,6 +79,11 @@ class Coding:
         """A loss the layer adds in a training call (None: none)."""
         return None
 
+    def transient_variables(self, layer):
+        """Variables of ``layer`` that only a training run uses (not saved,
+        shipped or counted as parameters)."""
+        return []
+
 
 class DCTCoding(Coding):
     """DCT-Conv's coding: ``kernel = IDCT(coefficients * mask)``.
@@ -266,41 +271,54 @@ class RateDistortionCoding(Coding):
     ``warmup`` is a non-trainable scalar of the layer (1 by default; the
     `dct_keras.callbacks.RateWarmup` callback ramps it), ``seed`` seeds the
     noise, ``log_speed`` speeds up the training of the steps and priors
-    (`CodedWeight`). Kernel and bias constraints are not honoured (a constraint would
-    move coefficients off their codes)."""
+    (`CodedWeight`), ``rate_interval`` is how many training calls share one
+    evaluation of the rate and its gradient (`CodedWeight.lagged_rate_bits`;
+    1: every call differentiates the rate itself). Kernel and bias
+    constraints are not honoured (a constraint would move coefficients off
+    their codes)."""
 
     family = "rd"
     seed_argument = "seed"
-    arguments = ("rate_weight", "log_speed", "seed")
+    arguments = ("rate_weight", "log_speed", "rate_interval", "seed")
     unhonoured_arguments = ("kernel_constraint", "bias_constraint")
     dropped_from_plain = ("kernel_constraint", "bias_constraint")
 
-    def __init__(self, rate_weight=0.0, log_speed=1.0, seed=None):
+    def __init__(self, rate_weight=0.0, log_speed=1.0, rate_interval=8, seed=None):
         if isinstance(rate_weight, bool) or not isinstance(rate_weight, numbers.Real) or not rate_weight >= 0:
             raise ValueError("Invalid value for argument `rate_weight`: expected a number >= 0 (the loss per bit), "
                              f"received {rate_weight!r}.")
         if isinstance(log_speed, bool) or not isinstance(log_speed, numbers.Real) or not log_speed > 0:
             raise ValueError(f"Invalid value for argument `log_speed`: expected a number > 0, received {log_speed!r}.")
-        self.log_speed = float(log_speed)
+        check_int(rate_interval, "rate_interval", 1)
         if seed is not None:
             check_int(seed, "seed", 0, "None or a non-negative integer")
         self.rate_weight = float(rate_weight)
+        self.log_speed = float(log_speed)
+        self.rate_interval = int(rate_interval)
         self.seed = int(np.random.randint(0, 2**31 - 1)) if seed is None else int(seed)
         self.warmup = None
+        self.training_steps = None
+
+    @property
+    def lagged(self):
+        return self.rate_interval > 1
 
     def build_kernel(self, layer, kernel_shape, layout):
         self.warmup = layer.add_weight(name="rate_warmup", shape=(), initializer="ones", trainable=False,
                                        dtype="float32", autocast=False)
+        if self.lagged:
+            self.training_steps = layer.add_weight(name="rate_training_steps", shape=(), initializer="zeros",
+                                                   trainable=False, dtype="int32", autocast=False)
         transform, groups = coded_transform(kernel_shape, layout.rank)
         return CodedWeight(layer, "coefficients", transform, groups, layer.kernel_initializer,
-                           regularizer=layer.kernel_regularizer, log_speed=self.log_speed)
+                           regularizer=layer.kernel_regularizer, log_speed=self.log_speed, lagged=self.lagged)
 
     def build_bias(self, layer, size):
         if not layer.use_bias:
             return None
         transform, groups = coded_transform((size,), 0)
         return CodedWeight(layer, "bias_coefficients", transform, groups, layer.bias_initializer,
-                           regularizer=layer.bias_regularizer, log_speed=self.log_speed)
+                           regularizer=layer.bias_regularizer, log_speed=self.log_speed, lagged=self.lagged)
 
     def seed_generator(self):
         return keras.random.SeedGenerator(self.seed)
@@ -308,8 +326,19 @@ class RateDistortionCoding(Coding):
     def training_loss(self, layer):
         if not self.rate_weight:
             return None
-        bits = sum(weight.rate_bits(layer.perturbation_seed) for weight in layer.coded_weights)
+        shift = keras.random.uniform((), 0.0, 1.0, seed=layer.perturbation_seed)
+        if self.lagged:
+            steps = keras.ops.convert_to_tensor(self.training_steps)
+            refresh = keras.ops.equal(keras.ops.mod(steps, self.rate_interval), 0)
+            self.training_steps.assign(steps + 1)
+            bits = sum(weight.lagged_rate_bits(refresh, shift) for weight in layer.coded_weights)
+        else:
+            bits = sum(weight.rate_bits(shift) for weight in layer.coded_weights)
         return self.rate_weight * self.warmup * bits
+
+    def transient_variables(self, layer):
+        steps = [self.training_steps] if self.training_steps is not None else []
+        return steps + [variable for weight in layer.coded_weights for variable in weight.rate_cache]
 
 
 def plain_bias(layer, size):

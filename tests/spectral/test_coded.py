@@ -1,8 +1,10 @@
 """The rate–distortion coding's weight (`dct_keras.spectral.coded`) against
 SciPy: the rate is -log2 of the prior (a spike at zero plus a discretized
-logistic) and its gradient the analytic one, the rounding passes the gradient straight through, the weight
+logistic) and its gradient the analytic one (also as written out for the
+lagged rate), the rounding passes the gradient straight through, the weight
 is the IDCT of the quantized coefficients, the initial steps follow their
-rule."""
+rule, the training noise is uniform and the lagged rate refreshes on
+request."""
 
 import keras
 import numpy as np
@@ -11,7 +13,7 @@ import scipy.fft
 import scipy.stats
 from keras import ops
 
-from dct_keras.spectral.coded import CodedWeight, coded_transform, prior_bits, ste_round
+from dct_keras.spectral.coded import CodedWeight, coded_transform, prior_bits, prior_bits_and_gradients, quantize
 from tests.autodiff import gradient
 
 
@@ -65,11 +67,44 @@ def test_the_rates_gradient_is_the_analytic_one():
     np.testing.assert_allclose(got_logit, numeric, rtol=3e-3)
 
 
-def test_rounding_passes_the_gradient_straight_through():
-    x = np.array([-1.7, -0.2, 0.49, 0.51, 2.5, 3.2], "float32")
-    weights = np.arange(1, 7, dtype="float32")
-    np.testing.assert_array_equal(_np(ste_round(ops.convert_to_tensor(x))), np.round(x))
-    np.testing.assert_allclose(gradient(lambda v: ops.sum(ste_round(v) * ops.convert_to_tensor(weights)), x), weights)
+def test_the_written_out_gradients_are_those_of_automatic_differentiation():
+    rng = np.random.default_rng(4)
+    y = rng.uniform(-6, 6, (30, 3)).astype("float32")
+    y = y[np.all(np.abs(np.abs(y) - 0.5) > 1e-3, axis=1)]
+    log_scale = np.log(np.array([0.3, 1.5, 1e-3], "float32"))  # the last at MIN_SCALE: no gradient to it
+    zero_logit = np.array([-2.0, 0.5, 3.0], "float32")
+    tensors = [ops.convert_to_tensor(a) for a in (y, log_scale, zero_logit)]
+    bits, d_y, d_scale, d_logit = (_np(t) for t in prior_bits_and_gradients(*tensors))
+    np.testing.assert_allclose(bits, _np(prior_bits(*tensors)), rtol=1e-6)
+    np.testing.assert_allclose(d_y, gradient(lambda v: ops.sum(prior_bits(v, tensors[1], tensors[2])), y),
+                               rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(d_scale.sum(0), gradient(lambda v: ops.sum(prior_bits(tensors[0], v, tensors[2])),
+                                                        log_scale), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(d_logit.sum(0), gradient(lambda v: ops.sum(prior_bits(tensors[0], tensors[1], v)),
+                                                        zero_logit), rtol=1e-4, atol=1e-5)
+    assert np.all(d_scale[:, 2] == 0)
+
+
+def test_quantizing_passes_the_gradient_straight_through_to_coefficients_and_steps():
+    rng = np.random.default_rng(5)
+    x = rng.normal(0, 1, (3, 4, 5)).astype("float32")
+    log_step = np.log(rng.uniform(0.1, 0.5, (3, 1, 1))).astype("float32")
+    weights = ops.convert_to_tensor(rng.normal(0, 1, x.shape).astype("float32"))
+    step = np.exp(log_step)
+    np.testing.assert_allclose(_np(quantize(ops.convert_to_tensor(x), ops.convert_to_tensor(log_step), (0,))),
+                               step * np.round(x / step), rtol=1e-6)
+    # Against automatic differentiation of the straight-through form step * (x + stop_gradient(round(x) - x)).
+    def reference(c, s):
+        scaled = c / ops.exp(s)
+        return ops.sum(ops.exp(s) * (scaled + ops.stop_gradient(ops.round(scaled) - scaled)) * weights)
+    def written(c, s):
+        return ops.sum(quantize(c, s, (0,)) * weights)
+    for argument in (0, 1):
+        fix = (ops.convert_to_tensor(x), ops.convert_to_tensor(log_step))
+        expected = gradient(lambda v: reference(*(v if i == argument else fix[i] for i in (0, 1))), (x, log_step)[argument])
+        got = gradient(lambda v: written(*(v if i == argument else fix[i] for i in (0, 1))), (x, log_step)[argument])
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(gradient(lambda v: written(v, ops.convert_to_tensor(log_step)), x), _np(weights))
 
 
 def _coded(shape=(3, 3, 4, 5), rank=2, seed=0):
@@ -100,8 +135,64 @@ def test_the_rate_of_the_codes_is_their_code_length_under_each_groups_prior():
     expected = np.minimum(_bits_reference(codes.astype("float64"), np.broadcast_to(scales, codes.shape),
                                           np.broadcast_to(zero_mass, codes.shape)), 30).sum()
     np.testing.assert_allclose(float(_np(weight.rate_bits())), expected, rtol=1e-4)
-    noisy = float(_np(weight.rate_bits(keras.random.SeedGenerator(0))))
+    noisy = float(_np(weight.rate_bits(ops.convert_to_tensor(0.3))))
     assert noisy != pytest.approx(expected, rel=1e-6) and abs(noisy - expected) < 0.1 * expected
+
+
+def test_the_training_noise_is_uniform_over_the_coefficients():
+    weight = _coded((5, 5, 40, 50))
+    for shift in (0.0, 0.37, 0.99):
+        noise = _np(weight.noise(ops.convert_to_tensor(shift))).ravel()
+        assert noise.min() >= -0.5 and noise.max() < 0.5
+        # The golden-ratio sequence: every tenth of (-1/2, 1/2) holds a tenth of the 50,000 values, to 0.1 %.
+        counts = np.histogram(noise, bins=10, range=(-0.5, 0.5))[0]
+        np.testing.assert_allclose(counts / noise.size, 0.1, atol=1e-3)
+    index = np.arange(weight.size)
+    difference = _np(weight.noise(ops.convert_to_tensor(0.25))).ravel() - (np.mod(index * (np.sqrt(5) - 1) / 2 + 0.25, 1) - 0.5)
+    np.testing.assert_allclose(np.abs(difference - np.round(difference)), 0, atol=1e-6)  # equal modulo 1
+
+
+def test_the_lagged_rate_refreshes_its_value_and_gradient_on_request():
+    layer = keras.layers.Layer()
+    transform, groups = coded_transform((3, 3, 4, 5), 2)
+    keras.utils.set_random_seed(6)
+    weight = CodedWeight(layer, "c", transform, groups, "he_normal", log_speed=10.0, lagged=True)
+    shift = ops.convert_to_tensor(0.6)
+    fresh = float(_np(weight.lagged_rate_bits(ops.convert_to_tensor(True), shift)))
+    np.testing.assert_allclose(fresh, float(_np(weight.rate_bits(shift))), rtol=1e-5)
+    expected = _gradients(weight, lambda: weight.rate_bits(shift))
+    weight.coefficients.assign(_np(weight.coefficients) * 1.5)  # a training step later: the rate has changed
+    stale = lambda: weight.lagged_rate_bits(ops.convert_to_tensor(False), ops.convert_to_tensor(0.1))  # noqa: E731
+    np.testing.assert_allclose(float(_np(stale())), fresh, rtol=1e-6)
+    for got, want in zip(_gradients(weight, stale), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+    refreshed = float(_np(weight.lagged_rate_bits(ops.convert_to_tensor(True), shift)))
+    np.testing.assert_allclose(refreshed, float(_np(weight.rate_bits(shift))), rtol=1e-5)
+    assert refreshed != pytest.approx(fresh, rel=1e-3)
+
+
+def _gradients(weight, fn):
+    """The gradients of ``fn()`` with respect to the weight's rate variables (TensorFlow's tape, JAX's
+    stateless call or PyTorch's autograd)."""
+    variables = weight.rate_variables
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            value = fn()
+        return [g.numpy() for g in tape.gradient(value, [v.value for v in variables])]
+    if backend == "torch":
+        for v in variables:
+            v.value.grad = None
+        fn().backward()
+        return [v.value.grad.cpu().numpy() for v in variables]
+    import jax
+
+    def stateless(values):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+            return fn()
+    return [np.asarray(g) for g in jax.grad(stateless)([v.value for v in variables])]
 
 
 def test_dense_kernels_and_biases_have_one_group_and_no_transform():

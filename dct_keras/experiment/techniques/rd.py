@@ -6,12 +6,15 @@ is the budget: larger, smaller files), the rate ramped in by `RateWarmup`.
 Its shipped weights are its own integer codes under its own probability
 models, so it ships once (`codes_itself`). Its section may give its own
 learning-rate schedule (``learning_rate``, within the run's epochs):
-quantized training converges only as the rate anneals."""
+quantized training converges only as the rate anneals; ``rate_interval``
+(default 1: every step) is how many steps share one evaluation of the rate
+and its gradient (`dct_keras.spectral.coded`)."""
 
 from dct_keras.experiment.config import SCHEDULE_SCHEMA
 from dct_keras.experiment.techniques.base import Technique, register
 
-RATE_DISTORTION = {"warmup_epochs": int, "log_speed": (int, float), "learning_rate": SCHEDULE_SCHEMA}
+RATE_DISTORTION = {"warmup_epochs": int, "log_speed": (int, float), "rate_interval": int,
+                   "learning_rate": SCHEDULE_SCHEMA}
 
 
 class RateDistortion(Technique):
@@ -19,7 +22,7 @@ class RateDistortion(Technique):
     budget_word = "lambda"
     marker = "h"
     sections = {"rate_distortion": RATE_DISTORTION}
-    optional = ("rate_distortion.learning_rate", *(f"rate_distortion.learning_rate.{key}" for key in SCHEDULE_SCHEMA),
+    optional = ("rate_distortion.rate_interval", "rate_distortion.learning_rate", *(f"rate_distortion.learning_rate.{key}" for key in SCHEDULE_SCHEMA),
                 "rate_distortion.learning_rate.cosine.warmup_epochs")
     codes_itself = True
     note = ("rd rows: rate–distortion training, weights shipped as their own integer codes under the trained "
@@ -29,10 +32,10 @@ class RateDistortion(Technique):
         from dct_keras.accounting import count_params
         from dct_keras.surgery import convert
 
-        source = context.source()
+        source, section = context.source(), context.config["rate_distortion"]
         rate_weight = budget / count_params(source).total  # lambda per parameter: lambda x bits per parameter
         return convert(source, to="rd", seed=seed, keep_weights=context.trained is not None, rate_weight=rate_weight,
-                       log_speed=context.config["rate_distortion"]["log_speed"])
+                       log_speed=section["log_speed"], rate_interval=section.get("rate_interval", 1))
 
     def callbacks(self, context, budget, seed):
         from dct_keras.callbacks import RateWarmup
