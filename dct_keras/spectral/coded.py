@@ -236,9 +236,12 @@ class CodedWeight:
         gradient, both as of the last call with ``refresh`` true (a boolean
         scalar; that call recomputes them with ``shift``). Transient
         variables (`rate_cache`) keep them between calls."""
+        def fresh():
+            bits, gradients = self.rate_and_gradients(shift)
+            return (bits, *gradients)
+
         cached = tuple(ops.convert_to_tensor(v) for v in self.rate_cache)
-        values = ops.cond(refresh, lambda: (lambda bits, gradients: (bits,) + gradients)(*self.rate_and_gradients(shift)),
-                          lambda: cached)
+        values = ops.cond(refresh, fresh, lambda: cached)
         for variable, value in zip(self.rate_cache, values):
             variable.assign(value)
         term = ops.stop_gradient(values[0])
@@ -246,6 +249,7 @@ class CodedWeight:
             value = ops.cast(variable, "float32")  # value - stop_gradient(value) is 0 with the gradient 1
             term = term + ops.sum(ops.stop_gradient(gradient) * (value - ops.stop_gradient(value)))
         return term
+
     @property
     def prior_variables(self):
         """The variables of the steps and the prior (stored with the codes)."""
