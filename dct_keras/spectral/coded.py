@@ -122,6 +122,23 @@ def prior_bits_and_gradients(y, log_scale, zero_logit):
     return bits, d_y, d_log_scale, d_zero_logit
 
 
+def lagged(bits, gradients, *values):
+    """``bits`` (a scalar) as a function of ``values`` whose gradient with
+    respect to them is ``gradients`` (times the upstream gradient), whatever
+    the values are now."""
+    bits, gradients = ops.stop_gradient(bits), tuple(ops.stop_gradient(g) for g in gradients)
+
+    @ops.custom_gradient
+    def forward(*_):
+        def gradient(*args, upstream=None):
+            upstream = args[0] if upstream is None else upstream
+            return tuple(upstream * g for g in gradients)
+
+        return bits, gradient
+
+    return forward(*values)
+
+
 class CodedWeight:
     """A weight of a Keras layer coded as per-group quantized DCT coefficients
     with a learned probability model (see the module docstring).
@@ -244,11 +261,8 @@ class CodedWeight:
         values = ops.cond(refresh, fresh, lambda: cached)
         for variable, value in zip(self.rate_cache, values):
             variable.assign(value)
-        term = ops.stop_gradient(values[0])
-        for variable, gradient in zip(self.rate_variables, values[1:]):
-            value = ops.cast(variable, "float32")  # value - stop_gradient(value) is 0 with the gradient 1
-            term = term + ops.sum(ops.stop_gradient(gradient) * (value - ops.stop_gradient(value)))
-        return term
+        # ops.cast reads the variables here: a custom gradient refuses variables read inside it.
+        return lagged(values[0], values[1:], *(ops.cast(v, "float32") for v in self.rate_variables))
 
     @property
     def prior_variables(self):
