@@ -120,6 +120,10 @@ def test_rate_distortion_weights_lambda_per_parameter_and_ships_once():
     total = dct_keras.count_params(trained).total
     assert [type(layer).__name__ for layer in layers] == ["RDConv2D", "RDConv2D", "RDDense"]
     assert all(layer.rate_weight == pytest.approx(5.0 / total) and layer.log_speed == 10 for layer in layers)
+    assert all(layer.rate_interval == 1 for layer in layers)  # a section without `rate_interval`: every step
+    lagged = technique("rd").model(Context({**CONFIG, "rate_distortion": {**CONFIG["rate_distortion"], "rate_interval": 8}},
+                                           lambda variant: _plain(), trained, 10), 5.0, 0)
+    assert all(layer.rate_interval == 8 for layer in dct_keras.spectral_layers(lagged))
     # Converted with its weights: the outputs stay within the quantization.
     reference = trained.predict(_inputs(), verbose=0)
     assert np.abs(model.predict(_inputs(), verbose=0) - reference).max() < 0.05 * np.abs(reference).max()
@@ -128,6 +132,9 @@ def test_rate_distortion_weights_lambda_per_parameter_and_ships_once():
     assert technique("rd").codes_itself and not technique("pruning").codes_itself
     with pytest.raises(ConfigError, match="`rate_distortion`"):
         technique("rd").check({}, [5.0], "c.json")
+    for key, value in (("rate_interval", 0), ("log_speed", 0)):
+        with pytest.raises(ConfigError, match=f"`rate_distortion.{key}` must be"):
+            technique("rd").check({"rate_distortion": {**CONFIG["rate_distortion"], key: value}}, [5.0], "c.json")
 
 
 def test_a_new_technique_is_one_registration():

@@ -11,6 +11,7 @@ quantized training converges only as the rate anneals; ``rate_interval``
 and its gradient (`dct_keras.spectral.coded`)."""
 
 from dct_keras.experiment.config import SCHEDULE_SCHEMA
+from dct_keras.experiment.errors import ConfigError
 from dct_keras.experiment.techniques.base import Technique, register
 
 RATE_DISTORTION = {"warmup_epochs": int, "log_speed": (int, float), "rate_interval": int,
@@ -27,6 +28,15 @@ class RateDistortion(Technique):
     codes_itself = True
     note = ("rd rows: rate–distortion training, weights shipped as their own integer codes under the trained "
             "probability models (one file whatever the bit width, which reaches only its other weights).")
+
+    def check(self, config, budgets, source):
+        super().check(config, budgets, source)
+        section = config["rate_distortion"]
+        if not section["log_speed"] > 0:
+            raise ConfigError(f"{source}: `rate_distortion.log_speed` must be > 0, got {section['log_speed']!r}.")
+        if section.get("rate_interval", 1) < 1:
+            raise ConfigError(f"{source}: `rate_distortion.rate_interval` must be >= 1 (training calls per evaluation "
+                              f"of the rate), got {section['rate_interval']!r}.")
 
     def model(self, context, budget, seed):
         from dct_keras.accounting import count_params
