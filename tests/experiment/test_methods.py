@@ -349,7 +349,7 @@ def test_the_trained_start_is_keyed_by_its_own_training_only():
     config = _config("frontier_resnet20_cifar", tier="budget")
     base = base_config(config)
     # The base section's training replaces the top-level (fine-tune) one.
-    assert (base["epochs"], base["learning_rate"], base["augment"]) == (40, config["base"]["learning_rate"], True)
+    assert (base["epochs"], base["learning_rate"], base["augment"]) == (80, config["base"]["learning_rate"], True)
     assert "techniques" not in base and "bits" not in base and "start" not in base
     other = {**config, "techniques": {"plain": [None], "pruning": [0.5]}, "bits": [3], "finetune_epochs": 2,
              "learning_rate": {"constant": 0.5}}
