@@ -352,17 +352,37 @@ def frontier_points(rows):
 
 
 def render_plot(points, config, path):
+    """Accuracy against bytes (log scale) twice: the whole front, and zoomed
+    to the useful range (from 5 points below the most accurate point up),
+    each with the Pareto front as a line and the anchors as marks."""
     plt = pyplot()
-    figure, axis = plt.subplots(figsize=(10, 4.8))
+    figure, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    front = [p for p in points if p["pareto"]]
+    published = [a["accuracy"] for a in config["anchors"] if a["accuracy"] is not None]
+    best = max(p["accuracy"] for p in points)
+    top = min(1.0, max([best] + published) + 0.01)
+    low = min([p["accuracy"] for p in front] + published)
+    for axis, (bottom, title) in zip(axes, ((max(0.0, low - 0.05), "every point"),
+                                            (max(0.0, best - 0.05), "zoomed: within 5 points of the best point"))):
+        _draw(axis, points, front, config["anchors"])
+        axis.set_ylim(bottom, top)
+        axis.set_title(title, fontsize=9)
+    figure.suptitle(textwrap.fill(config["title"], 110), fontsize=10)
+    axes[1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the points stay readable
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def _draw(axis, points, front, anchors):
     by_technique = collections.defaultdict(list)
     for point in points:
         by_technique[point["technique"]].append(point)
     for name, group in by_technique.items():
         axis.plot([p["bytes"] for p in group], [p["accuracy"] for p in group], technique(name).marker, ms=5,
                   alpha=0.8, label=name)
-    front = [p for p in points if p["pareto"]]
     axis.plot([p["bytes"] for p in front], [p["accuracy"] for p in front], "k-", lw=0.8, label="Pareto front")
-    for number, anchor in enumerate(config["anchors"]):
+    for number, anchor in enumerate(anchors):
         color, label = f"C{7 + number % 3}", f"anchor: {anchor['name']}"
         if anchor["accuracy"] is None:  # a published size on other data: a vertical reference line
             axis.axvline(anchor["bytes"], color=color, ls="--", lw=1, label=label)
@@ -371,10 +391,4 @@ def render_plot(points, config, path):
     axis.set_xscale("log")
     axis.set_xlabel("shipped bytes (whole file, log scale)")
     axis.set_ylabel("test accuracy of the decoded model")
-    low = min([p["accuracy"] for p in front] + [a["accuracy"] for a in config["anchors"] if a["accuracy"] is not None])
-    axis.set_ylim(max(0.0, low - 0.05), 1.0)
-    axis.set_title(textwrap.fill(config["title"], 80), fontsize=9)
-    axis.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the points stay readable
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    axis.grid(True, which="major", lw=0.3, alpha=0.5)
