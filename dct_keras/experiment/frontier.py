@@ -358,20 +358,27 @@ def render_plot(points, config, path):
     plt = pyplot()
     figure, axes = plt.subplots(1, 2, figsize=(13, 4.8))
     front = [p for p in points if p["pareto"]]
-    published = [a["accuracy"] for a in config["anchors"] if a["accuracy"] is not None]
-    best = max(p["accuracy"] for p in points)
-    top = min(1.0, max([best] + published) + 0.01)
-    low = min([p["accuracy"] for p in front] + published)
-    for axis, (bottom, title) in zip(axes, ((max(0.0, low - 0.05), "every point"),
-                                            (max(0.0, best - 0.05), "zoomed: within 5 points of the best point"))):
+    titles = ("every point", "zoomed: within 5 points of the best point")
+    for axis, limits, title in zip(axes, accuracy_ranges(points, config["anchors"]), titles):
         _draw(axis, points, front, config["anchors"])
-        axis.set_ylim(bottom, top)
+        axis.set_ylim(*limits)
         axis.set_title(title, fontsize=9)
     figure.suptitle(textwrap.fill(config["title"], 110), fontsize=10)
     axes[1].legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: the points stay readable
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def accuracy_ranges(points, anchors):
+    """The accuracy axis of the two panels: down to 5 points below the
+    least accurate Pareto point or anchor, and down to 5 points below the
+    most accurate point; both up to just above the best point or anchor."""
+    published = [a["accuracy"] for a in anchors if a["accuracy"] is not None]
+    best = max(p["accuracy"] for p in points)
+    top = min(1.0, max([best] + published) + 0.01)
+    low = min([p["accuracy"] for p in points if p["pareto"]] + published)
+    return (max(0.0, low - 0.05), top), (max(0.0, best - 0.05), top)
 
 
 def _draw(axis, points, front, anchors):

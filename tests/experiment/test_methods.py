@@ -361,6 +361,18 @@ def test_the_trained_start_is_keyed_by_its_own_training_only():
     assert base_config(lenet)["epochs"] == lenet["epochs"] and base_config(lenet)["optimizer"] == lenet["optimizer"]
 
 
+def test_the_frontier_plot_zooms_to_the_useful_accuracy_range():
+    from dct_keras.experiment.frontier import accuracy_ranges
+
+    points = [{"accuracy": a, "pareto": p} for a, p in ((0.25, True), (0.62, False), (0.86, True), (0.88, True))]
+    anchors = [{"accuracy": 0.912}, {"accuracy": None}]  # a size-only anchor sets no accuracy
+    (low, top), (zoom_low, zoom_top) = accuracy_ranges(points, anchors)
+    assert (low, top, zoom_low, zoom_top) == pytest.approx((0.20, 0.922, 0.83, 0.922))
+    # Accuracies near 1: the axis stops at 1; a weak anchor widens the full panel, not the zoom.
+    (low, top), (zoom_low, _) = accuracy_ranges([{"accuracy": 0.995, "pareto": True}], [{"accuracy": 0.9}])
+    assert (low, top, zoom_low) == pytest.approx((0.85, 1.0, 0.945))
+
+
 def read_weights(path):
     from dct_keras.decode import read_shipped
 
