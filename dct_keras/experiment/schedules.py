@@ -35,7 +35,7 @@ def learning_rate_fn(spec, epochs=None):
         return lambda epoch: float(h["initial"] * h["factor"] ** math.floor(epoch / h["every"]))
     if "cosine" in spec:
         c = spec["cosine"]
-        if not epochs:
+        if epochs is None:  # 0 is a run that trains nothing (a network evaluated as trained)
             raise ValueError("The cosine schedule needs the run's `epochs`.")
         warmup = c.get("warmup_epochs", 0)
 

@@ -96,6 +96,9 @@ def test_cosine_schedule_anneals_over_the_runs_epochs():
     assert lr(0) == pytest.approx(1e-3) and lr(5) == pytest.approx((1e-3 + 1e-5) / 2)
     assert [lr(e) for e in range(10)] == sorted([lr(e) for e in range(10)], reverse=True)
     assert lr(10) == pytest.approx(1e-5)
+    assert learning_rate_fn({"cosine": {"initial": 1e-3, "final": 1e-5}}, epochs=0)  # a run that trains nothing
+    with pytest.raises(ValueError, match="needs the run's `epochs`"):
+        learning_rate_fn({"cosine": {"initial": 1e-3, "final": 1e-5}})
 
 
 def test_cosine_with_warmup_follows_the_ctnet_authors_schedule():
