@@ -153,6 +153,9 @@ def _coded_entry_and_bytes(variable, weight):
     of all of them, or (``"slices"``) of those inside the slices of its last
     two axes that hold a non-zero code, whichever the priors price lower."""
     steps = weight.steps().astype("<f2")
+    if not np.all(np.isfinite(steps) & (steps > 0)):
+        raise ValueError(f"{variable.path}: a quantization step ({weight.steps().min():.3g} to {weight.steps().max():.3g}) "
+                         "outside what the file stores (float16, positive): the training collapsed or blew up a step.")
     scale_bytes, logit_bytes = entropy.pack_priors(weight.scales(), weight.zero_logits())
     scales, logits = entropy.unpack_priors(scale_bytes, logit_bytes)
     codes = weight.codes()

@@ -47,8 +47,8 @@ STEP_DIVISOR = 16.0
 EMPTY_STEP = 2.0 ** -10
 # The logistic's scale is its standard deviation * sqrt(3) / pi.
 LOGISTIC_SCALE = np.sqrt(3.0) / np.pi
-# A code's probability is at least 2^-30 in the rate (30 bits at most).
-MIN_PROBABILITY = 2.0 ** -30
+# A code costs at most 30 bits in the rate (an escaped code's cost in a shipped file is 32 bits).
+MAX_BITS = 30.0
 # The smallest scale of a prior (in steps; nearly every code zero): below it the rate's gradient is 0 / 0.
 MIN_SCALE = 2.0 ** -8
 # The spike's initial mass (the logistic fits the initial codes).
@@ -81,44 +81,60 @@ def quantize(coefficients, log_step, group_axes):
     return forward(coefficients, log_step)
 
 
+def _log_probability_terms(y, log_scale, zero_logit):
+    """The pieces of ``log P(y)`` (natural log) under the prior of the noisy
+    codes, in the log domain (no probability underflows, so every code has a
+    gradient, however far in the tail): ``(log P, tail weight, d log L /
+    d tail, d log L / d scale, scale, spike)``. ``L``, the logistic's mass of
+    ``[y - 1/2, y + 1/2]`` at ``tail = -|y|``, is ``sigmoid(a) sigmoid(-b)
+    (1 - exp(b - a))``, ``a, b = (tail +- 1/2) / scale``; the tail weight is
+    the share of ``P`` outside the spike."""
+    scale = ops.maximum(ops.exp(log_scale), MIN_SCALE)
+    tail = -ops.abs(y)  # the logistic is symmetric: the lower tail keeps float32 precision
+    upper, lower = (tail + 0.5) / scale, (tail - 0.5) / scale
+    log_logistic = ops.log_sigmoid(upper) + ops.log_sigmoid(-lower) + ops.log(-ops.expm1(-1.0 / scale))
+    log_tail = ops.log_sigmoid(-zero_logit) + log_logistic
+    spike = ops.cast(tail > -0.5, y.dtype)
+    log_probability = log_tail + spike * (ops.logaddexp(ops.log_sigmoid(zero_logit), log_tail) - log_tail)
+    d_tail = (ops.sigmoid(-upper) - ops.sigmoid(lower)) / scale
+    d_scale = (ops.sigmoid(lower) * lower - ops.sigmoid(-upper) * upper) / scale \
+        - 1.0 / (ops.square(scale) * ops.expm1(1.0 / scale))
+    return log_probability, ops.exp(log_tail - log_probability), d_tail, d_scale, scale, spike
+
+
+def _capped(bits):
+    """``bits`` at most `MAX_BITS` (what an escaped code costs), the gradient
+    of the uncapped bits passed through: a code beyond the cap still pulls
+    its prior wider and itself towards zero (with a zero gradient there, a
+    group whose codes all pass the cap, as a collapsing step makes them, is
+    stuck)."""
+    return bits + ops.stop_gradient(ops.minimum(bits, MAX_BITS) - bits)
+
+
 def prior_bits(y, log_scale, zero_logit):
     """``-log2 P(y)`` elementwise under the prior of the noisy codes: the
     spike at zero of mass ``sigmoid(zero_logit)`` spread over
     ``(-1/2, 1/2)``, plus the rest of the mass times that of
     ``[y - 1/2, y + 1/2]`` under a zero-centred logistic of scale
     ``exp(log_scale)``, at least `MIN_SCALE` (at an integer ``y``, the
-    discretized prior's probability of that code)."""
-    scale = ops.maximum(ops.exp(log_scale), MIN_SCALE)
-    tail = -ops.abs(y)  # the logistic is symmetric: the lower tail keeps float32 precision
-    logistic = ops.sigmoid((tail + 0.5) / scale) - ops.sigmoid((tail - 0.5) / scale)
-    spike = ops.cast(tail > -0.5, y.dtype)
-    probability = ops.sigmoid(zero_logit) * spike + ops.sigmoid(-zero_logit) * logistic
-    return -ops.log2(ops.maximum(probability, MIN_PROBABILITY))
+    discretized prior's probability of that code); at most `MAX_BITS`, its
+    gradient that of the uncapped code length (`_capped`)."""
+    log_probability = _log_probability_terms(y, log_scale, zero_logit)[0]
+    return _capped(-log_probability / np.log(2.0))
 
 
 def prior_bits_and_gradients(y, log_scale, zero_logit):
     """`prior_bits` and its partial derivatives, written out: ``(bits,
     d bits / d y, d bits / d log_scale, d bits / d zero_logit)``, elementwise
-    (broadcast to ``y``'s shape; zero where the probability is at its floor
-    or the scale at `MIN_SCALE`)."""
+    (broadcast to ``y``'s shape; no gradient to a scale at `MIN_SCALE`)."""
     raw_scale = ops.exp(log_scale)
-    scale = ops.maximum(raw_scale, MIN_SCALE)
-    tail = -ops.abs(y)
-    upper, lower = ops.sigmoid((tail + 0.5) / scale), ops.sigmoid((tail - 0.5) / scale)
-    logistic = upper - lower
-    spike = ops.cast(tail > -0.5, y.dtype)
-    mass, rest = ops.sigmoid(zero_logit), ops.sigmoid(-zero_logit)
-    probability = mass * spike + rest * logistic
-    floored = probability <= MIN_PROBABILITY
-    bits = -ops.log2(ops.maximum(probability, MIN_PROBABILITY))
-    # d bits / d P = -1 / (P ln 2); the logistic's density at its two edges gives d P / d tail and d P / d scale.
-    per_probability = ops.where(floored, 0.0, -1.0 / (ops.maximum(probability, MIN_PROBABILITY) * np.log(2.0)))
-    upper_density, lower_density = upper * (1 - upper), lower * (1 - lower)
-    d_tail = rest * (upper_density - lower_density) / scale
-    d_scale = -rest * (upper_density * (tail + 0.5) - lower_density * (tail - 0.5)) / ops.square(scale)
-    d_y = per_probability * d_tail * -ops.sign(y)
-    d_log_scale = ops.where(raw_scale > MIN_SCALE, per_probability * d_scale * scale, 0.0)
-    d_zero_logit = per_probability * mass * rest * (spike - logistic)
+    log_probability, weight, d_tail, d_scale, scale, spike = _log_probability_terms(y, log_scale, zero_logit)
+    bits = ops.minimum(-log_probability / np.log(2.0), MAX_BITS)
+    to_bits = -1.0 / np.log(2.0)  # d bits / d log P
+    d_y = to_bits * weight * d_tail * -ops.sign(y)
+    d_log_scale = ops.where(raw_scale > MIN_SCALE, to_bits * weight * d_scale * scale, 0.0)
+    # d log P / d zero_logit: the spike's share times d log sigmoid(z) = sigmoid(-z), the tail's times -sigmoid(z).
+    d_zero_logit = to_bits * ((1.0 - weight) * spike * ops.sigmoid(-zero_logit) - weight * ops.sigmoid(zero_logit))
     return bits, d_y, d_log_scale, d_zero_logit
 
 

@@ -269,6 +269,15 @@ def test_rate_distortion_codes_ship_exactly_in_the_bytes_their_rate_predicts(tmp
     assert [e["stream_bytes"] for e in again] == [e["stream_bytes"] for e in coded]
 
 
+def test_a_step_the_file_cannot_store_is_refused_by_name(tmp_path):
+    model = _rd_model()
+    weight = dct_keras.spectral_layers(model)[0].coded_weights[0]
+    weight.log_step.assign(np.full(weight.group_shape, -30.0 / weight.log_speed, "float32"))  # exp(-30): float16's 0
+    with pytest.raises(ValueError, match=f"{weight.coefficients.path}: a quantization step .* outside what the file"):
+        save_shipped(model, tmp_path / "m.dctk")
+    assert not (tmp_path / "m.dctk").exists()
+
+
 def _sparse_rd_model():
     """`_rd_model` with whole input and output slices of its kernels zero (a trained network's dead units)."""
     model = _rd_model()

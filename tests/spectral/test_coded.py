@@ -85,6 +85,39 @@ def test_the_written_out_gradients_are_those_of_automatic_differentiation():
     assert np.all(d_scale[:, 2] == 0)
 
 
+def _uncapped_bits_reference(y, scale, zero_mass):
+    """-log2 P of codes outside the spike in float64 by SciPy's log survival function (the mass of
+    [|y| - 1/2, |y| + 1/2], however far in the tail): the code length before the rate's cap."""
+    law, far = scipy.stats.logistic(scale=scale), np.abs(y)
+    log_mass = law.logsf(far - 0.5) + np.log1p(-np.exp(law.logsf(far + 0.5) - law.logsf(far - 0.5)))
+    return -(np.log1p(-zero_mass) + log_mass) / np.log(2)
+
+
+def test_codes_beyond_the_cap_cost_the_cap_and_keep_the_gradient_of_their_code_length():
+    # A narrow prior and codes it prices far above 30 bits (a collapsing step makes them): capped in value, yet the
+    # gradient pulls each code towards zero and the prior wider, in both the automatic and the written-out form.
+    scale, zero_mass, h = 0.05, 0.3, 1e-4
+    y = np.array([3.0, -7.5, 20.0, -2.2], "float32")
+    log_scale, zero_logit = np.float32(np.log(scale)), _logit(zero_mass)
+    y64 = y.astype("float64")
+    assert np.all(_uncapped_bits_reference(y64, scale, zero_mass) > 30)
+    tensors = [ops.convert_to_tensor(a) for a in (y, log_scale, zero_logit)]
+    np.testing.assert_allclose(_np(prior_bits(*tensors)), 30.0)
+    expected_y = (_uncapped_bits_reference(y64 + h, scale, zero_mass)
+                  - _uncapped_bits_reference(y64 - h, scale, zero_mass)) / (2 * h)
+    expected_scale = (_uncapped_bits_reference(y64, scale * np.exp(h), zero_mass)
+                      - _uncapped_bits_reference(y64, scale * np.exp(-h), zero_mass)) / (2 * h)
+    bits, d_y, d_scale, d_logit = (_np(t) for t in prior_bits_and_gradients(*tensors))
+    np.testing.assert_allclose(bits, 30.0)
+    for got_y, got_scale in [(d_y, d_scale),
+                             (gradient(lambda v: ops.sum(prior_bits(v, tensors[1], tensors[2])), y),
+                              gradient(lambda v: prior_bits(tensors[0], v, tensors[2]), np.full(4, log_scale)))]:
+        np.testing.assert_allclose(got_y, expected_y, rtol=1e-3)
+        np.testing.assert_allclose(got_scale, expected_scale, rtol=1e-3)
+    assert np.all(np.sign(d_y) == np.sign(y)) and np.all(d_scale < 0)
+    np.testing.assert_allclose(d_logit, np.full(4, zero_mass / np.log(2)), rtol=1e-5)  # -d log2(1 - mass) / d logit
+
+
 def test_quantizing_passes_the_gradient_straight_through_to_coefficients_and_steps():
     rng = np.random.default_rng(5)
     x = rng.normal(0, 1, (3, 4, 5)).astype("float32")
