@@ -38,7 +38,7 @@ import textwrap
 
 from dct_keras.experiment.config import COMMON_OPTIONAL, COMMON_SCHEMA, SCHEDULE_SCHEMA
 from dct_keras.experiment.deploy import runtime_table
-from dct_keras.experiment.errors import ConfigError
+from dct_keras.experiment.errors import ConfigError, RunError
 from dct_keras.experiment.protocol import Method, RunSpec, select_names
 from dct_keras.experiment.tables import budget_text, markdown_table, pyplot
 from dct_keras.experiment.techniques import Context, Shipping, registered, technique
@@ -259,9 +259,14 @@ class Frontier(Method):
         points = {}
         for bits in self.bits_of(declared.name):
             path = self._shipped_path(out_dir, run_id, bits)
-            report = save_shipped(model, path, bits=bits)
-            points[str(bits)] = {"bytes": report["bytes"], "accuracy": score(load_shipped(path)),
-                                 "file": os.path.relpath(path, out_dir)}
+            try:
+                report = save_shipped(model, path, bits=bits)
+                accuracy = score(load_shipped(path))
+            except ValueError as error:  # the file format refuses this model (a ShippedFormatError too)
+                raise RunError(f"{run_id}: its model does not ship at {bits} bits: {error} Its training is kept under "
+                               f"{os.path.join(out_dir, 'checkpoints')}: a rerun ships it again; delete its folder "
+                               "there to train it again.") from None
+            points[str(bits)] = {"bytes": report["bytes"], "accuracy": accuracy, "file": os.path.relpath(path, out_dir)}
         fields = {"points": points, "float32_bytes": self._plain_float32(data)}
         if not declared.trains or declared.needs_trained:  # the training of the network they start from
             fields["base_training_s"] = self._trained_plain(spec.seed, data)[1]["wall_time_s"]

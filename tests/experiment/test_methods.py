@@ -299,6 +299,27 @@ def test_the_frontier_ships_every_technique_and_marks_the_pareto_front(rng, tmp_
     assert "Oktay" in table and os.path.getsize(plots[0]) > 0
 
 
+def test_a_model_the_file_format_refuses_stops_the_frontier_with_its_run_named(rng, tmp_path, monkeypatch):
+    from dct_keras.decode import ShippedFormatError
+    from dct_keras.experiment.errors import RunError
+    from dct_keras.export import ship
+
+    def refuse(model, path, bits=8):
+        raise ShippedFormatError(f"{path}: the decoded model's outputs differ from the probe.")
+
+    monkeypatch.setattr(ship, "save_shipped", refuse)
+    config = _config("frontier_lenet5_mnist", tier="quick", epochs=1)
+    config["batch_size"] = 16
+    method = method_class("frontier")(config)
+    plan = method.plan(_Args(techniques=["plain"]))
+    data = prepare_data(config, _dataset(rng, 32, 16, 28, 1), method.input_requirements())
+    method.setup(data, str(tmp_path), lambda *_: None, 0)
+    with pytest.raises(RunError, match=r"^plain-seed0-\w+: its model does not ship at 32 bits: .*probe\. Its training "
+                                       r"is kept under .*checkpoints: a rerun ships it again"):
+        _quiet(method, data, tmp_path).run_all(plan)
+    assert not (tmp_path / "results.jsonl").exists() or not _rows(tmp_path / "results.jsonl")
+
+
 def test_a_frontier_rows_identity_is_its_config_less_the_other_techniques():
     from dct_keras.experiment.config import config_hash
     from dct_keras.experiment.protocol import RunSpec

@@ -111,7 +111,7 @@ def test_codes_beyond_the_cap_cost_the_cap_and_keep_the_gradient_of_their_code_l
     np.testing.assert_allclose(bits, 30.0)
     for got_y, got_scale in [(d_y, d_scale),
                              (gradient(lambda v: ops.sum(prior_bits(v, tensors[1], tensors[2])), y),
-                              gradient(lambda v: prior_bits(tensors[0], v, tensors[2]), np.full(4, log_scale)))]:
+                              gradient(lambda v: ops.sum(prior_bits(tensors[0], v, tensors[2])), np.full(4, log_scale)))]:
         np.testing.assert_allclose(got_y, expected_y, rtol=1e-3)
         np.testing.assert_allclose(got_scale, expected_scale, rtol=1e-3)
     assert np.all(np.sign(d_y) == np.sign(y)) and np.all(d_scale < 0)
