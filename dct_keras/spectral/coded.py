@@ -102,13 +102,22 @@ def _log_probability_terms(y, log_scale, zero_logit):
     return log_probability, ops.exp(log_tail - log_probability), d_tail, d_scale, scale, spike
 
 
+def _cap_factor(bits):
+    """1, or ``MAX_BITS / bits`` for a code beyond the cap: the factor of the
+    gradient of a capped code length (no gradient)."""
+    bits = ops.stop_gradient(bits)
+    return ops.where(bits > MAX_BITS, MAX_BITS / ops.maximum(bits, MAX_BITS), 1.0)
+
+
 def _capped(bits):
-    """``bits`` at most `MAX_BITS` (what an escaped code costs), the gradient
-    of the uncapped bits passed through: a code beyond the cap still pulls
-    its prior wider and itself towards zero (with a zero gradient there, a
-    group whose codes all pass the cap, as a collapsing step makes them, is
-    stuck)."""
-    return bits + ops.stop_gradient(ops.minimum(bits, MAX_BITS) - bits)
+    """``bits`` at most `MAX_BITS` (what an escaped code costs) with the
+    gradient of ``MAX_BITS * (1 + log(bits / MAX_BITS))`` beyond the cap: a
+    code there still pulls its prior wider and itself towards zero, but by a
+    bounded amount however far out it is (with no gradient, a group whose
+    codes all pass the cap, as a collapsing step makes them, is stuck; with
+    the uncapped one, ResNet-20 at lambda 8 blew its scales up to NaN)."""
+    factor = _cap_factor(bits)
+    return factor * bits + ops.stop_gradient(ops.minimum(bits, MAX_BITS) - factor * bits)
 
 
 def prior_bits(y, log_scale, zero_logit):
@@ -117,8 +126,8 @@ def prior_bits(y, log_scale, zero_logit):
     ``(-1/2, 1/2)``, plus the rest of the mass times that of
     ``[y - 1/2, y + 1/2]`` under a zero-centred logistic of scale
     ``exp(log_scale)``, at least `MIN_SCALE` (at an integer ``y``, the
-    discretized prior's probability of that code); at most `MAX_BITS`, its
-    gradient that of the uncapped code length (`_capped`)."""
+    discretized prior's probability of that code); at most `MAX_BITS`
+    (`_capped`)."""
     log_probability = _log_probability_terms(y, log_scale, zero_logit)[0]
     return _capped(-log_probability / np.log(2.0))
 
@@ -129,8 +138,8 @@ def prior_bits_and_gradients(y, log_scale, zero_logit):
     (broadcast to ``y``'s shape; no gradient to a scale at `MIN_SCALE`)."""
     raw_scale = ops.exp(log_scale)
     log_probability, weight, d_tail, d_scale, scale, spike = _log_probability_terms(y, log_scale, zero_logit)
-    bits = ops.minimum(-log_probability / np.log(2.0), MAX_BITS)
-    to_bits = -1.0 / np.log(2.0)  # d bits / d log P
+    uncapped = -log_probability / np.log(2.0)
+    bits, to_bits = ops.minimum(uncapped, MAX_BITS), -_cap_factor(uncapped) / np.log(2.0)  # d bits / d log P
     d_y = to_bits * weight * d_tail * -ops.sign(y)
     d_log_scale = ops.where(raw_scale > MIN_SCALE, to_bits * weight * d_scale * scale, 0.0)
     # d log P / d zero_logit: the spike's share times d log sigmoid(z) = sigmoid(-z), the tail's times -sigmoid(z).
