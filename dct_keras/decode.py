@@ -30,7 +30,8 @@ Every weight entry has a ``storage``:
 * ``"integer"`` – an integer tensor (reorder-DCT's order indices) as the
   smallest unsigned type that holds it, exactly;
 * ``"coded"`` – a rate–distortion weight: per group (``group_shape``) a
-  float16 step, then its prior's scale and zero logit a byte each
+  float16 step (2^-10 for a group without a non-zero code whose own step
+  float16 cannot hold: it decodes to zeros either way), then its prior's scale and zero logit a byte each
   (``"priors": "u8"``, `dct_keras.entropy.unpack_priors`; float16 each in
   files without it), then the escaped codes as int32; the codes themselves
   in the rANS part under the tables `dct_keras.entropy.logistic_tables`

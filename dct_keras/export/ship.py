@@ -55,7 +55,7 @@ from dct_keras.decode import FORMAT, MAGIC, ShippedFormatError, compress, digest
 from dct_keras.files import write_atomically
 from dct_keras.layers.base import FAMILIES
 from dct_keras.models import rebuild
-from dct_keras.spectral.coded import CodedWeight
+from dct_keras.spectral.coded import EMPTY_STEP, CodedWeight
 from dct_keras.surgery import fold as fold_model
 from dct_keras.surgery import spectral_layers, walk_layers
 
@@ -152,13 +152,10 @@ def _coded_entry_and_bytes(variable, weight):
     codes, the bitmaps of the slices it codes) and rANS stream of its codes:
     of all of them, or (``"slices"``) of those inside the slices of its last
     two axes that hold a non-zero code, whichever the priors price lower."""
-    steps = weight.steps().astype("<f2")
-    if not np.all(np.isfinite(steps) & (steps > 0)):
-        raise ValueError(f"{variable.path}: a quantization step ({weight.steps().min():.3g} to {weight.steps().max():.3g}) "
-                         "outside what the file stores (float16, positive): the training collapsed or blew up a step.")
+    codes = weight.codes()
+    steps = _storable_steps(variable, weight.steps(), codes, weight.group_shape)
     scale_bytes, logit_bytes = entropy.pack_priors(weight.scales(), weight.zero_logits())
     scales, logits = entropy.unpack_priors(scale_bytes, logit_bytes)
-    codes = weight.codes()
     whole = _priced(codes, weight.group_shape, scales, logits)
     (symbols, escaped, numbers, frequencies, _), axes, bitmaps = whole, [], b""
     if codes.ndim >= 2:
@@ -180,6 +177,23 @@ def _coded_entry_and_bytes(variable, weight):
     if axes:
         entry["slices"] = axes
     return entry, data, stream
+
+
+def _storable_steps(variable, steps, codes, group_shape):
+    """The steps as float16; a group without a non-zero code decodes to
+    zeros whatever its step, so one float16 cannot store is stored as
+    `EMPTY_STEP`. Raises ValueError for a group with codes whose step float16
+    cannot store (zero, infinite or not a number)."""
+    holds_codes = np.bincount(group_numbers(codes.shape, group_shape).ravel(), weights=(codes != 0).ravel(),
+                              minlength=steps.size).reshape(steps.shape) > 0
+    stored = steps.astype("<f2")
+    storable = np.isfinite(stored) & (stored > 0)
+    if not np.all(storable | ~holds_codes):
+        bad = steps[~storable & holds_codes]
+        raise ValueError(f"{variable.path}: a quantization step ({bad.min():.3g} to {bad.max():.3g}) of a group with "
+                         "non-zero codes is outside what the file stores (float16, positive): the training collapsed or "
+                         "blew up a step.")
+    return np.where(storable, stored, np.float16(EMPTY_STEP)).astype("<f2")
 
 
 def _priced(codes, group_shape, scales, logits):

@@ -14,7 +14,7 @@ import pytest
 import dct_keras
 from dct_keras import entropy
 from dct_keras.compression import compress
-from dct_keras.decode import ShippedFormatError, read_shipped
+from dct_keras.decode import ShippedFormatError, group_numbers, read_shipped
 from dct_keras.export.ship import load_shipped, save_shipped
 
 from tests.paths import ROOT
@@ -276,6 +276,27 @@ def test_a_step_the_file_cannot_store_is_refused_by_name(tmp_path):
     with pytest.raises(ValueError, match=f"{weight.coefficients.path}: a quantization step .* outside what the file"):
         save_shipped(model, tmp_path / "m.dctk")
     assert not (tmp_path / "m.dctk").exists()
+
+
+def test_a_group_without_codes_ships_whatever_its_step(tmp_path):
+    # A strong rate zeroes whole groups and lets their steps grow past float16: such a group decodes to zeros
+    # whatever its step, so the file stores EMPTY_STEP for it; the groups with codes keep theirs.
+    model = _rd_model()
+    weight = dct_keras.spectral_layers(model)[0].coded_weights[0]
+    log_step = keras.ops.convert_to_numpy(weight.log_step).copy()
+    empty = np.zeros(weight.group_shape, bool)
+    empty.flat[0] = True
+    log_step[empty] = np.log(1e6) / weight.log_speed  # past float16's 65,504
+    weight.log_step.assign(log_step)
+    codes, in_group = weight.codes(), group_numbers(weight.shape, weight.group_shape) == 0
+    assert not np.any(codes[in_group]) and np.any(codes[~in_group])  # the group holds no code, the others do
+    save_shipped(model, tmp_path / "m.dctk")
+    shipped = read_shipped(tmp_path / "m.dctk")
+    stored_codes, steps, _, _ = shipped.coded[weight.coefficients.path]
+    np.testing.assert_array_equal(stored_codes, codes)
+    expected = np.where(empty, np.float32(2.0 ** -10), weight.steps().astype("float16").astype("float32"))
+    np.testing.assert_array_equal(steps, expected)
+    np.testing.assert_array_equal(shipped.weights[weight.coefficients.path][in_group], 0.0)
 
 
 def _sparse_rd_model():
